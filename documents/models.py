@@ -1,0 +1,90 @@
+from django.db import models
+
+from webhooks.models import Delivery, Source
+
+
+class WorkItem(models.Model):
+    """An Advance work item: a user's answers, with a version per completed interview."""
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="work_items")
+    advance_id = models.CharField("work item id", max_length=100)
+    name = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(fields=["source", "advance_id"], name="one_work_item_per_source_and_id")]
+
+    def __str__(self) -> str:
+        return self.name or self.advance_id
+
+
+class WorkItemVersion(models.Model):
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="versions")
+    advance_id = models.CharField("work item version id", max_length=100)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="versions",
+        help_text="The event that announced this version.",
+    )
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="The event's createdDate.")
+    created_by_id = models.CharField("user id", max_length=100, blank=True)
+    created_by_login = models.CharField("user login", max_length=300, blank=True)
+    created_by_account_type = models.CharField("account type", max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["work_item", "advance_id"], name="one_version_per_work_item_and_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.work_item} / {self.advance_id}"
+
+
+class Document(models.Model):
+    """One assembled document of a work item version, and where its bytes are stored."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SYNCING = "syncing", "Syncing"
+        STORED = "stored", "Stored"
+        FAILED = "failed", "Failed"  # refused for good: another origin, 404, too large
+        DEAD = "dead", "Dead"  # transient errors until the retries ran out
+
+    version = models.ForeignKey(WorkItemVersion, on_delete=models.CASCADE, related_name="documents")
+    # Denormalised from the version for the admin's filters and the storage key.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="documents")
+    advance_id = models.CharField("document id", max_length=100)
+    name = models.CharField(max_length=300, blank=True)
+    url = models.URLField(
+        "content URL", max_length=2000, blank=True, help_text="From the event; empty: built from the API base URL."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(null=True, blank=True, help_text="Bytes.")
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    storage_key = models.CharField(max_length=1024, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a pending sync should have started; later than that, the sweep queues it again."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A syncing worker renews this; once past, the work is taken back."
+    )
+    synced_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "advance_id"], name="one_document_per_version_and_id")
+        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="document_status_due")]
+
+    def __str__(self) -> str:
+        return self.filename or self.name or self.advance_id

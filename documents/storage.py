@@ -1,0 +1,195 @@
+"""Document storage: streams chunks into the configured storage, hashing on the way.
+
+S3 gets a multipart upload with bounded memory, then an in-place copy that adds the sha256
+metadata (known only once the last byte has passed). The filesystem gets the same key.
+"""
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+import mimetypes
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from storages.backends.s3 import S3Storage
+
+from webhooks.registry import RetryableError
+
+# Extensions for the content types Advance serves, where mimetypes' answer is not the usual one.
+EXTENSIONS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/msword": ".doc",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "application/rtf": ".rtf",
+    "text/html": ".html",
+}
+UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 ._-]+")
+MAX_FILENAME_LENGTH = 200
+
+
+class DocumentTooLarge(Exception):
+    pass
+
+
+class StorageUnavailable(RetryableError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+def document_storage():
+    return storages["default"]
+
+
+def filename_from_disposition(header: str) -> str:
+    """The file name of a Content-Disposition header (filename* preferred), or ''."""
+    if not header:
+        return ""
+    message = Message()
+    message["Content-Disposition"] = header
+    return message.get_filename() or ""
+
+
+def filename_sanitize(name: str) -> str:
+    """Letters, digits, space, '.', '_' and '-' only; no leading dots; never empty."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = ascii_name.replace("/", "_").replace("\\", "_")
+    cleaned = UNSAFE_FILENAME_CHARACTERS.sub("", ascii_name).strip(" .")
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    if len(cleaned) > MAX_FILENAME_LENGTH:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and len(extension) <= 10:
+            cleaned = stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
+        else:
+            cleaned = cleaned[:MAX_FILENAME_LENGTH]
+    return cleaned or "document"
+
+
+def extension_for(content_type: str) -> str:
+    media_type = content_type.split(";")[0].strip().lower()
+    return EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ""
+
+
+def document_filename(*, content_disposition: str, name: str, content_type: str) -> str:
+    """Content-Disposition's file name, else the document's name plus its content type's extension."""
+    from_header = filename_from_disposition(content_disposition)
+    if from_header:
+        return filename_sanitize(from_header)
+    return filename_sanitize(f"{name or 'document'}{extension_for(content_type)}")
+
+
+class HashingReader:
+    """A read()-able view of a chunk iterator that hashes, counts and caps the bytes read."""
+
+    def __init__(self, chunks: Iterable[bytes], *, max_bytes: int):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self._max_bytes = max_bytes
+        self.size = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def _pull(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self.size += len(chunk)
+        if self.size > self._max_bytes:
+            raise DocumentTooLarge(f"the document is larger than the limit of {self._max_bytes} bytes")
+        self._hash.update(chunk)
+        self._buffer += chunk
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._pull():
+                pass
+        else:
+            while len(self._buffer) < size and self._pull():
+                pass
+            size = min(size, len(self._buffer))
+        data = bytes(self._buffer[:size] if size >= 0 else self._buffer)
+        del self._buffer[: len(data)]
+        return data
+
+
+def object_save_stream(*, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
+    """Write the chunks at key (overwriting), with the content type and sha256; never all in memory."""
+    reader = HashingReader(chunks, max_bytes=settings.DOCUMENT_MAX_BYTES)
+    storage = document_storage()
+    if isinstance(storage, S3Storage):
+        _s3_save(storage, key, reader, content_type)
+    else:
+        saved_as = storage.save(key, File(reader, name=key))
+        if saved_as != key:  # the key is the contract's; a renamed file would be a second object
+            storage.delete(saved_as)
+            raise RuntimeError(f"storage saved {key!r} as {saved_as!r}")
+    return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
+
+
+def _transfer_config() -> TransferConfig:
+    part_size = settings.DOCUMENT_UPLOAD_PART_SIZE
+    return TransferConfig(
+        multipart_threshold=part_size,
+        multipart_chunksize=part_size,
+        max_concurrency=settings.DOCUMENT_UPLOAD_CONCURRENCY,
+        max_in_memory_upload_chunks=settings.DOCUMENT_UPLOAD_BUFFERED_PARTS,
+    )
+
+
+def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str) -> None:
+    client = storage.connection.meta.client
+    bucket = storage.bucket_name
+    object_key = storage._normalize_name(key)
+    media_type = content_type or "application/octet-stream"
+    config = _transfer_config()
+    try:
+        client.upload_fileobj(reader, bucket, object_key, ExtraArgs={"ContentType": media_type}, Config=config)
+        client.copy(
+            {"Bucket": bucket, "Key": object_key},
+            bucket,
+            object_key,
+            ExtraArgs={
+                "ContentType": media_type,
+                "Metadata": {"sha256": reader.sha256},
+                "MetadataDirective": "REPLACE",
+            },
+            Config=config,
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
+    except Exception as error:
+        # s3transfer re-raises what the reader raised; keep DocumentTooLarge and our retryable errors.
+        if isinstance(error, (DocumentTooLarge, RetryableError)):
+            raise
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, (DocumentTooLarge, RetryableError)):
+            raise cause from None
+        raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
+
+
+def object_download_url(*, key: str, filename: str) -> str | None:
+    """A short-lived URL of the stored object on S3; None where the storage has none (filesystem)."""
+    storage = document_storage()
+    if isinstance(storage, S3Storage):
+        return storage.url(key, parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'})
+    return None
+
+
+def object_open(*, key: str):
+    return document_storage().open(key, "rb")

