@@ -155,6 +155,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
+except OSError:
+    pass
 # The embedded run serves the admin's assets straight from the apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 

@@ -1,0 +1,17 @@
+"""A simulated HotDocs Advance server for tests, fault injection, benchmarks and the demo."""
+
+from .documents import SimDocument, document_bytes, document_chunks, document_sha256, document_size
+from .server import RequestRecord, SimulatedAdvance, SimVersion, SimWorkItem, send_webhook
+
+__all__ = [
+    "RequestRecord",
+    "SimDocument",
+    "SimVersion",
+    "SimWorkItem",
+    "SimulatedAdvance",
+    "document_bytes",
+    "document_chunks",
+    "document_sha256",
+    "document_size",
+    "send_webhook",
+]

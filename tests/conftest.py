@@ -1,0 +1,162 @@
+"""Fixtures over the real services that `make test` starts (PostgreSQL, Redis, moto_server).
+
+Integration tests use `live_server` (real HTTP into the app), `celery_worker` (a real worker
+process on the test database) and `advance` (the simulated Advance over real HTTP).
+"""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from advance_sim import SimulatedAdvance
+from webhooks.models import Source
+from webhooks.services import source_save, token_issue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.05, message: str = "") -> object:
+    """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def advance() -> Iterator[SimulatedAdvance]:
+    with SimulatedAdvance() as simulated:
+        yield simulated
+
+
+@pytest.fixture
+def source(db, advance: SimulatedAdvance) -> Source:
+    source, _ = source_save(
+        slug="acme",
+        name="Acme tenancy",
+        api_base_url=advance.api_base_url,
+        auth_base_url=advance.auth_base_url,
+        client_name=advance.client_name,
+        principal_name=advance.principal_name,
+        principal_password=advance.principal_password,
+    )
+    return source
+
+
+@pytest.fixture
+def token_key(source: Source) -> str:
+    _, key = token_issue(source=source, name="test webhook")
+    return key
+
+
+# S3 --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_client():
+    if not settings.AWS_STORAGE_BUCKET_NAME:
+        pytest.skip("no S3 server configured (run the suite with `make test`)")
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"], region_name="us-east-1")
+    existing = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
+    if settings.AWS_STORAGE_BUCKET_NAME not in existing:
+        client.create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    return client
+
+
+@pytest.fixture
+def bucket(s3_client) -> Iterator["Bucket"]:
+    """The documents bucket, emptied before the test."""
+    bucket = Bucket(s3_client, settings.AWS_STORAGE_BUCKET_NAME)
+    bucket.empty()
+    yield bucket
+
+
+class Bucket:
+    def __init__(self, client, name: str):
+        self.client = client
+        self.name = name
+
+    def keys(self) -> list[str]:
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def get(self, key: str) -> dict:
+        return self.client.get_object(Bucket=self.name, Key=key)
+
+    def empty(self) -> None:
+        for key in self.keys():
+            self.client.delete_object(Bucket=self.name, Key=key)
+
+
+# Celery ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator["WorkerProcess"]:
+    """A real `celery worker` process, on the test database and the broker `make test` started."""
+    with django_db_blocker.unblock():
+        test_database = connection.settings_dict["NAME"]
+    worker = WorkerProcess(test_database, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+class WorkerProcess:
+    def __init__(self, database_name: str, log_path: Path):
+        self.database_name = database_name
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        url = env["DATABASE_URL"]
+        env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + self.database_name
+        return env
+
+    def start(self) -> None:
+        from config.celery_app import app
+
+        self.hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "-Q", settings.CELERY_WORKER_QUEUES, "--concurrency", "2", "--loglevel", "INFO",
+                "--hostname", self.hostname, "--without-mingle", "--without-gossip",
+            ],
+            cwd=BASE_DIR, env=self.environment(), stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"the Celery worker exited; see {self.log_path}")
+            return bool(app.control.ping(destination=[self.hostname], timeout=0.5))
+
+        wait_for(answers, timeout=60, message="the Celery worker")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,239 @@
+"""The webhook endpoint's answers (CONTRACT.md, HTTP), called in-process against PostgreSQL."""
+
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from webhooks.models import Delivery, WebhookToken
+from webhooks.parsers import PayloadTooLarge, RawJsonParser
+from webhooks.services import token_issue, token_revoke
+
+URL = "/webhooks/advance/"
+# A copy of ../shared/advance/payload-new-work-item-version-complete.json, Advance's documented example.
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "payload-new-work-item-version-complete.json"
+
+
+@pytest.fixture
+def example_payload() -> dict:
+    return json.loads(EXAMPLE.read_text())
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+def post(client: Client, body, *, key: str | None, bearer: bool = True, content_type: str = "application/json", **extra):
+    headers = {}
+    if key is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {key}" if bearer else key
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, data=data, content_type=content_type, **headers, **extra)
+
+
+@pytest.mark.django_db
+class TestAccepted:
+    def test_new_event_is_stored_before_the_202_answer(self, client, token_key, example_payload):
+        response = post(client, example_payload, key=token_key)
+
+        assert response.status_code == 202
+        body = response.json()
+        assert body["status"] == "accepted"
+        delivery = Delivery.objects.get(public_id=body["id"])
+        assert delivery.status == Delivery.Status.ACCEPTED
+        assert delivery.event_id == example_payload["eventId"]
+        assert delivery.event_type == "NewWorkItemVersionComplete"
+        assert bytes(delivery.raw_body) == json.dumps(example_payload).encode()
+        assert delivery.source.slug == "acme"
+
+    def test_bare_key_without_bearer_is_accepted(self, client, token_key, example_payload):
+        assert post(client, example_payload, key=token_key, bearer=False).status_code == 202
+
+    def test_keys_are_matched_without_regard_to_case_and_unknown_keys_kept(self, client, token_key):
+        payload = {
+            "EventId": "e-1",
+            "EVENTTYPE": "newworkitemversioncomplete",
+            "Data": {"WorkItemId": "w1", "workitemversionid": "v1", "Documents": [], "somethingNew": 1},
+            "extra": {"nested": True},
+        }
+        response = post(client, payload, key=token_key)
+
+        assert response.status_code == 202
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        assert delivery.event_id == "e-1"
+        assert delivery.event_type == "NewWorkItemVersionComplete"
+        assert json.loads(bytes(delivery.raw_body))["extra"] == {"nested": True}
+
+    def test_credentials_are_not_logged_with_the_headers(self, client, token_key, example_payload):
+        response = post(client, example_payload, key=token_key, HTTP_X_REQUEST_ID="abc")
+
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        assert delivery.headers["X-Request-Id"] == "abc"
+        assert "Authorization" not in delivery.headers
+        assert token_key not in json.dumps(delivery.headers)
+
+
+@pytest.mark.django_db
+class TestDuplicates:
+    def test_second_delivery_of_an_event_answers_200_duplicate_with_the_same_id(self, client, token_key, example_payload):
+        first = post(client, example_payload, key=token_key)
+        second = post(client, example_payload, key=token_key)
+
+        assert second.status_code == 200
+        assert second.json() == {"id": first.json()["id"], "status": "duplicate"}
+        assert Delivery.objects.filter(status=Delivery.Status.ACCEPTED).count() == 1
+        duplicate = Delivery.objects.get(status=Delivery.Status.DUPLICATE)
+        assert str(duplicate.duplicate_of.public_id) == first.json()["id"]
+
+    def test_same_event_id_from_another_source_is_a_new_event(self, client, token_key, source, example_payload):
+        from webhooks.services import source_save
+
+        other, _ = source_save(
+            slug="other", api_base_url=source.api_base_url, auth_base_url=source.auth_base_url,
+            client_name="c", principal_name="p", principal_password="pw",
+        )
+        _, other_key = token_issue(source=other, name="other")
+
+        assert post(client, example_payload, key=token_key).status_code == 202
+        assert post(client, example_payload, key=other_key).status_code == 202
+
+
+@pytest.mark.django_db
+class TestRejected:
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            (b"{not json", "detail"),
+            (b"[]", "detail"),
+            (b"", "detail"),
+            ({"eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
+            ({"eventId": "x", "data": {}}, "eventType"),
+            ({"eventId": "x", "eventType": "NewWorkItemVersionComplete"}, "data"),
+            ({"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": {"workItemVersionId": "v"}}, "data"),
+            ({"eventId": "x", "eventType": "SomethingElse", "data": {}}, "eventType"),
+            ({"eventId": {"a": 1}, "eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
+            ({"eventId": "x" * 201, "eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
+        ],
+    )
+    def test_bad_payload_is_a_400_naming_what_is_wrong(self, client, token_key, body, field):
+        response = post(client, body, key=token_key)
+
+        assert response.status_code == 400
+        assert field in response.json()
+        delivery = Delivery.objects.get()
+        assert delivery.status == Delivery.Status.REJECTED
+        assert delivery.http_status == 400
+        assert delivery.rejection_cause
+
+    def test_path_traversal_in_an_id_is_refused(self, client, token_key, example_payload):
+        example_payload["data"]["workItemId"] = "../../etc"
+
+        response = post(client, example_payload, key=token_key)
+
+        assert response.status_code == 400
+        assert "workItemId" in response.json()["data"]
+
+    def test_nul_character_is_a_400_not_a_database_error(self, client, token_key, example_payload):
+        example_payload["eventId"] = "a\u0000b"
+
+        assert post(client, example_payload, key=token_key).status_code == 400
+
+    def test_deeply_nested_json_is_a_400(self, client, token_key):
+        body = b'{"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+        assert post(client, body, key=token_key).status_code == 400
+
+    def test_missing_token_is_401_with_www_authenticate(self, client, example_payload):
+        response = post(client, example_payload, key=None)
+
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert Delivery.objects.get().http_status == 401
+
+    @pytest.mark.parametrize("key", ["whk_unknown", "nonsense", "Bearer", "whk_" + "a" * 43])
+    def test_unknown_token_is_401(self, client, source, key, example_payload):
+        response = post(client, example_payload, key=key, bearer=False)
+
+        assert response.status_code == 401
+        assert "WWW-Authenticate" in response.headers
+
+    def test_revoked_token_is_401(self, client, source, example_payload):
+        token, key = token_issue(source=source, name="t")
+        token_revoke(token=token)
+
+        assert post(client, example_payload, key=key).status_code == 401
+
+    def test_expired_token_is_401(self, client, source, example_payload):
+        _, key = token_issue(source=source, name="t", expires_at=timezone.now() - timedelta(seconds=1))
+
+        assert post(client, example_payload, key=key).status_code == 401
+
+    def test_token_of_an_inactive_source_is_401(self, client, source, token_key, example_payload):
+        source.is_active = False
+        source.save()
+
+        assert post(client, example_payload, key=token_key).status_code == 401
+
+    def test_body_over_the_limit_is_413_from_content_length_alone(self, client, token_key, settings):
+        settings.WEBHOOK_MAX_BODY_BYTES = 1000
+        body = json.dumps({"eventId": "x", "pad": "y" * 2000})
+
+        response = post(client, body, key=token_key)
+
+        assert response.status_code == 413
+        assert Delivery.objects.get().raw_body in (b"", memoryview(b""))
+
+    def test_parser_stops_reading_at_the_limit_whatever_content_length_said(self, settings):
+        settings.WEBHOOK_MAX_BODY_BYTES = 1000
+        stream = io.BytesIO(b"{" + b" " * 5000 + b"}")
+
+        with pytest.raises(PayloadTooLarge):
+            RawJsonParser().parse(stream)
+        assert stream.tell() == 1001
+
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
+    def test_other_content_type_is_415(self, client, token_key, example_payload, content_type):
+        response = post(client, json.dumps(example_payload), key=token_key, content_type=content_type)
+
+        assert response.status_code == 415
+        assert Delivery.objects.get().http_status == 415
+
+    def test_get_is_not_allowed(self, client, token_key):
+        response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {token_key}")
+
+        assert response.status_code == 405
+
+
+@pytest.mark.django_db
+class TestTokens:
+    def test_only_a_digest_of_the_key_is_stored(self, source):
+        import hashlib
+
+        token, key = token_issue(source=source, name="t")
+
+        stored = WebhookToken.objects.values().get(pk=token.pk)
+        assert key not in json.dumps(stored, default=str)
+        assert stored["digest"] == hashlib.sha256(key.encode()).hexdigest()
+        assert key.startswith(stored["lookup"])
+
+    def test_last_used_is_written_once_a_minute(self, client, token_key, example_payload):
+        post(client, example_payload, key=token_key)
+        first = WebhookToken.objects.get().last_used_at
+        example_payload["eventId"] = "another"
+        post(client, example_payload, key=token_key)
+
+        assert first is not None
+        assert WebhookToken.objects.get().last_used_at == first
+
+    def test_two_tokens_of_one_source_both_work(self, client, source, example_payload):
+        _, first = token_issue(source=source, name="old")
+        _, second = token_issue(source=source, name="new")
+
+        assert post(client, example_payload, key=first).status_code == 202
+        example_payload["eventId"] = "other"
+        assert post(client, example_payload, key=second).status_code == 202
