@@ -194,7 +194,11 @@ def document_sync(*, document_id: int, final_attempt: bool = False) -> None:
         _document_finish(document_id, Document.Status.FAILED, str(error))
         logger.warning("document failed: document=%s reason=%s", document_id, error)
         return
-    except RetryableError as error:
+    except Exception as error:
+        # Anything unforeseen is retried too, and ends as dead with its reason rather than stuck.
+        if not isinstance(error, RetryableError):
+            logger.exception("unexpected error syncing document=%s", document_id)
+            error = RetryableError(f"{type(error).__name__}: {error}")
         if final_attempt:
             _document_finish(document_id, Document.Status.DEAD, f"gave up after {document.attempts} attempts: {error}")
             logger.error("document dead: document=%s reason=%s", document_id, error)
@@ -205,7 +209,7 @@ def document_sync(*, document_id: int, final_attempt: bool = False) -> None:
                 due_at=timezone.now() + timedelta(seconds=MAX_RETRY_COUNTDOWN),
             )
             logger.warning("document sync will be retried: document=%s error=%s", document_id, error)
-        raise
+        raise error
 
     Document.objects.filter(pk=document_id).exclude(status=Document.Status.STORED).update(
         status=Document.Status.STORED,

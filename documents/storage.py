@@ -144,12 +144,14 @@ def object_save_stream(*, key: str, chunks: Iterable[bytes], content_type: str) 
 
 def _transfer_config() -> TransferConfig:
     part_size = settings.DOCUMENT_UPLOAD_PART_SIZE
-    return TransferConfig(
+    config = TransferConfig(
         multipart_threshold=part_size,
         multipart_chunksize=part_size,
         max_concurrency=settings.DOCUMENT_UPLOAD_CONCURRENCY,
-        max_in_memory_upload_chunks=settings.DOCUMENT_UPLOAD_BUFFERED_PARTS,
     )
+    # Parts read ahead from a non-seekable stream; boto3's constructor does not take it.
+    config.max_in_memory_upload_chunks = settings.DOCUMENT_UPLOAD_BUFFERED_PARTS
+    return config
 
 
 def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str) -> None:
