@@ -5,12 +5,13 @@ metadata (known only once the last byte has passed). The filesystem gets the sam
 """
 
 import hashlib
+import mimetypes
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
-import mimetypes
+from urllib.parse import unquote
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,6 +31,7 @@ EXTENSIONS = {
     "application/rtf": ".rtf",
     "text/html": ".html",
 }
+FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 ._-]+")
 MAX_FILENAME_LENGTH = 200
 
@@ -57,6 +59,15 @@ def filename_from_disposition(header: str) -> str:
     """The file name of a Content-Disposition header (filename* preferred), or ''."""
     if not header:
         return ""
+    # RFC 6266: filename* (RFC 5987, any charset) wins over the plain, often ASCII-only, filename.
+    extended = FILENAME_STAR.search(header)
+    if extended:
+        charset, _, encoded = extended.group(1).strip().strip('"').partition("'")
+        encoded = encoded.partition("'")[2]
+        try:
+            return unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        except LookupError:  # an unknown charset
+            pass
     message = Message()
     message["Content-Disposition"] = header
     return message.get_filename() or ""

@@ -1,0 +1,72 @@
+"""Settings for a deployment behind a TLS-terminating proxy (the Docker image's default).
+
+Everything is read from the environment, as in base.py. What this module adds, with its default:
+
+- DJANGO_SECRET_KEY: required. Production never generates or reads a key file under var/.
+- DJANGO_DEBUG: must be off; turning it on here is refused.
+- DJANGO_SECURE_PROXY_SSL_HEADER (``HTTP_X_FORWARDED_PROTO,https``): the header and value by which
+  the proxy says the request came over HTTPS; ``off`` when no proxy sets it.
+- DJANGO_SECURE_SSL_REDIRECT (on): redirect plain HTTP to HTTPS (``/healthz`` and ``/readyz`` exempt).
+- DJANGO_SECURE_HSTS_SECONDS (31536000): Strict-Transport-Security max-age; 0 disables HSTS.
+- DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS (on): HSTS covers subdomains too.
+- DJANGO_SECURE_HSTS_PRELOAD (off): ask browsers to preload HSTS for the domain.
+- DJANGO_CSRF_TRUSTED_ORIGINS (empty): comma-separated origins, e.g. ``https://sync.example.com``.
+- DJANGO_USE_X_FORWARDED_HOST (off): take the host from the proxy's X-Forwarded-Host.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+# Checked before base.py runs, which would otherwise generate a key into var/ as the embedded run does.
+if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set with production settings.")
+
+from .base import *  # noqa: E402, F403
+from .base import BASE_DIR, DEBUG, STORAGES, env_bool, env_int, env_list, env_str  # noqa: E402
+
+if DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off with production settings.")
+DEBUG = False
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """Parse ``HEADER,value``; the header may be given as sent (X-Forwarded-Proto) or as in META."""
+    if value.lower() in {"", "0", "off", "false", "no"}:
+        return None
+    header, separator, expected = (part.strip() for part in value.partition(","))
+    if not separator or not header or not expected:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER must look like 'HTTP_X_FORWARDED_PROTO,https' or 'off', not {value!r}."
+        )
+    header = header.upper().replace("-", "_")
+    if not header.startswith("HTTP_"):
+        header = f"HTTP_{header}"
+    return header, expected
+
+
+# Trust this header only behind a proxy that always sets it: a client reaching the app directly
+# could send it and be taken for HTTPS.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https"))
+USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", False)
+
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+# Probes (Docker, Kubernetes, load balancers) talk plain HTTP to the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# Preloading is a commitment for the whole domain that only its owner can make, so it stays
+# opt-in; while it is off, the check that recommends it is silenced rather than left to warn.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Static files are collected into the image at build time (outside VAR_DIR, which may be a
+# volume) and served by WhiteNoise with hashed, compressed names.
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = False
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
