@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(VENV)/bin/uv
+# uv installs in seconds; a machine without it gets it inside the virtualenv.
+UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 
 .PHONY: run venv venv-dev test demo bench lint requirements
 

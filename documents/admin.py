@@ -1,6 +1,7 @@
 """Admin for synced documents: browse, download, retry. Rows are written by the sync, never by hand."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -59,15 +60,27 @@ class ReadOnlyInlineMixin:
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "work_item_name", "version_id", "document_name", "content_type", "size_display", "status_badge",
-        "synced_at", "download_link",
+        "work_item_name",
+        "version_id",
+        "document_name",
+        "content_type",
+        "size_display",
+        "status_badge",
+        "synced_at",
+        "download_link",
     ]
     list_display_links = ["document_name"]
     list_filter = ["source", "status", "content_type", "synced_at"]
     date_hierarchy = "created_at"
     search_fields = [
-        "version__work_item__name", "version__work_item__advance_id", "version__advance_id", "advance_id",
-        "name", "filename", "version__created_by_login", "sha256",
+        "version__work_item__name",
+        "version__work_item__advance_id",
+        "version__advance_id",
+        "advance_id",
+        "name",
+        "filename",
+        "version__created_by_login",
+        "sha256",
     ]
     list_select_related = ["version__work_item", "source"]
     actions = ["retry_documents"]
@@ -76,22 +89,27 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             None,
             {
                 "fields": [
-                    "source", "work_item_link", "version", "advance_id", "name", "status_badge", "download_link",
+                    "source",
+                    "work_item_link",
+                    "version",
+                    "advance_id",
+                    "name",
+                    "status_badge",
+                    "download_link",
                     "url",
                 ]
             },
         ),
-        ("Stored object", {"fields": ["filename", "content_type", "size_display", "sha256", "storage_key", "synced_at"]}),
+        (
+            "Stored object",
+            {"fields": ["filename", "content_type", "size_display", "sha256", "storage_key", "synced_at"]},
+        ),
         (
             "Sync",
             {"fields": ["attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at"]},
         ),
     ]
-    readonly_fields = [
-        "source", "work_item_link", "version", "advance_id", "name", "status_badge", "download_link", "url",
-        "filename", "content_type", "size_display", "sha256", "storage_key", "synced_at",
-        "attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at",
-    ]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("version__work_item", "source")
@@ -213,7 +231,7 @@ class WorkItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["source", "advance_id", "name", "created_at", "updated_at"]}),
         ("Documents, newest version first", {"fields": ["documents_table"]}),
     ]
-    readonly_fields = ["source", "advance_id", "name", "created_at", "updated_at", "documents_table"]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(version_count=Count("versions"))
@@ -224,12 +242,16 @@ class WorkItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="documents")
     def documents_table(self, work_item: WorkItem) -> str:
-        documents = Document.objects.filter(version__work_item=work_item).select_related("version").order_by(
-            F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-version__pk", "name", "pk"
+        documents = (
+            Document.objects.filter(version__work_item=work_item)
+            .select_related("version")
+            .order_by(
+                F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-version__pk", "name", "pk"
+            )
         )
         rows = format_html_join(
             "\n",
-            "<tr><td>{}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
             (
                 (
                     document.version.advance_id,
@@ -277,8 +299,14 @@ class WorkItemVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["work_item"]
     inlines = [DocumentInline]
     fields = [
-        "work_item", "advance_id", "delivery", "completed_at", "created_by_id", "created_by_login",
-        "created_by_account_type", "created_at",
+        "work_item",
+        "advance_id",
+        "delivery",
+        "completed_at",
+        "created_by_id",
+        "created_by_login",
+        "created_by_account_type",
+        "created_at",
     ]
     readonly_fields = fields
 

@@ -1,0 +1,301 @@
+"""The admin of synced documents and work items: lists, search, download, retry."""
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from documents.models import Document, WorkItem, WorkItemVersion
+from documents.storage import object_save_stream
+from webhooks.models import Source
+from webhooks.services import source_save
+
+PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+
+
+def document_make(
+    source: Source,
+    *,
+    work_item_name: str = "WI001",
+    work_item_id: str = "wi-1",
+    version_id: str = "v-1",
+    document_id: str = "doc-1",
+    name: str = "Example Contract",
+    content: bytes | None = None,
+    completed_at=None,
+    status: str = Document.Status.STORED,
+    **fields,
+) -> Document:
+    """A document row as the sync leaves it; with content, its bytes stored at its key first."""
+    work_item, _ = WorkItem.objects.get_or_create(
+        source=source, advance_id=work_item_id, defaults={"name": work_item_name}
+    )
+    version, _ = WorkItemVersion.objects.get_or_create(
+        work_item=work_item,
+        advance_id=version_id,
+        defaults={"completed_at": completed_at or timezone.now(), "created_by_login": "john.smith@example.com"},
+    )
+    if status == Document.Status.STORED:
+        filename = f"{name}.pdf"
+        key = f"advance/{source.slug}/{work_item_id}/{version_id}/{document_id}/{filename}"
+        if content is not None:
+            stored = object_save_stream(key=key, chunks=[content], content_type="application/pdf")
+            size, sha256 = stored.size, stored.sha256
+        else:
+            size, sha256 = 1234, hashlib.sha256(f"{version_id}/{document_id}".encode()).hexdigest()
+        fields = {
+            "filename": filename,
+            "content_type": "application/pdf",
+            "size": size,
+            "sha256": sha256,
+            "storage_key": key,
+            "synced_at": timezone.now(),
+            **fields,
+        }
+    return Document.objects.create(
+        version=version, source=source, advance_id=document_id, name=name, status=status, **fields
+    )
+
+
+@pytest.fixture
+def filesystem_storage(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
+        },
+    }
+    return tmp_path
+
+
+@pytest.fixture
+def other_source(db) -> Source:
+    source, _ = source_save(
+        slug="globex",
+        api_base_url="https://globex.example/api",
+        auth_base_url="https://globex.example/auth",
+        client_name="globex",
+        principal_name="sync",
+        principal_password="secret",
+    )
+    return source
+
+
+def download_url(document: Document) -> str:
+    return reverse("admin:documents_document_download", args=[document.pk])
+
+
+# Lists and search --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_document_list_shows_work_item_version_size_and_a_download_link(admin_client, source):
+    stored = document_make(source)
+    failed = document_make(
+        source, document_id="doc-2", name="Annex", status=Document.Status.FAILED, last_error="404 from Advance"
+    )
+
+    response = admin_client.get(reverse("admin:documents_document_changelist"))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "WI001" in content and "v-1" in content
+    assert "1.2\xa0KB" in content  # filesizeformat of 1234 bytes
+    assert download_url(stored) in content
+    assert download_url(failed) not in content
+    assert "Failed" in content
+
+
+@pytest.mark.django_db
+def test_documents_are_found_by_work_item_name(admin_client, source):
+    wanted = document_make(source, work_item_name="Lease for Hawthorne", work_item_id="wi-hawthorne", document_id="a")
+    document_make(source, work_item_name="Employment contract", work_item_id="wi-jones", document_id="b")
+
+    response = admin_client.get(reverse("admin:documents_document_changelist"), {"q": "hawthorne"})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+@pytest.mark.django_db
+def test_documents_are_found_by_sha256(admin_client, source):
+    wanted = document_make(source, document_id="a")
+    document_make(source, document_id="b")
+
+    response = admin_client.get(reverse("admin:documents_document_changelist"), {"q": wanted.sha256})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+@pytest.mark.django_db
+def test_the_document_list_makes_as_many_queries_for_twenty_documents_as_for_one(
+    admin_client, source, other_source, django_assert_max_num_queries
+):
+    url = reverse("admin:documents_document_changelist")
+    document_make(source)
+    with django_assert_max_num_queries(20) as one:
+        assert admin_client.get(url).status_code == 200
+
+    for number in range(19):
+        document_make(
+            other_source if number % 2 else source,
+            work_item_name=f"Work item {number}",
+            work_item_id=f"wi-{number}",
+            version_id=f"v-{number}",
+            document_id=f"doc-{number}",
+            status=Document.Status.STORED if number % 3 else Document.Status.PENDING,
+        )
+    with django_assert_max_num_queries(len(one)) as twenty:
+        response = admin_client.get(url)
+
+    assert response.context["cl"].result_count == 20
+    assert len(twenty) == len(one)
+
+
+@pytest.mark.django_db
+def test_documents_cannot_be_added_or_changed_by_hand(admin_client, source):
+    document = document_make(source)
+
+    assert admin_client.get(reverse("admin:documents_document_add")).status_code == 403
+    response = admin_client.post(reverse("admin:documents_document_change", args=[document.pk]), {"name": "forged"})
+    assert response.status_code == 403
+    document.refresh_from_db()
+    assert document.name == "Example Contract"
+    page = admin_client.get(reverse("admin:documents_document_change", args=[document.pk]))
+    assert page.status_code == 200
+    assert document.sha256 in page.content.decode()
+    assert download_url(document) in page.content.decode()
+
+
+# Download ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_download_returns_the_stored_bytes_from_the_filesystem(admin_client, source, filesystem_storage):
+    document = document_make(source, content=PDF_BYTES)
+    assert (filesystem_storage / document.storage_key).read_bytes() == PDF_BYTES
+
+    response = admin_client.get(download_url(document))
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == PDF_BYTES
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == 'attachment; filename="Example Contract.pdf"'
+
+
+@pytest.mark.django_db
+def test_download_redirects_to_a_short_lived_s3_url(admin_client, source, bucket):
+    document = document_make(source, content=PDF_BYTES)
+    assert bucket.keys() == [document.storage_key]
+
+    response = admin_client.get(download_url(document))
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=" in location
+    fetched = requests.get(location, timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.content == PDF_BYTES
+    assert "attachment" in fetched.headers.get("Content-Disposition", "")
+
+
+@pytest.mark.django_db
+def test_download_of_a_document_not_stored_is_not_found(admin_client, source, filesystem_storage):
+    pending = document_make(source, status=Document.Status.PENDING)
+
+    assert admin_client.get(download_url(pending)).status_code == 404
+    assert admin_client.get(reverse("admin:documents_document_download", args=[pending.pk + 1000])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_download_needs_the_permission_to_view_documents(client, source, filesystem_storage):
+    document = document_make(source, content=PDF_BYTES)
+    staff = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(staff)
+
+    assert client.get(download_url(document)).status_code == 403
+    client.logout()
+    response = client.get(download_url(document))
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+# Retry -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_retry_action_queues_failed_documents_again(admin_client, source):
+    failed = document_make(source, document_id="a", status=Document.Status.FAILED, last_error="refused")
+    dead = document_make(source, document_id="b", status=Document.Status.DEAD, last_error="gave up")
+    stored = document_make(source, document_id="c")
+
+    response = admin_client.post(
+        reverse("admin:documents_document_changelist"),
+        {"action": "retry_documents", "_selected_action": [failed.pk, dead.pk, stored.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Queued 2 documents for another sync. Skipped 1" in response.content.decode()
+    for document in (failed, dead):
+        document.refresh_from_db()
+        assert (document.status, document.last_error) == (Document.Status.PENDING, "")
+    stored.refresh_from_db()
+    assert stored.status == Document.Status.STORED
+
+
+# Work items --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_work_item_list_counts_versions(admin_client, source):
+    document_make(source, version_id="v-1")
+    document_make(source, version_id="v-2")
+    document_make(source, work_item_name="Other", work_item_id="wi-2", version_id="v-3")
+
+    response = admin_client.get(reverse("admin:documents_workitem_changelist"))
+
+    counts = {work_item.advance_id: work_item.version_count for work_item in response.context["cl"].result_list}
+    assert counts == {"wi-1": 2, "wi-2": 1}
+
+
+@pytest.mark.django_db
+def test_the_work_item_page_shows_its_versions_and_documents_newest_first(admin_client, source):
+    now = timezone.now()
+    old = document_make(
+        source, version_id="v-old", document_id="d-old", name="First draft", completed_at=now - timedelta(days=2)
+    )
+    new = document_make(source, version_id="v-new", document_id="d-new", name="Final", completed_at=now)
+    pending = document_make(
+        source, version_id="v-new", document_id="d-pending", name="Annex", status=Document.Status.PENDING
+    )
+
+    response = admin_client.get(reverse("admin:documents_workitem_change", args=[old.version.work_item_id]))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.index("Final") < content.index("First draft")
+    assert content.index("v-new") < content.index("v-old")
+    assert download_url(new) in content and download_url(old) in content
+    assert download_url(pending) not in content
+    filtered = reverse("admin:documents_document_changelist") + f"?version__id__exact={new.version_id}"
+    assert filtered in content
+    listed = admin_client.get(filtered)
+    assert {document.pk for document in listed.context["cl"].result_list} == {new.pk, pending.pk}
+
+
+@pytest.mark.django_db
+def test_the_version_page_is_read_only_and_lists_its_documents(admin_client, source):
+    document = document_make(source)
+
+    response = admin_client.get(reverse("admin:documents_workitemversion_change", args=[document.version_id]))
+
+    assert response.status_code == 200
+    assert download_url(document) in response.content.decode()
+    assert b'name="_save"' not in response.content
+    search = admin_client.get(reverse("admin:documents_workitemversion_changelist"), {"q": "john.smith"})
+    assert list(search.context["cl"].result_list) == [document.version]

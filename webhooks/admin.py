@@ -1,0 +1,417 @@
+"""Admin for sources, webhook tokens and the delivery log.
+
+Display, filters and search here; every change of state goes through webhooks.services.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_permission_codename
+from django.db import models
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from .models import Delivery, Source, WebhookToken
+from .services import delivery_replay, token_issue, token_revoke
+
+# Badge colours from the admin's own palette, so that its dark theme applies as well.
+BADGE_BACKGROUNDS = {
+    "success": "var(--message-success-bg)",
+    "warning": "var(--message-warning-bg)",
+    "error": "var(--message-error-bg)",
+    "info": "var(--selected-bg)",
+    "quiet": "var(--darkened-bg)",
+}
+
+
+def status_badge(label: str, tone: str) -> str:
+    """A status label as a small coloured badge."""
+    return format_html(
+        '<span style="display:inline-block;padding:1px 8px;border-radius:9px;white-space:nowrap;'
+        'border:1px solid var(--hairline-color);background:{}">{}</span>',
+        BADGE_BACKGROUNDS.get(tone, BADGE_BACKGROUNDS["quiet"]),
+        label,
+    )
+
+
+def preformatted(text: str) -> str:
+    return format_html(
+        '<pre style="margin:0;white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto">{}</pre>',
+        text,
+    )
+
+
+def webhook_url(request: HttpRequest) -> str:
+    """The absolute URL to enter as the webhook's URL in Advance."""
+    return request.build_absolute_uri(reverse("webhooks:advance"))
+
+
+def model_permission(request: HttpRequest, opts, action: str) -> bool:
+    """The user's model permission itself, for admins whose has_<action>_permission is switched off."""
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+
+class ReadOnlyAdminMixin:
+    """Rows are written by the application, never by hand: view only."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+# Sources -----------------------------------------------------------------------------------
+
+
+def https_url_formfield(db_field, **kwargs):
+    # Advance is reached over HTTPS: a URL typed without a scheme means https (Django 6's default).
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class SourceAdminForm(forms.ModelForm):
+    principal_password = forms.CharField(
+        label="Service principal password",
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        required=False,
+        help_text="Stored encrypted, never shown again.",
+    )
+
+    class Meta:
+        model = Source
+        formfield_callback = https_url_formfield
+        fields = [
+            "slug",
+            "name",
+            "is_active",
+            "api_base_url",
+            "auth_base_url",
+            "client_name",
+            "principal_name",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["principal_password"]
+        if self.instance.pk is None:
+            field.required = True
+        elif self.instance.principal_password_encrypted:
+            field.help_text = "A password is stored. Leave empty to keep it; it is never shown."
+        else:
+            field.help_text = "No password is stored yet."
+
+    # The same normalisation as webhooks.services.source_save.
+    def clean_api_base_url(self) -> str:
+        return self.cleaned_data["api_base_url"].rstrip("/")
+
+    def clean_auth_base_url(self) -> str:
+        return self.cleaned_data["auth_base_url"].rstrip("/")
+
+    def save(self, commit: bool = True) -> Source:
+        password = self.cleaned_data.get("principal_password")
+        if password:
+            self.instance.set_principal_password(password)
+        return super().save(commit=commit)
+
+
+class WebhookTokenInline(admin.TabularInline):
+    model = WebhookToken
+    fields = ["name", "key_prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "webhook tokens (issue new ones from the token list)"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="key prefix")
+    def key_prefix(self, token: WebhookToken) -> str:
+        return f"{token.lookup}…"
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    form = SourceAdminForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["slug", "name", "api_base_url", "client_name", "principal_name"]
+    inlines = [WebhookTokenInline]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "is_active"]}),
+        (
+            "HotDocs Advance",
+            {"fields": ["api_base_url", "auth_base_url", "client_name", "principal_name", "principal_password"]},
+        ),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return self.fieldsets
+        return [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return ["created_at", "updated_at"] if obj is not None else []
+
+    def get_inlines(self, request: HttpRequest, obj):
+        # A new source has no tokens yet.
+        return self.inlines if obj is not None else []
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            token_count = obj.tokens.count()
+            usable = obj.tokens.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now()).count()
+            context.update(
+                webhook_url=webhook_url(request),
+                token_count=token_count,
+                usable_token_count=usable,
+                tokens_url=reverse("admin:webhooks_webhooktoken_changelist")
+                + "?"
+                + urlencode({"source__id__exact": obj.pk}),
+                token_add_url=reverse("admin:webhooks_webhooktoken_add") + "?" + urlencode({"source": obj.pk}),
+            )
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+# Tokens ------------------------------------------------------------------------------------
+
+
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+class WebhookTokenAdminForm(forms.ModelForm):
+    class Meta:
+        model = WebhookToken
+        fields = ["name", "source", "expires_at"]
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and "expires_at" in self.changed_data and expires_at <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future (or revoke the token).")
+        return expires_at
+
+
+@admin.register(WebhookToken)
+class WebhookTokenAdmin(admin.ModelAdmin):
+    form = WebhookTokenAdminForm
+    list_display = ["name", "key_prefix", "source", "created_at", "expires_at", "last_used_at", "status"]
+    list_filter = ["source", TokenStatusFilter]
+    search_fields = ["name", "lookup", "source__slug"]
+    list_select_related = ["source"]
+    actions = ["revoke_tokens"]
+    key_once_template = "admin/webhooks/webhooktoken/key_once.html"
+    # The digest is in none of these: it is never shown.
+    change_fields = ["name", "source", "key_prefix", "status", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    change_readonly_fields = ["source", "key_prefix", "status", "created_at", "last_used_at", "revoked_at"]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["name", "source", "expires_at"]})]
+        return [(None, {"fields": self.change_fields})]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self.change_readonly_fields if obj is not None else []
+
+    @admin.display(description="key prefix", ordering="lookup")
+    def key_prefix(self, token: WebhookToken) -> str:
+        return f"{token.lookup}…"
+
+    @admin.display(description="status")
+    def status(self, token: WebhookToken) -> str:
+        if token.revoked_at is not None:
+            return status_badge("revoked", "error")
+        if not token.is_usable():
+            return status_badge("expired", "warning")
+        return status_badge("active", "success")
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        # The key is shown on the page after saving; "save and add another" would skip it.
+        extra_context = {**(extra_context or {}), "show_save_and_add_another": False, "show_save_and_continue": False}
+        return super().add_view(request, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: WebhookToken, form, change: bool) -> None:
+        if change:
+            # Only the editable fields: a full save would undo a revocation made meanwhile.
+            update_fields = [name for name in ("name", "expires_at") if name in form.changed_data]
+            if update_fields:
+                obj.save(update_fields=update_fields)
+            return
+        token, key = token_issue(
+            source=form.cleaned_data["source"],
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+        # The admin goes on with obj (change log, response): make it the issued row.
+        for field in WebhookToken._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(token, field.attname))
+        obj._state.adding = False
+        obj._state.db = token._state.db
+        obj._issued_key = key  # lives as long as this request's object, never stored
+
+    def response_add(self, request: HttpRequest, obj: WebhookToken, post_url_continue=None) -> HttpResponse:
+        key = getattr(obj, "_issued_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        # The key goes into this response only: not a redirect, not a message (a cookie).
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Webhook token issued",
+            "token": obj,
+            "key": key,
+            "webhook_url": webhook_url(request),
+            "changelist_url": reverse("admin:webhooks_webhooktoken_changelist"),
+            "change_url": reverse("admin:webhooks_webhooktoken_change", args=[obj.pk]),
+            "source_url": reverse("admin:webhooks_source_change", args=[obj.source_id]),
+        }
+        response = TemplateResponse(request, self.key_once_template, context)
+        add_never_cache_headers(response)
+        return response
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request: HttpRequest, queryset) -> None:
+        revoked = sum(token_revoke(token=token) for token in queryset)
+        already = queryset.count() - revoked
+        message = f"Revoked {revoked} token{'s' if revoked != 1 else ''}."
+        if already:
+            message += f" {already} {'was' if already == 1 else 'were'} revoked already."
+        self.message_user(request, message, messages.SUCCESS if revoked else messages.WARNING)
+
+
+# The delivery log --------------------------------------------------------------------------
+
+
+DELIVERY_TONES = {
+    Delivery.Status.ACCEPTED: "info",
+    Delivery.Status.PROCESSED: "success",
+    Delivery.Status.FAILED: "error",
+    Delivery.Status.DUPLICATE: "quiet",
+    Delivery.Status.REJECTED: "warning",
+}
+
+
+class DeliveryChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        # The list shows none of these; a page of 1 MiB bodies would be loaded for nothing.
+        return super().get_queryset(request, exclude_parameters).defer("raw_body", "headers", "last_error")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "received_at",
+        "source",
+        "event_type",
+        "event_id",
+        "status_badge",
+        "http_status",
+        "rejection_cause",
+        "attempts",
+    ]
+    list_filter = ["source", "event_type", "status", "received_at"]
+    date_hierarchy = "received_at"
+    search_fields = ["event_id", "public_id"]
+    list_select_related = ["source"]
+    actions = ["replay_deliveries"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "public_id",
+                    "source",
+                    "token",
+                    "event_type",
+                    "event_id",
+                    "status_badge",
+                    "http_status",
+                    "rejection_cause",
+                    "duplicate_of",
+                    "received_at",
+                    "processed_at",
+                    "attempts",
+                    "remote_addr",
+                ]
+            },
+        ),
+        ("Last error", {"fields": ["last_error_text"]}),
+        ("Request", {"fields": ["headers_text", "body_text"]}),
+    ]
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return DeliveryChangeList
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return model_permission(request, self.opts, "change")
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, delivery: Delivery) -> str:
+        return status_badge(delivery.get_status_display(), DELIVERY_TONES.get(delivery.status, "quiet"))
+
+    @admin.display(description="last error")
+    def last_error_text(self, delivery: Delivery) -> str:
+        return preformatted(delivery.last_error) if delivery.last_error else "-"
+
+    @admin.display(description="headers")
+    def headers_text(self, delivery: Delivery) -> str:
+        return preformatted(json.dumps(delivery.headers, indent=2, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description="body")
+    def body_text(self, delivery: Delivery) -> str:
+        raw = bytes(delivery.raw_body or b"")
+        if not raw:
+            return "-"
+        try:
+            text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        except ValueError:  # not JSON, or not UTF-8
+            text = raw.decode("utf-8", errors="replace")
+        return preformatted(text)
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay_deliveries(self, request: HttpRequest, queryset) -> None:
+        queued = skipped = 0
+        for delivery in queryset:
+            if delivery_replay(delivery=delivery):
+                queued += 1
+            else:
+                skipped += 1
+        message = f"Queued {queued} event{'s' if queued != 1 else ''} again."
+        if skipped:
+            message += f" Skipped {skipped} (only processed or failed events are replayed)."
+        self.message_user(request, message, messages.SUCCESS if queued else messages.WARNING)
