@@ -1,7 +1,7 @@
 """A simulated HotDocs Advance server for tests, fault injection, benchmarks and the demo."""
 
 from .documents import SimDocument, document_bytes, document_chunks, document_sha256, document_size
-from .server import RequestRecord, SimulatedAdvance, SimVersion, SimWorkItem, send_webhook
+from .server import RequestRecord, SimulatedAdvance, SimVersion, SimWorkItem, send_interview_call, send_webhook
 
 __all__ = [
     "RequestRecord",
@@ -13,5 +13,6 @@ __all__ = [
     "document_chunks",
     "document_sha256",
     "document_size",
+    "send_interview_call",
     "send_webhook",
 ]

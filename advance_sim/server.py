@@ -95,10 +95,43 @@ def send_webhook(
     return requests.post(url, data=body, headers=headers, timeout=timeout)
 
 
+def send_interview_call(
+    url: str,
+    *,
+    token: str | None,
+    event_type: str = "InterviewLoadEvent",
+    event_name: str = "",
+    work_item_id: str = "",
+    user_id: str = "",
+    method: str = "POST",
+    answers: Any = None,
+    timeout: float = 10,
+) -> requests.Response:
+    """Call the webhook as Advance does during an interview, and return the answer.
+
+    What Advance sends here is not documented; POST sends a JSON body like its other events, GET
+    sends the same fields in the query string (Advance's request verb is configurable).
+    """
+    fields: dict[str, Any] = {"eventId": str(uuid.uuid4()), "eventType": event_type}
+    if event_name:
+        fields["eventName"] = event_name
+    data: dict[str, Any] = {"workItemId": work_item_id, "userId": user_id}
+    if answers is not None:
+        data["answers"] = answers
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    if method.upper() == "GET":
+        query = {**fields, "workItemId": work_item_id, "userId": user_id}
+        return requests.get(url, params=query, headers=headers, timeout=timeout)
+    headers["Content-Type"] = "application/json"
+    body = json.dumps({**fields, "data": data}).encode()
+    return requests.request(method.upper(), url, data=body, headers=headers, timeout=timeout)
+
+
 class SimulatedAdvance:
     """An Advance server on a background thread; use as a context manager or start()/stop()."""
 
     send_webhook = staticmethod(send_webhook)
+    send_interview_call = staticmethod(send_interview_call)
 
     def __init__(
         self,

@@ -39,6 +39,33 @@ class NewWorkItemVersionCompleteSerializer(EnvelopeSerializer):
     data = VersionDataSerializer()
 
 
+class PostProcessingDataSerializer(serializers.Serializer):
+    workitemid = AdvanceIdField(required=False)
+    workitemversionid = AdvanceIdField(required=False)
+    workitemname = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    documents = DocumentSerializer(many=True, required=False, max_length=500)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("documents") and not (attrs.get("workitemid") and attrs.get("workitemversionid")):
+            raise serializers.ValidationError("Documents need the workItemId and workItemVersionId they belong to.")
+        return attrs
+
+
+class PostProcessingEventSerializer(EnvelopeSerializer):
+    """An assembly completed. Its payload is not documented; documents in it are synced."""
+
+    createddate = serializers.DateTimeField(required=False, allow_null=True)
+    createdby = CreatedBySerializer(required=False, allow_null=True)
+    data = PostProcessingDataSerializer(required=False)
+
+
+def post_processing_record(*, delivery, payload: dict) -> None:
+    from .services import event_documents_record
+
+    if (payload.get("data") or {}).get("documents"):
+        event_documents_record(delivery=delivery, payload=payload)
+
+
 def register() -> None:
     from .services import event_documents_record
 
@@ -48,4 +75,7 @@ def register() -> None:
             serializer_class=NewWorkItemVersionCompleteSerializer,
             process=event_documents_record,
         )
+    )
+    event_type_register(
+        EventType(name="PostProcessingEvent", serializer_class=PostProcessingEventSerializer, process=post_processing_record)
     )

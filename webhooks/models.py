@@ -81,6 +81,8 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         DUPLICATE = "duplicate", "Duplicate"
         REJECTED = "rejected", "Rejected"
+        ANSWERED = "answered", "Answered"  # an interview call, answered by its provider
+        FALLBACK = "fallback", "Answered with fallback"  # the provider failed or ran out of time
 
     # Statuses of a row that stands for its event; one such row per (source, eventId).
     EVENT_STATUSES = (Status.ACCEPTED, Status.PROCESSED, Status.FAILED)
@@ -93,6 +95,8 @@ class Delivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     http_status = models.PositiveSmallIntegerField("answer status")
     rejection_cause = models.CharField(max_length=500, blank=True)
+    method = models.CharField(max_length=10, default="POST")
+    query_string = models.TextField(blank=True)
     raw_body = models.BinaryField(blank=True, default=b"")
     headers = models.JSONField(default=dict, blank=True, help_text="Request headers, credentials removed.")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
@@ -103,6 +107,11 @@ class Delivery(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts so far.")
     last_error = models.TextField(blank=True)
+    # Interview calls, answered while Advance waits:
+    event_name = models.CharField(max_length=200, blank=True, help_text="The interview event's name.")
+    answered_by = models.CharField(max_length=300, blank=True, help_text="The answer provider that answered.")
+    duration_ms = models.PositiveIntegerField("answer time (ms)", null=True, blank=True)
+    answer_size = models.PositiveIntegerField("answer size (bytes)", null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

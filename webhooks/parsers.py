@@ -19,13 +19,11 @@ def body_limit_check(content_length: str | None) -> None:
         raise PayloadTooLarge(f"The body is larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes.")
 
 
-class RawJsonParser(BaseParser):
-    """Accept application/json and hand on the raw bytes, read up to the size limit.
+class RawBodyParser(BaseParser):
+    """Hand on the raw bytes of an accepted content type, read up to the size limit.
 
-    Decoding is left to the service, which logs the raw body of every delivery, valid or not.
+    Decoding is left to the services, which log the raw body of every delivery, valid or not.
     """
-
-    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
         if stream is None:
@@ -35,3 +33,16 @@ class RawJsonParser(BaseParser):
         if len(body) > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
         return body
+
+
+class RawJsonParser(RawBodyParser):
+    media_type = "application/json"
+
+
+class RawFormParser(RawBodyParser):
+    # Interview events may come as form data (and an HMAC code in the form field `token`).
+    media_type = "application/x-www-form-urlencoded"
+
+
+class RawMultipartParser(RawBodyParser):
+    media_type = "multipart/form-data"

@@ -1,11 +1,19 @@
 """Parsing webhook bodies tolerantly: JSON objects whose keys are matched without regard to case."""
 
+import io
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
+
+from django.core.exceptions import SuspiciousOperation
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 from rest_framework import serializers
 
 MAX_JSON_DEPTH = 32
+VERBATIM_KEYS = {"answers"}
 
 
 class PayloadError(Exception):
@@ -24,7 +32,9 @@ def casefold_keys(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         folded: dict[str, Any] = {}
         for key, item in value.items():
-            folded.setdefault(key.lower(), casefold_keys(item, depth + 1))
+            name = key.lower()
+            # Answer data keeps its variable names as written; only our own keys are case-folded.
+            folded.setdefault(name, item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1))
         return folded
     if isinstance(value, list):
         return [casefold_keys(item, depth + 1) for item in value]
@@ -70,3 +80,64 @@ def serializer_errors_detail(errors: Any) -> Any:
     if isinstance(errors, list):
         return [serializer_errors_detail(item) for item in errors]
     return errors
+
+
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def media_type_of(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def form_fields(raw_body: bytes, content_type: str) -> dict[str, str]:
+    """The fields of a form body, keys case-folded; files are ignored."""
+    if media_type_of(content_type) == "multipart/form-data":
+        meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(raw_body))}
+        try:
+            fields, _ = MultiPartParser(meta, io.BytesIO(raw_body), upload_handlers=[]).parse()
+        except (MultiPartParserError, SuspiciousOperation) as error:
+            raise PayloadError("invalid form data", {"detail": f"The form data cannot be read: {error}"}) from None
+        items = fields.items()
+    else:
+        items = parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
+    folded: dict[str, str] = {}
+    for key, value in items:
+        folded.setdefault(key.lower(), value)
+    return folded
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a request says about itself: its event type and name, and its fields."""
+
+    event_type: str
+    event_name: str
+    payload: dict[str, Any]  # the JSON object or the form fields, keys case-folded
+    is_json: bool
+
+
+def envelope_read(*, raw_body: bytes, content_type: str, query: Mapping[str, str]) -> Envelope:
+    """Find the event type and name at the JSON body's top level, under its data, in form fields or
+    in the query string, in that order (keys in any case). Raises PayloadError for a bad body."""
+    media_type = media_type_of(content_type)
+    is_json = media_type == "application/json"
+    if is_json:
+        payload = payload_parse(raw_body) if raw_body.strip() else {}
+    elif media_type in FORM_MEDIA_TYPES:
+        payload = form_fields(raw_body, content_type)
+    else:
+        payload = {}
+    data = payload.get("data")
+    places = [payload, data if isinstance(data, dict) else {}, {key.lower(): value for key, value in query.items()}]
+
+    def pick(*names: str) -> str:
+        for place in places:
+            for name in names:
+                value = place.get(name)
+                if isinstance(value, str) and value.strip():
+                    return value.strip()[:200]
+        return ""
+
+    return Envelope(
+        event_type=pick("eventtype"), event_name=pick("eventname", "intervieweventname"), payload=payload, is_json=is_json
+    )

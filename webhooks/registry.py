@@ -20,11 +20,26 @@ class RetryableError(Exception):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What an interview event is answered with, and how the answer came about (for the log)."""
+
+    status: int
+    body: bytes
+    answered_by: str = ""
+    error: str = ""
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
 class EventType:
+    """An event type: either stored and processed later (`process`), or answered at once (`answer`)."""
+
     name: str
-    serializer_class: type[serializers.Serializer]
+    serializer_class: type[serializers.Serializer] | None = None
     # Runs in a worker, outside any transaction; must be safe to run twice for one delivery.
-    process: Callable[..., None]
+    process: Callable[..., None] | None = None
+    # Runs in the request: answer(source=, event_name=, payload=, raw_body=) -> Answer.
+    answer: Callable[..., Answer] | None = None
 
 
 _event_types: dict[str, EventType] = {}

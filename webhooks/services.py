@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,8 +15,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from .models import Delivery, Source, WebhookToken
-from .payloads import EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
-from .registry import RetryableError, event_type_get, event_type_names
+from .payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
+from .registry import Answer, EventType, RetryableError, event_type_get, event_type_names
 
 logger = logging.getLogger(__name__)
 
@@ -165,14 +166,15 @@ def delivery_reject(
     return delivery
 
 
-def event_validate(raw_body: bytes) -> tuple[str, str, dict]:
+def event_validate(payload: dict) -> tuple[str, str, dict]:
     """Return (eventId, canonical event type, validated payload) or raise PayloadError."""
-    payload = payload_parse(raw_body)
+    if not payload:
+        raise PayloadError("empty body", {"detail": "The body is empty; a JSON object with eventId and eventType is expected."})
     envelope = EnvelopeSerializer(data=payload)
     if not envelope.is_valid():
         raise PayloadError("missing or malformed field", serializer_errors_detail(envelope.errors))
     event_type = event_type_get(envelope.validated_data["eventtype"])
-    if event_type is None:
+    if event_type is None or event_type.process is None:
         raise PayloadError(
             "unknown event type",
             {"eventType": [f"Unknown event type; accepted: {', '.join(event_type_names())}."]},
@@ -183,15 +185,18 @@ def event_validate(raw_body: bytes) -> tuple[str, str, dict]:
     return envelope.validated_data["eventid"], event_type.name, serializer.validated_data
 
 
-def event_receive(*, token: WebhookToken, raw_body: bytes, headers: dict, remote_addr: str | None) -> Receipt:
+def event_receive(
+    *, token: WebhookToken, raw_body: bytes, payload: dict | None = None, headers: dict, remote_addr: str | None
+) -> Receipt:
     """Store a delivery durably and queue its processing after commit.
 
     A new (source, eventId) is accepted; the same again is logged as a duplicate of the first.
     Raises DeliveryRejected (after logging it) for a body that is not an acceptable event.
+    `payload` is the body already parsed (case-folded), when the caller has it.
     """
     source = token.source
     try:
-        event_id, event_type, _ = event_validate(raw_body)
+        event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
     except PayloadError as error:
         delivery = delivery_reject(
             http_status=400, cause=error.cause, source=source, token=token,
@@ -216,6 +221,57 @@ def event_receive(*, token: WebhookToken, raw_body: bytes, headers: dict, remote
         return Receipt(delivery=original, created=False)
     logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
     return Receipt(delivery=delivery, created=True)
+
+
+def interview_receive(
+    *,
+    token: WebhookToken,
+    event_type: EventType,
+    envelope: Envelope,
+    method: str,
+    raw_body: bytes,
+    query_string: str,
+    headers: dict,
+    remote_addr: str | None,
+) -> Answer:
+    """Answer an interview call through its event type's provider, and log the call. Never raises
+    for what the request or the provider did: a failing provider yields its fallback."""
+    started = time.monotonic()
+    answer = event_type.answer(
+        source=token.source, event_name=envelope.event_name, payload=envelope.payload, raw_body=raw_body
+    )
+    duration_ms = round((time.monotonic() - started) * 1000)
+    event_id = envelope.payload.get("eventid")
+    if answer.status >= 400:
+        status = Delivery.Status.REJECTED
+    else:
+        status = Delivery.Status.FALLBACK if answer.fallback else Delivery.Status.ANSWERED
+    delivery = Delivery.objects.create(
+        source=token.source,
+        token=token,
+        event_id=event_id[:200] if isinstance(event_id, str) else "",
+        event_type=event_type.name,
+        event_name=envelope.event_name,
+        status=status,
+        http_status=answer.status,
+        rejection_cause=answer.error[:500] if answer.status >= 400 else "",
+        method=method,
+        query_string=query_string[:4000],
+        raw_body=raw_body,
+        headers=headers,
+        remote_addr=remote_addr,
+        answered_by=answer.answered_by[:300],
+        duration_ms=duration_ms,
+        answer_size=len(answer.body),
+        last_error=answer.error,
+        processed_at=timezone.now(),
+    )
+    log = logger.warning if answer.fallback or answer.status >= 400 else logger.info
+    log(
+        "interview call answered: delivery=%s type=%s name=%s status=%s by=%s ms=%s fallback=%s",
+        delivery.pk, event_type.name, envelope.event_name, answer.status, answer.answered_by, duration_ms, answer.fallback,
+    )
+    return answer
 
 
 def delivery_enqueue(*, delivery_id: int) -> None:

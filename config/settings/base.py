@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "storages",
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
+    "interviews.apps.InterviewsConfig",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,12 @@ ADVANCE_CONNECT_TIMEOUT = float(env_str("ADVANCE_CONNECT_TIMEOUT", "5"))
 ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "60"))
 DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+# Interview events: the Python answer providers the admin may choose (dotted paths), the answer
+# when a provider fails or runs late (an empty answer set), and the threads providers run in.
+INTERVIEW_ANSWER_PROVIDERS = env_list("INTERVIEW_ANSWER_PROVIDERS", "interviews.examples.request_summary")
+INTERVIEW_FALLBACK_ANSWER = env_str("INTERVIEW_FALLBACK_ANSWER", "{}")
+INTERVIEW_PROVIDER_THREADS = env_int("INTERVIEW_PROVIDER_THREADS", 8)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
