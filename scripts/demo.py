@@ -2,7 +2,8 @@
 
 Starts a simulated Advance, registers it as the source "demo" with a fresh token, fires
 webhooks at the app on http://127.0.0.1:8000 (the one `make run` started, or one this script
-starts), waits until the documents are stored and says where to see them.
+starts), answers an interview call, waits until the documents are stored and says where to
+see them.
 """
 
 import os
@@ -39,14 +40,31 @@ def app_start() -> subprocess.Popen:
     return process
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     started = None if app_is_up() else app_start()
+    try:
+        return demo(started)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if started is not None and started.poll() is None:
+            os.killpg(started.pid, signal.SIGINT)
+            started.wait(timeout=30)
+
+
+def demo(started: subprocess.Popen | None) -> int:
 
     import django
 
     django.setup()
-    from advance_sim import SimDocument, SimulatedAdvance
+    from advance_sim import SimDocument, SimulatedAdvance, send_interview_call
     from documents.models import Document
+    from interviews.services import answer_stored_set
     from webhooks.services import source_save, token_issue
 
     with SimulatedAdvance() as advance:
@@ -90,6 +108,17 @@ def main() -> int:
                 break
             time.sleep(0.3)
 
+        # An interview call, answered at once with the stored answer (by GET, as older Advance versions call).
+        answer_stored_set(
+            source=source, event_type="CustomInterviewEvent", event_name="GetClient",
+            answer_json='{"Client Name": {"text": "Ada Lovelace"}, "Matter number": {"num": 1842}}',
+        )
+        answered = send_interview_call(
+            url, token=key, event_type="CustomInterviewEvent", event_name="GetClient",
+            work_item_id=events[0][0].id, method="GET",
+        )
+        print(f"GET  {url}?eventType=CustomInterviewEvent&eventName=GetClient -> {answered.status_code} {answered.text}\n")
+
         for document in documents.order_by("pk"):
             print(f"  {document.status:7} {document.size or 0:>9} bytes  {document.storage_key or document.last_error}")
         stored = documents.filter(status=Document.Status.STORED).count()
@@ -99,11 +128,7 @@ def main() -> int:
 
     if started is not None:
         print("\nThe app keeps running for you to look around; Ctrl-C stops it.")
-        try:
-            started.wait()
-        except KeyboardInterrupt:
-            os.killpg(started.pid, signal.SIGINT)
-            started.wait(timeout=30)
+        started.wait()
     return 0 if stored == expected else 1
 
 
