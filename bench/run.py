@@ -1,0 +1,288 @@
+"""`make bench`: intake, interview answers, streaming and burst figures, each against a baseline
+measured in the same run on the same services. Run by scripts/bench.sh, which starts PostgreSQL,
+Redis and moto_server and sets DJANGO_SETTINGS_MODULE=config.settings.bench."""
+
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+import django  # noqa: E402
+
+django.setup()
+
+import boto3  # noqa: E402
+import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from advance_sim import SimDocument, SimulatedAdvance  # noqa: E402
+from bench.urls import BASELINE_TABLE  # noqa: E402
+from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
+from interviews.services import answer_stored_set  # noqa: E402
+from webhooks.models import Delivery  # noqa: E402
+from webhooks.services import source_save, token_issue  # noqa: E402
+
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
+STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
+BURST_EVENTS = int(os.environ.get("BENCH_BURST_EVENTS", "1000"))
+BURST_WORKERS = [int(n) for n in os.environ.get("BENCH_BURST_WORKERS", "1,2,4").split(",")]
+MiB = 1024 * 1024
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: str
+    baseline: str = ""
+    ratio: str = ""
+    target: str = ""
+    met: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+class Gunicorn:
+    """The web tier as in production: gunicorn, 2 sync workers (one per core), persistent DB connections."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Gunicorn":
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "2", "--backlog", "2048", "--log-level", "warning"],
+            cwd=BASE_DIR, env=app_env(),
+        )
+        wait_http(f"{self.url}/healthz")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class Workers:
+    """A Celery worker with N prefork processes on all queues."""
+
+    def __init__(self, concurrency: int):
+        self.concurrency = concurrency
+
+    def __enter__(self) -> "Workers":
+        self.log = open(f"{os.environ.get('VAR_DIR', '/tmp')}/bench-worker-{self.concurrency}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", settings.CELERY_WORKER_QUEUES,
+             "--concurrency", str(self.concurrency), "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+             "--hostname", f"bench{self.concurrency}@%h"],
+            cwd=BASE_DIR, env=app_env(), stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def wrk(url: str, script: str, *, connections: int, seconds: int, **env: str) -> dict:
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(BASE_DIR / "bench" / "wrk" / script), url],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+    ).stdout
+    match = re.search(r"WRK_JSON (\{.*\})", output)
+    if not match:
+        raise SystemExit(f"wrk printed no result:\n{output}")
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def purge_queues() -> None:
+    from config.celery_app import app
+
+    with app.connection_for_write() as conn:
+        for queue in settings.CELERY_WORKER_QUEUES.split(","):
+            conn.default_channel.client.delete(queue)
+
+
+# Intake ------------------------------------------------------------------------------------
+
+
+def bench_intake(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} (id bigserial PRIMARY KEY, body bytea NOT NULL)")
+    env = {"BENCH_TOKEN": key, "BENCH_API": advance.api_base_url}
+    # Warm both up (connections, imports), then measure each in turn.
+    wrk(f"{web.url}/bench/baseline/", "post_events.lua", connections=32, seconds=2, BENCH_RUN="warm-b", **env)
+    wrk(f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=2, BENCH_RUN="warm-o", **env)
+    baseline = wrk(f"{web.url}/bench/baseline/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="b", **env)
+    ours = wrk(f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="o", **env)
+    accepted = Delivery.objects.filter(event_id__startswith="bench-o-", status=Delivery.Status.ACCEPTED).count()
+    ratio = ours["rps"] / baseline["rps"]
+    errors = ours["errors"] + (ours["requests"] - accepted)
+    purge_queues()  # no worker ran: drop what intake queued
+    return [
+        Row("intake req/s (wrk -c32, POST unique events)", f"{ours['rps']:.0f}", f"{baseline['rps']:.0f}",
+            f"{ratio:.2f}", ">= 0.8", yes(ratio >= 0.8)),
+        Row("intake p50 / p99 ms", f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
+            f"{baseline['p50_ms']:.1f} / {baseline['p99_ms']:.1f}", "", "p99 < 50", yes(ours["p99_ms"] < 50)),
+        Row("intake errors (wrk errors + answers not stored)", str(errors), str(baseline["errors"]), "", "0", yes(errors == 0)),
+    ]
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+# Interview answers ---------------------------------------------------------------------------
+
+
+def bench_interview(web: Gunicorn, source, key: str) -> list[Row]:
+    answer_stored_set(
+        source=source, event_type="CustomInterviewEvent", event_name="GetClient",
+        answer_json=json.dumps({"Client Name": {"text": "Ada Lovelace"}, "Matter": {"num": 7}}),
+    )
+    url = f"{web.url}/webhooks/advance/?eventType=CustomInterviewEvent&eventName=GetClient"
+    wrk(url, "get.lua", connections=8, seconds=2, BENCH_TOKEN=key)
+    ours = wrk(url, "get.lua", connections=8, seconds=WRK_SECONDS, BENCH_TOKEN=key)
+    health = wrk(f"{web.url}/healthz", "get.lua", connections=8, seconds=WRK_SECONDS)
+    return [
+        Row("interview answer (stored) p50 / p99 ms, wrk -c8", f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
+            f"{health['p50_ms']:.1f} / {health['p99_ms']:.1f} (/healthz)", f"{ours['rps']:.0f} req/s", "", ""),
+    ]
+
+
+# Streaming -------------------------------------------------------------------------------------
+
+
+def run_json(*args: str) -> dict:
+    output = subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=app_env(), capture_output=True, text=True)
+    if output.returncode != 0:
+        raise SystemExit(f"{args} failed:\n{output.stdout}\n{output.stderr}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def document_row(source, work_item, document, url) -> Document:
+    """The rows an event would have made, for a document synced outside the queue."""
+    item, _ = WorkItem.objects.get_or_create(source=source, advance_id=work_item.id, defaults={"name": work_item.name})
+    version = WorkItemVersion.objects.create(work_item=item, advance_id=work_item.version_id)
+    return Document.objects.create(version=version, source=source, advance_id=document.id, name=document.name, url=url)
+
+
+def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
+    document = SimDocument(name="Scan", kind="pdf", size=STREAM_BYTES)
+    work_item = advance.add_work_item(name="Streaming bench", documents=[document])
+    url = advance.document_url(work_item.id, document.id)
+    baseline = run_json("-m", "bench.stream", "baseline", url, source.slug)
+    ours = run_json("-m", "bench.stream", "ours", str(document_row(source, work_item, document, url).pk))
+    ratio = ours["mib_s"] / baseline["mib_s"]
+    size = f"{STREAM_BYTES / MiB:.0f} MiB"
+    return [
+        Row(f"streaming {size} Advance -> S3, MiB/s", f"{ours['mib_s']:.0f}", f"{baseline['mib_s']:.0f}",
+            f"{ratio:.2f}", ">= 0.8", yes(ratio >= 0.8)),
+        Row("streaming peak memory growth, MiB", f"{ours['growth_mib']:.0f}", f"{baseline['growth_mib']:.0f}",
+            "", "< 64", yes(ours["growth_mib"] < 64)),
+    ]
+
+
+# Burst -------------------------------------------------------------------------------------
+
+
+def bench_burst(web: Gunicorn, advance: SimulatedAdvance, key: str, workers: int) -> Row:
+    items = [
+        advance.add_work_item(name=f"burst {workers}-{n}", documents=[
+            SimDocument(name=f"Doc {i}", kind="pdf", size=100 * 1024) for i in range(3)])
+        for n in range(BURST_EVENTS)
+    ]
+    payloads = [json.dumps(advance.event_payload(item)).encode() for item in items]
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    with Workers(workers):
+        time.sleep(3)  # the worker's processes are up before the burst
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda body: session.post(f"{web.url}/webhooks/advance/", data=body, headers=headers, timeout=30).status_code, payloads))
+        version_ids = [json.loads(p)["data"]["workItemVersionId"] for p in payloads]
+        versions = WorkItemVersion.objects.filter(advance_id__in=version_ids)
+        expected = 3 * BURST_EVENTS
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = Document.objects.filter(version__in=versions).exclude(status__in=["pending", "syncing"]).count()
+            if done >= expected:
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+    documents = Document.objects.filter(version__in=versions).select_related("version__delivery")
+    latencies = sorted(
+        (d.synced_at - d.version.delivery.received_at).total_seconds() for d in documents if d.synced_at
+    )
+    stored = len(latencies)
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
+    bad = sum(code != 202 for code in codes)
+    return Row(
+        f"burst {BURST_EVENTS} events x 3 docs, {workers} worker process(es)",
+        f"{stored / elapsed:.0f} docs/s", f"p50 {p50:.1f} s / p95 {p95:.1f} s",
+        f"{stored}/{expected} stored", "", yes(stored == expected and bad == 0),
+    )
+
+
+def main() -> int:
+    call_command("migrate", verbosity=0)
+    boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"]).create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    rows: list[Row] = []
+    started = time.monotonic()
+    with SimulatedAdvance() as advance:
+        source, _ = source_save(
+            slug="bench", api_base_url=advance.api_base_url, auth_base_url=advance.auth_base_url,
+            client_name=advance.client_name, principal_name=advance.principal_name,
+            principal_password=advance.principal_password,
+        )
+        _, key = token_issue(source=source, name="bench")
+        with Gunicorn() as web:
+            rows += bench_intake(web, advance, key)
+            rows += bench_interview(web, source, key)
+            rows += bench_streaming(advance, source)
+            rows += [bench_burst(web, advance, key, workers) for workers in BURST_WORKERS]
+    header = Row("figure", "ours", "baseline", "ratio", "target", "met")
+    widths = [max(len(getattr(row, field)) for row in [header, *rows]) for field in Row.__dataclass_fields__]
+    for row in [header, *rows]:
+        cells = [getattr(row, field) for field in Row.__dataclass_fields__]
+        print(" | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)))
+    print(f"\n(measured in {time.monotonic() - started:.0f} s on {os.cpu_count()} cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: start PostgreSQL, Redis and moto_server on 127.0.0.1 (as `make test` does), then
+# run bench/run.py, which starts gunicorn, workers and a simulated Advance and prints one table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+packages_ensure redis-server postgresql wrk
+
+workdir=$(mktemp -d /tmp/advance-sync-bench.XXXXXX)
+chmod 755 "$workdir"
+trap 'services_stop "$workdir"; rm -rf "$workdir"' EXIT
+
+services_start "$workdir"
+
+export DJANGO_SETTINGS_MODULE=config.settings.bench
+export VAR_DIR="$workdir/var"
+export DJANGO_SECRET_KEY="bench-$(head -c 24 /dev/urandom | base64)"
+export DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_PROXY_SSL_HEADER=off
+.venv/bin/python bench/run.py "$@"
