@@ -35,10 +35,12 @@ from webhooks.models import Delivery  # noqa: E402
 from webhooks.services import source_save, token_issue  # noqa: E402
 
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
+STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
 BURST_EVENTS = int(os.environ.get("BENCH_BURST_EVENTS", "1000"))
 BURST_WORKERS = [int(n) for n in os.environ.get("BENCH_BURST_WORKERS", "1,2,4").split(",")]
 MiB = 1024 * 1024
+SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst").split(",")
 
 
 @dataclass
@@ -150,7 +152,8 @@ def bench_intake(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row
     ours = wrk(f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="o", **env)
     accepted = Delivery.objects.filter(event_id__startswith="bench-o-", status=Delivery.Status.ACCEPTED).count()
     ratio = ours["rps"] / baseline["rps"]
-    errors = ours["errors"] + (ours["requests"] - accepted)
+    # wrk stops counting at the deadline while the last requests may still complete and be stored.
+    errors = ours["errors"] + max(0, ours["requests"] - accepted)
     purge_queues()  # no worker ran: drop what intake queued
     return [
         Row("intake req/s (wrk -c32, POST unique events)", f"{ours['rps']:.0f}", f"{baseline['rps']:.0f}",
@@ -196,7 +199,7 @@ def run_json(*args: str) -> dict:
 def document_row(source, work_item, document, url) -> Document:
     """The rows an event would have made, for a document synced outside the queue."""
     item, _ = WorkItem.objects.get_or_create(source=source, advance_id=work_item.id, defaults={"name": work_item.name})
-    version = WorkItemVersion.objects.create(work_item=item, advance_id=work_item.version_id)
+    version, _ = WorkItemVersion.objects.get_or_create(work_item=item, advance_id=work_item.version_id)
     return Document.objects.create(version=version, source=source, advance_id=document.id, name=document.name, url=url)
 
 
@@ -204,8 +207,24 @@ def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
     document = SimDocument(name="Scan", kind="pdf", size=STREAM_BYTES)
     work_item = advance.add_work_item(name="Streaming bench", documents=[document])
     url = advance.document_url(work_item.id, document.id)
-    baseline = run_json("-m", "bench.stream", "baseline", url, source.slug)
-    ours = run_json("-m", "bench.stream", "ours", str(document_row(source, work_item, document, url).pk))
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"])
+
+    def emptied() -> None:
+        # An S3 server holding the previous run's GiB would slow the next one down.
+        for item in s3.list_objects_v2(Bucket=settings.AWS_STORAGE_BUCKET_NAME).get("Contents", []):
+            s3.delete_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=item["Key"])
+
+    runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
+    for _ in range(STREAM_ROUNDS):  # alternate, and keep each side's best run: the S3 server is noisy
+        emptied()
+        runs["baseline"].append(run_json("-m", "bench.stream", "baseline", url, source.slug))
+        emptied()
+        Document.objects.filter(advance_id=document.id).delete()
+        runs["ours"].append(run_json("-m", "bench.stream", "ours", str(document_row(source, work_item, document, url).pk)))
+    baseline = max(runs["baseline"], key=lambda run: run["mib_s"])
+    ours = max(runs["ours"], key=lambda run: run["mib_s"])
+    ours["growth_mib"] = max(run["growth_mib"] for run in runs["ours"])
+    baseline["growth_mib"] = max(run["growth_mib"] for run in runs["baseline"])
     ratio = ours["mib_s"] / baseline["mib_s"]
     size = f"{STREAM_BYTES / MiB:.0f} MiB"
     return [
@@ -271,10 +290,14 @@ def main() -> int:
         )
         _, key = token_issue(source=source, name="bench")
         with Gunicorn() as web:
-            rows += bench_intake(web, advance, key)
-            rows += bench_interview(web, source, key)
-            rows += bench_streaming(advance, source)
-            rows += [bench_burst(web, advance, key, workers) for workers in BURST_WORKERS]
+            if "intake" in SECTIONS:
+                rows += bench_intake(web, advance, key)
+            if "interview" in SECTIONS:
+                rows += bench_interview(web, source, key)
+            if "streaming" in SECTIONS:
+                rows += bench_streaming(advance, source)
+            if "burst" in SECTIONS:
+                rows += [bench_burst(web, advance, key, workers) for workers in BURST_WORKERS]
     header = Row("figure", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(getattr(row, field)) for row in [header, *rows]) for field in Row.__dataclass_fields__]
     for row in [header, *rows]:

@@ -194,11 +194,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Multipart upload to S3: 8 MiB parts, two in flight, at most four buffered. boto3's defaults
-# (10 threads) grow a worker by 60-130 MiB on one large upload.
+# Upload to S3: a download is spooled to a temporary file (under TMPDIR), then uploaded from it in
+# parts of DOCUMENT_UPLOAD_PART_SIZE, this many at once, each part read from the file as it is sent.
 DOCUMENT_UPLOAD_PART_SIZE = env_int("DOCUMENT_UPLOAD_PART_SIZE", 8 * 1024 * 1024)
-DOCUMENT_UPLOAD_CONCURRENCY = env_int("DOCUMENT_UPLOAD_CONCURRENCY", 2)
-DOCUMENT_UPLOAD_BUFFERED_PARTS = env_int("DOCUMENT_UPLOAD_BUFFERED_PARTS", 4)
+DOCUMENT_UPLOAD_CONCURRENCY = env_int("DOCUMENT_UPLOAD_CONCURRENCY", 8)
 
 # Webhook intake and Advance ----------------------------------------------------------------
 
