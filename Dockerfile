@@ -24,12 +24,15 @@ COPY . .
 RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     DJANGO_SECRET_KEY=collectstatic-only-build-time-placeholder-never-used-at-runtime \
     python manage.py collectstatic --noinput -v 0 \
-    && mkdir -p var \
-    && chown -R app:app var
+    && mkdir -p var metrics \
+    && chown -R app:app var metrics
 
 ENV DJANGO_SETTINGS_MODULE=config.settings.production
+# Prometheus multiprocess mode: every process of the app writes its counts here and /metrics adds
+# them up (docker-compose.yml shares it between web and worker as a volume).
+ENV PROMETHEUS_MULTIPROC_DIR=/app/metrics
 USER app
 
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--access-logfile", "-"]

@@ -41,3 +41,8 @@ lint: venv-dev
 requirements: venv
 	$(UV) pip compile -q --no-header requirements/base.in -o requirements.txt --python-version 3.11
 	$(UV) pip compile -q --no-header requirements/dev.in -o requirements-dev.txt --python-version 3.11
+
+# Take the README's screenshots (docs/screenshots/) again, through the browser tests.
+.PHONY: screenshots
+screenshots: venv-dev
+	DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser/test_readme_screenshots.py -q

@@ -154,6 +154,9 @@ class SimulatedAdvance:
         # Knobs tests may set at any time; each request reads them once.
         self.delay_seconds: float = 0.0
         self.cut_after_bytes: int | None = None
+        # A pause after each 64 KiB chunk of a document's body: a slow line, for downloads that
+        # must still be running when a test interrupts them (or that stall past a read timeout).
+        self.chunk_delay_seconds: float = 0.0
         self.token_ttl_seconds: float | None = None
         self.login_count = 0
         self._lock = threading.Lock()
@@ -269,6 +272,7 @@ class SimulatedAdvance:
             self._requests.clear()
             self.delay_seconds = 0.0
             self.cut_after_bytes = None
+            self.chunk_delay_seconds = 0.0
             self.login_count = 0
 
     # --- request log -------------------------------------------------------------------------
@@ -473,6 +477,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._write_body(chunk, document.chunked)
                 sent += len(chunk)
+                if self.server.sim.chunk_delay_seconds:
+                    self.wfile.flush()
+                    time.sleep(self.server.sim.chunk_delay_seconds)
             if document.chunked:
                 self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):

@@ -1,20 +1,30 @@
-"""Admin for synced documents: browse, download, retry. Rows are written by the sync, never by hand."""
+"""Admin for synced documents: browse, preview, download, export, retry. Rows are written by the sync only."""
+
+import csv
+from collections.abc import Iterator
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from storages.backends.s3 import S3Storage
 
 from webhooks.admin import ReadOnlyAdminMixin, model_permission, preformatted, status_badge
+from webhooks.admin_tools import compact_datetime
+from webhooks.models import Source
 
-from .models import Document, WorkItem, WorkItemVersion
+from . import selectors
+from .advance import AdvanceClient
+from .models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from .services import documents_retry
-from .storage import object_download_url, object_open
+from .storage import document_storage, object_download_url, object_open
 
 DOCUMENT_TONES = {
     Document.Status.PENDING: "info",
@@ -39,6 +49,125 @@ def document_download_link(document: Document) -> str:
     return format_html('<a href="{}">Download</a>', reverse("admin:documents_document_download", args=[document.pk]))
 
 
+# Shown inline in the page (the preview). Only types a browser renders without running anything
+# of the document's: no HTML, no SVG, which would run as our own origin.
+PREVIEW_KINDS = {
+    "application/pdf": "pdf",
+    "image/png": "image",
+    "image/jpeg": "image",
+    "image/gif": "image",
+    "image/webp": "image",
+}
+# Short names for the list's type column; anything else shows its media type.
+TYPE_LABELS = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+    "application/msword": "DOC",
+    "application/rtf": "RTF",
+    "text/plain": "Text",
+    "text/html": "HTML",
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+}
+
+
+class ContentTypeFilter(admin.SimpleListFilter):
+    """The content types present (one query), by their short names."""
+
+    title = "type"
+    parameter_name = "content_type"
+
+    def lookups(self, request, model_admin):
+        types = model_admin.get_queryset(request).order_by("content_type").values_list("content_type", flat=True)
+        return [
+            (value, TYPE_LABELS.get(value.split(";")[0].strip().lower(), value))
+            for value in types.distinct()
+            if value
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(content_type=self.value()) if self.value() else queryset
+
+
+def media_type(document: Document) -> str:
+    return document.content_type.split(";")[0].strip().lower()
+
+
+def document_preview_kind(document: Document) -> str | None:
+    """"pdf" or "image" for a stored document the browser can show in the page, else None."""
+    if document.status != Document.Status.STORED or not document.storage_key:
+        return None
+    return PREVIEW_KINDS.get(media_type(document))
+
+
+def object_inline_url(document: Document, filename: str) -> str | None:
+    """A short-lived S3 URL that serves the object for display (inline); None on the filesystem."""
+    storage = document_storage()
+    if not isinstance(storage, S3Storage):
+        return None
+    return storage.url(
+        document.storage_key,
+        parameters={
+            "ResponseContentDisposition": f'inline; filename="{filename}"',
+            "ResponseContentType": media_type(document),
+        },
+    )
+
+
+# CSV export ----------------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    ("id", lambda d: d.pk),
+    ("source", lambda d: d.source.slug),
+    ("work item id", lambda d: d.version.work_item.advance_id),
+    ("work item name", lambda d: d.version.work_item.name),
+    ("version id", lambda d: d.version.advance_id),
+    ("version completed at", lambda d: d.version.completed_at.isoformat() if d.version.completed_at else ""),
+    ("user login", lambda d: d.version.created_by_login),
+    ("document id", lambda d: d.advance_id),
+    ("name", lambda d: d.name),
+    ("filename", lambda d: d.filename),
+    ("content type", lambda d: d.content_type),
+    ("size", lambda d: "" if d.size is None else d.size),
+    ("sha256", lambda d: d.sha256),
+    ("status", lambda d: d.status),
+    ("synced at", lambda d: d.synced_at.isoformat() if d.synced_at else ""),
+    ("storage key", lambda d: d.storage_key),
+    ("attempts", lambda d: d.attempts),
+    ("last error", lambda d: d.last_error),
+]
+# A cell starting with one of these is a formula to a spreadsheet: names typed in Advance are not.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    """A file-like object whose write() returns what it was given: csv.writer's rows, one by one."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def documents_csv_response(documents) -> StreamingHttpResponse:
+    """The documents as CSV, streamed row by row (a list of any length, never all in memory)."""
+    writer = csv.writer(_Echo())
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow([name for name, _ in CSV_COLUMNS])
+        for document in documents.select_related("version__work_item", "source").iterator(chunk_size=1000):
+            yield writer.writerow([csv_cell(value(document)) for _, value in CSV_COLUMNS])
+
+    filename = f"documents-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 class ReadOnlyInlineMixin:
     extra = 0
     can_delete = False
@@ -57,20 +186,33 @@ class ReadOnlyInlineMixin:
 # Documents ---------------------------------------------------------------------------------
 
 
+class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The document's sync attempts, newest first: a read-only history written by the sync."""
+
+    model = DocumentAttempt
+    verbose_name = "sync attempt"
+    verbose_name_plural = "sync attempts"
+    show_change_link = False
+    fields = ["started_at", "finished_at", "outcome", "http_status", "bytes", "error"]
+    readonly_fields = fields
+    ordering = ["-started_at", "-pk"]
+
+
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [DocumentAttemptInline]
     list_display = [
         "work_item_name",
         "version_id",
         "document_name",
-        "content_type",
+        "type_display",
         "size_display",
         "status_badge",
-        "synced_at",
+        "synced",
         "download_link",
     ]
     list_display_links = ["document_name"]
-    list_filter = ["source", "status", "content_type", "synced_at"]
+    list_filter = ["source", "status", ContentTypeFilter, "synced_at"]
     date_hierarchy = "created_at"
     search_fields = [
         "version__work_item__name",
@@ -83,7 +225,8 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "sha256",
     ]
     list_select_related = ["version__work_item", "source"]
-    actions = ["retry_documents"]
+    actions = ["retry_documents", "export_csv"]
+    change_list_template = "admin/documents/document/change_list.html"
     fieldsets = [
         (
             None,
@@ -104,6 +247,8 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "Stored object",
             {"fields": ["filename", "content_type", "size_display", "sha256", "storage_key", "synced_at"]},
         ),
+        ("Preview", {"fields": ["preview"]}),
+        ("Other versions of this document", {"fields": ["other_versions"]}),
         (
             "Sync",
             {"fields": ["attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at"]},
@@ -120,11 +265,30 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.download_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_download",
         )
-        # Before the defaults: their "<path:object_id>/" would take this URL.
-        return [download, *super().get_urls()]
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_export",
+        )
+        # Before the defaults: their "<path:object_id>/" would take these URLs.
+        return [download, export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The list as the changelist shows it (its filters, search and order), as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:documents_document_changelist") + "?e=1")
+        return documents_csv_response(changelist.get_queryset(request))
 
     def download_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """The stored bytes: a short-lived S3 URL to follow, or the file itself from the filesystem."""
+        """The stored bytes: a short-lived S3 URL to follow, or the file itself from the filesystem.
+
+        With ?inline=1, a PDF or an image is served for display in the page (the preview), under
+        the same permission checks; other types are always downloads.
+        """
         document = self.get_object(request, str(object_id))
         if document is None:
             raise Http404("No such document.")
@@ -133,19 +297,27 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if document.status != Document.Status.STORED or not document.storage_key:
             raise Http404("This document is not stored.")
         filename = document.filename or str(document)
-        url = object_download_url(key=document.storage_key, filename=filename)
+        inline = request.GET.get("inline") == "1" and document_preview_kind(document) is not None
+        if inline:
+            url = object_inline_url(document, filename)
+        else:
+            url = object_download_url(key=document.storage_key, filename=filename)
         if url is not None:
             return HttpResponseRedirect(url)
         try:
             stored = object_open(key=document.storage_key)
         except FileNotFoundError:
             raise Http404("The stored file is missing.") from None
-        return FileResponse(
+        response = FileResponse(
             stored,
-            as_attachment=True,
+            as_attachment=not inline,
             filename=filename,
-            content_type=document.content_type or "application/octet-stream",
+            content_type=(media_type(document) if inline else document.content_type) or "application/octet-stream",
         )
+        if inline:
+            # The preview's frame is on our own pages; everything else stays unframeable (DENY).
+            response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
@@ -166,6 +338,66 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def size_display(self, document: Document) -> str:
         return document_size(document)
 
+    @admin.display(description="synced", ordering="synced_at")
+    def synced(self, document: Document) -> str:
+        return compact_datetime(document.synced_at)
+
+    @admin.display(description="type", ordering="content_type")
+    def type_display(self, document: Document) -> str:
+        if not document.content_type:
+            return "-"
+        label = TYPE_LABELS.get(media_type(document), media_type(document))
+        return format_html('<span title="{}">{}</span>', document.content_type, label)
+
+    @admin.display(description="preview")
+    def preview(self, document: Document) -> str:
+        kind = document_preview_kind(document)
+        if kind is None:
+            if document.status == Document.Status.STORED:
+                return "No preview for this type; use the download link."
+            return "Not stored yet."
+        url = reverse("admin:documents_document_download", args=[document.pk]) + "?inline=1"
+        if kind == "pdf":
+            return format_html(
+                '<iframe src="{}" title="Preview of {}" class="document-preview" '
+                'style="width:min(860px,58vw);height:75vh;border:1px solid var(--hairline-color)"></iframe>',
+                url,
+                document,
+            )
+        return format_html(
+            '<img src="{}" alt="Preview of {}" class="document-preview" '
+            'style="max-width:100%;max-height:70vh;border:1px solid var(--hairline-color)">',
+            url,
+            document,
+        )
+
+    @admin.display(description="versions")
+    def other_versions(self, document: Document) -> str:
+        others = selectors.document_other_versions(document=document)
+        if not others:
+            return "None: this is the only version with this document."
+        rows = format_html_join(
+            "\n",
+            '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    other.version.advance_id,
+                    other.version.completed_at.strftime("%Y-%m-%d %H:%M") if other.version.completed_at else "-",
+                    reverse("admin:documents_document_change", args=[other.pk]),
+                    other.name or str(other),
+                    document_status_badge(other),
+                    document_size(other),
+                    document_download_link(other),
+                )
+                for other in others
+            ),
+        )
+        return format_html(
+            '<table class="other-versions"><thead><tr><th>Version</th><th>Completed</th><th>Document</th>'
+            "<th>Status</th><th>Size</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, document: Document) -> str:
         return document_status_badge(document)
@@ -183,6 +415,10 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="last error")
     def last_error_text(self, document: Document) -> str:
         return preformatted(document.last_error) if document.last_error else "-"
+
+    @admin.action(description="Export selected as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+        return documents_csv_response(queryset)
 
     @admin.action(description="Retry sync of selected", permissions=["retry"])
     def retry_documents(self, request: HttpRequest, queryset) -> None:
@@ -316,3 +552,43 @@ class WorkItemVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="documents", ordering="document_count")
     def document_count(self, version: WorkItemVersion) -> int:
         return version.document_count
+
+
+# Sources: "test connection" ------------------------------------------------------------------
+# The source admin lives in webhooks, which knows nothing of Advance's API: the action that logs
+# in to Advance is added to it from here.
+
+
+def connection_error_text(error: Exception) -> str:
+    """The error as it happened: our message, plus the underlying exception's own words."""
+    text = str(error) or type(error).__name__
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
+
+
+@admin.action(description="Test connection to Advance (log in)", permissions=["view"])
+def source_test_connection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> None:
+    for source in queryset:
+        try:
+            AdvanceClient(source).login()
+        except Exception as error:  # every failure is reported to the user as it happened
+            modeladmin.message_user(
+                request,
+                f"{source.slug}: log-in at {source.auth_base_url} failed: {connection_error_text(error)}",
+                messages.ERROR,
+            )
+        else:
+            modeladmin.message_user(
+                request, f"{source.slug}: logged in to Advance at {source.auth_base_url}.", messages.SUCCESS
+            )
+
+
+def source_admin_extend() -> None:
+    source_admin = admin.site.get_model_admin(Source)
+    if source_test_connection not in (source_admin.actions or []):
+        source_admin.actions = [*(source_admin.actions or []), source_test_connection]
+
+
+source_admin_extend()

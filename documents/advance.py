@@ -1,18 +1,30 @@
 """The HotDocs Advance API client: service principal log-in and streaming downloads.
 
-Only URLs of the source's own API origin are ever requested, redirects included.
+Only URLs of the source's own API origin are ever requested, redirects included, and no
+connection is ever made to a link-local, cloud metadata or unspecified address, whatever the
+host name resolves to at the moment of connecting.
 """
 
+import email.utils
+import ipaddress
 import logging
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
+from urllib3.util.connection import allowed_gai_family
 
 from webhooks.models import Source
 from webhooks.registry import RetryableError
@@ -23,12 +35,32 @@ MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+# Never connected to: link-local addresses (the cloud metadata services answer at 169.254.169.254
+# and, on AWS, fd00:ec2::254) and "this host" / unspecified addresses, which Linux routes to the
+# local machine. Checked against the address a connection is actually made to, so no spelling
+# (decimal, IPv4-mapped IPv6) and no DNS answer, however late it changes, gets around it.
+REFUSED_NETWORKS = ("169.254.0.0/16", "0.0.0.0/8", "fe80::/10", "fd00:ec2::254/128", "::/128")
+NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
+
+
 class AdvanceError(Exception):
     """Advance refused for good (404, another origin, bad answer): retrying will not help."""
+
+    def __init__(self, message: str, *, http_status: int | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class OutboundRefused(AdvanceError):
+    """A connection to an address we never connect to was refused before it was made."""
 
 
 class AdvanceUnavailable(RetryableError):
     """Advance could not answer now (network, timeout, 5xx, 429): retry later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, http_status: int | None = None):
+        super().__init__(message, retry_after=retry_after)
+        self.http_status = http_status
 
 
 def origin(url: str) -> tuple[str, str, int]:
@@ -47,14 +79,126 @@ def origin_check(url: str, api_base_url: str) -> None:
         raise AdvanceError(f"refused URL of another origin than the source's API: {url[:300]}")
 
 
+# Outbound safety: where a connection may go ---------------------------------------------
+
+
+@cache
+def _refused_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    names = [*REFUSED_NETWORKS, *settings.ADVANCE_REFUSED_NETWORKS]
+    return tuple(ipaddress.ip_network(name, strict=False) for name in names)
+
+
+def address_refusal(address: str) -> str | None:
+    """Why no connection may be made to this IP address, or None when it may."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone ("fe80::1%eth0")
+    # An IPv6 address can carry an IPv4 one that the kernel or a gateway connects to in its stead.
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            candidates.append(ip.ipv4_mapped)
+        if ip.sixtofour:
+            candidates.append(ip.sixtofour)
+        if ip in NAT64_NETWORK:
+            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    for candidate in candidates:
+        for network in _refused_networks():
+            if candidate.version == network.version and candidate in network:
+                return f"{address} is in {network} (link-local, cloud metadata or unspecified addresses)"
+    return None
+
+
+def _connect_checked(
+    host: str, port: int, timeout: object, source_address: tuple[str, int] | None, socket_options: list | None
+) -> socket.socket:
+    """urllib3's create_connection, refusing every address address_refusal() names."""
+    host = host.strip("[]")
+    refusals: list[str] = []
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM):
+        refusal = address_refusal(address[0])
+        if refusal:
+            refusals.append(refusal)
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if timeout is None or isinstance(timeout, int | float):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(address)
+            # The address the kernel actually connected to, which is what matters.
+            refusal = address_refusal(sock.getpeername()[0])
+        except OSError as failure:
+            sock.close()
+            error = failure
+            continue
+        if refusal:
+            sock.close()
+            raise OutboundRefused(f"refused to connect to {host}: {refusal}")
+        return sock
+    if error is not None:
+        raise error
+    if refusals:
+        raise OutboundRefused(f"refused to connect to {host}: {refusals[0]}")
+    raise OSError(f"no address found for {host}")
+
+
+class _CheckedConnectionMixin:
+    """Connects through _connect_checked; errors are mapped as urllib3's own _new_conn maps them.
+
+    OutboundRefused is not an OSError, so urllib3 and requests let it through unchanged (no retry).
+    """
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            sock = _connect_checked(self._dns_host, self.port, self.timeout, self.source_address, self.socket_options)
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        except TimeoutError as error:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from error
+        except OSError as error:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+
+class _CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class CheckedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections refuse link-local, metadata and unspecified addresses."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPConnectionPool,
+            "https": _CheckedHTTPSConnectionPool,
+        }
+
+
 def _session() -> requests.Session:
     # One pooled session per thread: connections to Advance are reused between documents.
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
         session.trust_env = False  # no proxy or .netrc from the environment decides where we connect
-        session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=4))
-        session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=4))
+        session.mount("http://", CheckedAdapter(pool_connections=4, pool_maxsize=4))
+        session.mount("https://", CheckedAdapter(pool_connections=4, pool_maxsize=4))
         _local.session = session
     return session
 
@@ -68,6 +212,11 @@ _tokens_lock = threading.Lock()
 @dataclass
 class Download:
     response: requests.Response
+    bytes_read: int = field(default=0, init=False)
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
 
     @property
     def content_type(self) -> str:
@@ -84,9 +233,15 @@ class Download:
 
     def iter_bytes(self) -> Iterator[bytes]:
         try:
-            yield from self.response.iter_content(chunk_size=settings.DOCUMENT_DOWNLOAD_CHUNK_BYTES)
+            for chunk in self.response.iter_content(chunk_size=settings.DOCUMENT_DOWNLOAD_CHUNK_BYTES):
+                self.bytes_read += len(chunk)
+                yield chunk
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-            raise AdvanceUnavailable(f"download interrupted: {type(error).__name__}") from None
+            stalled = any(isinstance(arg, ReadTimeoutError) for arg in error.args)
+            reason = "no data within the read timeout" if stalled else type(error).__name__
+            raise AdvanceUnavailable(
+                f"download interrupted after {self.bytes_read} bytes: {reason}", http_status=self.status_code
+            ) from None
 
 
 class AdvanceClient:
@@ -125,7 +280,11 @@ class AdvanceClient:
             raise AdvanceUnavailable(f"log-in failed: {type(error).__name__}") from None
         if response.status_code != 200 or not response.text.strip():
             # Wrong credentials are retried too: an operator may fix them before the retries run out.
-            raise AdvanceUnavailable(f"log-in refused: HTTP {response.status_code}", retry_after=_retry_after(response))
+            raise AdvanceUnavailable(
+                f"log-in refused: HTTP {response.status_code}",
+                retry_after=_retry_after(response),
+                http_status=response.status_code,
+            )
         logger.info("logged in to Advance: source=%s", self.source.slug)
         return response.text.strip()
 
@@ -138,7 +297,9 @@ class AdvanceClient:
             origin_check(url, self.source.api_base_url)
             headers = {"Authorization": f"Bearer {self.access_token()}"}
             try:
-                response = _session().get(url, headers=headers, stream=stream, timeout=self.timeout, allow_redirects=False)
+                response = _session().get(
+                    url, headers=headers, stream=stream, timeout=self.timeout, allow_redirects=False
+                )
             except (requests.ConnectionError, requests.Timeout) as error:
                 raise AdvanceUnavailable(f"request failed: {type(error).__name__}") from None
             if response.status_code == 401 and not renewed:
@@ -186,11 +347,19 @@ class AdvanceClient:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+    """Retry-After in seconds, from either of its forms (seconds, or an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _raise_for_status(response: requests.Response) -> None:
@@ -199,5 +368,5 @@ def _raise_for_status(response: requests.Response) -> None:
         return
     response.close()
     if code in (408, 425, 429) or code >= 500 or code == 401:
-        raise AdvanceUnavailable(f"Advance answered HTTP {code}", retry_after=_retry_after(response))
-    raise AdvanceError(f"Advance answered HTTP {code}")
+        raise AdvanceUnavailable(f"Advance answered HTTP {code}", retry_after=_retry_after(response), http_status=code)
+    raise AdvanceError(f"Advance answered HTTP {code}", http_status=code)

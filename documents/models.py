@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
@@ -70,10 +71,16 @@ class Document(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     due_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a pending sync should have started; later than that, the sweep queues it again."
+        null=True,
+        blank=True,
+        help_text="When a pending sync should have started; later than that, the sweep queues it again.",
     )
     lease_expires_at = models.DateTimeField(
         null=True, blank=True, help_text="A syncing worker renews this; once past, the work is taken back."
+    )
+    lease_token = models.UUIDField(
+        null=True, blank=True, editable=False,
+        help_text="Names the attempt holding the lease: a worker whose lease was taken over can no longer write.",
     )
     synced_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -88,3 +95,34 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.filename or self.name or self.advance_id
+
+
+class DocumentAttempt(models.Model):
+    """One try at syncing a document: when it ran, how it ended, what Advance answered."""
+
+    class Outcome(models.TextChoices):
+        STORED = "stored", "Stored"
+        RETRY = "retry", "Will be retried"
+        FAILED = "failed", "Failed"
+        DEAD = "dead", "Dead"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="attempt_history")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty while the attempt runs; set by the next one if its worker died."
+    )
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, blank=True, help_text="Empty while the attempt runs."
+    )
+    http_status = models.PositiveSmallIntegerField(
+        "HTTP status", null=True, blank=True, help_text="What Advance last answered; empty when no answer came."
+    )
+    bytes = models.BigIntegerField(null=True, blank=True, help_text="Bytes of the document received.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["document", "-started_at"], name="document_attempt_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.document} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome or 'running'}"

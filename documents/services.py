@@ -1,30 +1,31 @@
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config import metrics
 from webhooks.models import Delivery
 from webhooks.registry import RetryableError
-from webhooks.retry import MAX_RETRY_COUNTDOWN
+from webhooks.retry import retry_countdown
 
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
-from .models import Document, WorkItem, WorkItemVersion
+from .models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from .storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
 
 logger = logging.getLogger(__name__)
 
-# A syncing worker renews its claim on a document every LEASE_RENEW; a worker that died stops
-# renewing, and LEASE later the document can be taken by another.
-LEASE = timedelta(seconds=60)
-LEASE_RENEW_SECONDS = 20
+# A syncing worker holds a lease on its document (settings.DOCUMENT_LEASE_SECONDS) and renews it
+# every third of that; a worker that died stops renewing, and once the lease lapses the document
+# is taken over by another attempt.
 
 
 class LeaseHeld(RetryableError):
@@ -46,7 +47,13 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
     if not listed:
         # The event names no documents: ask Advance (network I/O, so before the transaction).
         listed = []
-        for item in AdvanceClient(source).list_documents(data["workitemid"]):
+        try:
+            found = AdvanceClient(source).list_documents(data["workitemid"])
+        except AdvanceError as error:
+            # Refused for good (404, another origin): the intake fails the event on a ValueError
+            # (and retries a RetryableError); anything else would leave it accepted, re-queued forever.
+            raise ValueError(f"the work item's documents could not be listed: {error}") from error
+        for item in found:
             try:
                 advance_id_validator(item["id"])
             except Exception:
@@ -90,18 +97,34 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
 
 
 def documents_enqueue(documents) -> int:
-    """Mark the documents due now and queue their sync once the transaction commits."""
+    """Mark the documents due now and queue their sync once the transaction commits.
+
+    A broker outage is logged, not raised: the documents stay due, and the sweep queues them again.
+    """
     ids = list(documents.values_list("pk", flat=True))
     Document.objects.filter(pk__in=ids).update(due_at=timezone.now())
-    for document_id in ids:
-        transaction.on_commit(partial(_document_sync_send, document_id), robust=True)
+    if ids:
+        # A function, not functools.partial: when a robust on_commit callback fails, Django logs
+        # its __qualname__, which a partial lacks, and the AttributeError escapes instead.
+        def send() -> None:
+            _document_syncs_send(ids)
+
+        transaction.on_commit(send, robust=True)
     return len(ids)
 
 
-def _document_sync_send(document_id: int) -> None:
+def _document_syncs_send(ids: list[int]) -> None:
     from .tasks import document_sync  # the task module imports this one
 
-    document_sync.delay(document_id)
+    for sent, document_id in enumerate(ids):
+        try:
+            document_sync.delay(document_id)
+        except Exception:
+            # The broker is down: each further publish would only wait for its own timeout.
+            logger.exception(
+                "could not queue %s of %s documents (the sweep will): first=%s", len(ids) - sent, len(ids), document_id
+            )
+            return
 
 
 # Syncing one document ----------------------------------------------------------------------
@@ -121,43 +144,101 @@ def document_storage_key(document: Document, filename: str) -> str:
     )
 
 
-def _document_claim(document_id: int) -> bool:
+@dataclass
+class _Attempt:
+    """The attempt running now: its history row, the token that fences its writes, what it saw."""
+
+    pk: int
+    token: uuid.UUID
+    http_status: int | None = None
+    bytes: int | None = None
+
+
+class LeaseLost(RetryableError):
+    """This attempt's lease lapsed and another attempt took the document over.
+
+    A RetryableError only so that the storage layer lets it through unchanged; the document is
+    the other attempt's now, and this one just stops.
+    """
+
+
+def _lease_length() -> timedelta:
+    return timedelta(seconds=settings.DOCUMENT_LEASE_SECONDS)
+
+
+def _document_claim(document_id: int) -> _Attempt | None:
+    """Take the document for one attempt (pending, or syncing under a lapsed lease); None when not ours."""
     now = timezone.now()
+    token = uuid.uuid4()
     claimable = Q(status=Document.Status.PENDING) | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
-    return bool(
-        Document.objects.filter(claimable, pk=document_id).update(
-            status=Document.Status.SYNCING, attempts=F("attempts") + 1, lease_expires_at=now + LEASE
+    with transaction.atomic():
+        claimed = Document.objects.filter(claimable, pk=document_id).update(
+            status=Document.Status.SYNCING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + _lease_length(),
+            lease_token=token,
         )
-    )
+        if not claimed:
+            return None
+        # An attempt still open now lost its lease: its worker was killed, or stopped renewing.
+        DocumentAttempt.objects.filter(document_id=document_id, finished_at__isnull=True).update(
+            outcome=DocumentAttempt.Outcome.RETRY,
+            finished_at=now,
+            error="abandoned: its worker stopped renewing the lease (killed or stuck); taken over",
+        )
+        row = DocumentAttempt.objects.create(document_id=document_id, started_at=now)
+    return _Attempt(pk=row.pk, token=token)
 
 
 @contextmanager
-def _lease_kept(document_id: int) -> Iterator[None]:
-    """Renew the document's lease in a thread of its own while the body runs."""
+def _lease_kept(document_id: int, token: uuid.UUID) -> Iterator[threading.Event]:
+    """Renew the lease in a thread of its own while the body runs; yield an event set if it is lost."""
     stop = threading.Event()
+    lost = threading.Event()
 
     def renew() -> None:
         try:
-            while not stop.wait(LEASE_RENEW_SECONDS):
-                Document.objects.filter(pk=document_id, status=Document.Status.SYNCING).update(
-                    lease_expires_at=timezone.now() + LEASE
-                )
+            while not stop.wait(settings.DOCUMENT_LEASE_SECONDS / 3):
+                try:
+                    renewed = Document.objects.filter(pk=document_id, lease_token=token).update(
+                        lease_expires_at=timezone.now() + _lease_length()
+                    )
+                except DatabaseError:
+                    # A database blip: try again next time; one miss still leaves a third of the lease.
+                    logger.warning("lease renewal failed: document=%s", document_id, exc_info=True)
+                    connection.close()
+                    continue
+                if not renewed:
+                    lost.set()
+                    return
         finally:
             connection.close()  # this thread's own connection
 
     thread = threading.Thread(target=renew, name=f"lease-{document_id}", daemon=True)
     thread.start()
     try:
-        yield
+        yield lost
     finally:
         stop.set()
         thread.join()
 
 
-def _download_and_store(document: Document) -> tuple[StoredObject, str, str]:
+def _download_and_store(
+    document: Document, attempt: _Attempt, lease_lost: threading.Event
+) -> tuple[StoredObject, str, str]:
     client = AdvanceClient(document.source)
     url = document.url or client.content_url(document.version.work_item.advance_id, document.advance_id)
     with client.download(url) as download:
+        attempt.http_status, attempt.bytes = download.status_code, 0
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in download.iter_bytes():
+                attempt.bytes = download.bytes_read
+                if lease_lost.is_set():
+                    # Another attempt owns the document now: stop rather than upload it twice.
+                    raise LeaseLost(f"the lease was lost after {download.bytes_read} bytes; another attempt took over")
+                yield chunk
+
         if download.content_length is not None and download.content_length > settings.DOCUMENT_MAX_BYTES:
             raise DocumentTooLarge(
                 f"the document is {download.content_length} bytes, over the limit of {settings.DOCUMENT_MAX_BYTES}"
@@ -166,21 +247,31 @@ def _download_and_store(document: Document) -> tuple[StoredObject, str, str]:
         filename = document_filename(
             content_disposition=download.content_disposition, name=document.name, content_type=content_type
         )
-        stored = object_save_stream(
-            key=document_storage_key(document, filename), chunks=download.iter_bytes(), content_type=content_type
-        )
+        try:
+            stored = object_save_stream(
+                key=document_storage_key(document, filename), chunks=chunks(), content_type=content_type
+            )
+        finally:
+            attempt.bytes = download.bytes_read
     return stored, filename, content_type
 
 
-def document_sync(*, document_id: int, final_attempt: bool = False) -> None:
+class RetryScheduled(RetryableError):
+    """The attempt failed for now; retry_after is the wait chosen, also written as the document's due_at."""
+
+
+def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> None:
     """Stream one document from Advance into storage. Safe to run twice, and concurrently.
 
-    Permanent refusals fail the document at once. A RetryableError puts it back to pending and
-    is raised again for the task to retry, or on the final attempt makes it dead.
+    Every attempt (not a no-op) leaves a DocumentAttempt row. Permanent refusals fail the document
+    at once. Transient failures put it back to pending and raise RetryScheduled, whose retry_after
+    is the backoff for this many retries (never below Retry-After); on the final attempt they make
+    it dead. A lease held by a live attempt raises LeaseHeld with the wait until it lapses.
     """
-    if not _document_claim(document_id):
+    attempt = _document_claim(document_id)
+    if attempt is None:
         document = Document.objects.filter(pk=document_id).only("status", "lease_expires_at").first()
-        if document is None or document.status != Document.Status.SYNCING:
+        if document is None or document.status != Document.Status.SYNCING or document.lease_expires_at is None:
             return  # stored, failed, dead or gone: nothing to do
         wait = (document.lease_expires_at - timezone.now()).total_seconds() + 1
         raise LeaseHeld("another worker is syncing this document", retry_after=max(wait, 1))
@@ -188,30 +279,49 @@ def document_sync(*, document_id: int, final_attempt: bool = False) -> None:
     document = Document.objects.select_related("version__work_item", "source").get(pk=document_id)
     started = timezone.now()
     try:
-        with _lease_kept(document_id):
-            stored, filename, content_type = _download_and_store(document)
+        with _lease_kept(document_id, attempt.token) as lease_lost:
+            stored, filename, content_type = _download_and_store(document, attempt, lease_lost)
+    except LeaseLost as error:
+        _attempt_end(attempt, document_id, DocumentAttempt.Outcome.RETRY, str(error))
+        logger.warning("document sync stopped: document=%s reason=%s", document_id, error)
+        return
     except (AdvanceError, DocumentTooLarge) as error:
-        _document_finish(document_id, Document.Status.FAILED, str(error))
+        attempt.http_status = getattr(error, "http_status", None) or attempt.http_status
+        _attempt_end(
+            attempt, document_id, DocumentAttempt.Outcome.FAILED, str(error),
+            status=Document.Status.FAILED, last_error=str(error),
+        )
         logger.warning("document failed: document=%s reason=%s", document_id, error)
+        metrics.DOCUMENTS_FAILED.inc()
         return
     except Exception as error:
         # Anything unforeseen is retried too, and ends as dead with its reason rather than stuck.
         if not isinstance(error, RetryableError):
             logger.exception("unexpected error syncing document=%s", document_id)
             error = RetryableError(f"{type(error).__name__}: {error}")
+        attempt.http_status = getattr(error, "http_status", None) or attempt.http_status
         if final_attempt:
-            _document_finish(document_id, Document.Status.DEAD, f"gave up after {document.attempts} attempts: {error}")
-            logger.error("document dead: document=%s reason=%s", document_id, error)
-        else:
-            # The sweep leaves it alone until the task's own retry is due.
-            Document.objects.filter(pk=document_id, status=Document.Status.SYNCING).update(
-                status=Document.Status.PENDING, last_error=str(error), lease_expires_at=None,
-                due_at=timezone.now() + timedelta(seconds=MAX_RETRY_COUNTDOWN),
+            reason = f"gave up after {document.attempts} attempts: {error}"
+            _attempt_end(
+                attempt, document_id, DocumentAttempt.Outcome.DEAD, reason,
+                status=Document.Status.DEAD, last_error=reason,
             )
-            logger.warning("document sync will be retried: document=%s error=%s", document_id, error)
-        raise error
+            logger.error("document dead: document=%s reason=%s", document_id, error)
+            metrics.DOCUMENTS_DEAD.inc()
+            raise error
+        countdown = retry_countdown(retries, error.retry_after)
+        # due_at is when the retry should run: the sweep queues it again only if that passes unnoticed
+        # (the retry message was lost with the broker).
+        _attempt_end(
+            attempt, document_id, DocumentAttempt.Outcome.RETRY, str(error),
+            status=Document.Status.PENDING, last_error=str(error),
+            due_at=timezone.now() + timedelta(seconds=countdown),
+        )
+        logger.warning("document sync will be retried: document=%s in=%.1fs error=%s", document_id, countdown, error)
+        raise RetryScheduled(str(error), retry_after=countdown) from error
 
-    Document.objects.filter(pk=document_id).exclude(status=Document.Status.STORED).update(
+    stored_now = _attempt_end(
+        attempt, document_id, DocumentAttempt.Outcome.STORED,
         status=Document.Status.STORED,
         filename=filename,
         content_type=content_type[:255],
@@ -219,19 +329,39 @@ def document_sync(*, document_id: int, final_attempt: bool = False) -> None:
         sha256=stored.sha256,
         storage_key=stored.key,
         last_error="",
-        lease_expires_at=None,
         synced_at=timezone.now(),
     )
+    if stored_now:
+        metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
     logger.info(
-        "document stored: document=%s bytes=%s seconds=%.2f",
-        document_id, stored.size, (timezone.now() - started).total_seconds(),
+        "document stored: document=%s bytes=%s seconds=%.2f recorded=%s",
+        document_id, stored.size, (timezone.now() - started).total_seconds(), stored_now,
     )
 
 
-def _document_finish(document_id: int, status: str, reason: str) -> None:
-    Document.objects.filter(pk=document_id).exclude(status=Document.Status.STORED).update(
-        status=status, last_error=reason, lease_expires_at=None
-    )
+def _attempt_end(attempt: _Attempt, document_id: int, outcome: str, error: str = "", **document_fields) -> bool:
+    """Close the attempt's history row and write its result to the document; return whether it was written.
+
+    The document is written only while this attempt still holds the lease (its token), so an
+    attempt whose lease lapsed and was taken over cannot undo the newer attempt's work.
+    """
+    with transaction.atomic():
+        written = bool(
+            Document.objects.filter(pk=document_id, lease_token=attempt.token).update(
+                lease_expires_at=None, lease_token=None, **document_fields
+            )
+        )
+        if not written and document_fields:
+            outcome = DocumentAttempt.Outcome.RETRY
+            error = f"another attempt had taken the document over; this result was not recorded ({error or 'stored'})"
+        DocumentAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=outcome,
+            finished_at=timezone.now(),
+            http_status=attempt.http_status,
+            bytes=attempt.bytes,
+            error=error,
+        )
+    return written
 
 
 def documents_retry(*, documents) -> int:
@@ -256,3 +386,50 @@ def documents_requeue_stalled() -> int:
     if count:
         logger.warning("re-queued %s stalled documents", count)
     return count
+
+
+def documents_resync(*, documents, include_stored: bool = False, failed_only: bool = False) -> int:
+    """Queue these documents' sync again; return how many were queued.
+
+    Failed and dead ones are retried; pending ones are queued again (a lost message); with
+    include_stored, stored ones are downloaded again (to the same key). Syncing ones are left to
+    the worker that holds them. failed_only leaves everything but failed and dead alone.
+    """
+    statuses = [Document.Status.FAILED, Document.Status.DEAD]
+    if not failed_only:
+        statuses.append(Document.Status.PENDING)
+        if include_stored:
+            statuses.append(Document.Status.STORED)
+    with transaction.atomic():
+        ids = list(documents.filter(status__in=statuses).values_list("pk", flat=True))
+        Document.objects.filter(pk__in=ids).exclude(status=Document.Status.PENDING).update(
+            status=Document.Status.PENDING, last_error=""
+        )
+        queued = documents_enqueue(Document.objects.filter(pk__in=ids))
+    logger.info(
+        "documents queued again: count=%s include_stored=%s failed_only=%s", queued, include_stored, failed_only
+    )
+    return queued
+
+
+def deliveries_prune(*, received_before, include_failed: bool = False, batch_size: int = 1000) -> int:
+    """Delete delivery log rows received before that time that nothing needs; return how many.
+
+    Kept whatever their age: events that announced a recorded work item version (their row is
+    the version's provenance and keeps a late re-delivery of the same eventId a duplicate), events
+    not processed yet, failed events unless include_failed, and events with a duplicate newer
+    than the cut-off (deleting the event would take the duplicate with it). Documents, versions
+    and work items are never deleted.
+    """
+    from .selectors import deliveries_prunable
+
+    prunable = deliveries_prunable(received_before=received_before, include_failed=include_failed)
+    deleted = 0
+    while True:
+        # Small batches: no long lock on the log while the intake keeps writing to it.
+        ids = list(prunable.order_by("pk").values_list("pk", flat=True).distinct()[:batch_size])
+        if not ids:
+            break
+        deleted += Delivery.objects.filter(pk__in=ids).delete()[1].get(Delivery._meta.label, 0)
+    logger.info("deliveries pruned: count=%s received_before=%s", deleted, received_before.isoformat())
+    return deleted

@@ -1,8 +1,8 @@
 """Document storage: streams chunks into the configured storage, hashing on the way.
 
 S3 object metadata is fixed when an upload starts, and the sha256 is known only once the last
-byte has passed. So for S3 the download streams into a temporary file (under TMPDIR; never the
-whole document in memory), then one multipart upload writes the object with its content type and
+byte has passed. So for S3 the download streams into a spool file (in DOCUMENT_SPOOL_DIR; never
+the whole document in memory), then one multipart upload writes the object with its content type and
 sha256, visible at once complete. That beats uploading while
 downloading and then copying the object onto itself to add the metadata: the copy rewrites every
 byte in the S3 server (measured 4x slower than the upload itself against moto_server). The
@@ -14,10 +14,12 @@ import mimetypes
 import re
 import shutil
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
+from pathlib import Path
 from urllib.parse import unquote
 
 from boto3.exceptions import S3UploadFailedError
@@ -175,7 +177,7 @@ def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: 
     client = storage.connection.meta.client
     object_key = storage._normalize_name(key)
     try:
-        with tempfile.NamedTemporaryFile(prefix="advance-sync-") as spool:
+        with tempfile.NamedTemporaryFile(prefix="document-", dir=spool_dir()) as spool:
             # The download is hashed on its way into the spool, so the one upload carries its sha256.
             shutil.copyfileobj(reader, spool, SPOOL_COPY_BYTES)
             spool.flush()
@@ -190,6 +192,29 @@ def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: 
             )
     except (BotoCoreError, ClientError, S3UploadFailedError) as error:
         raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
+
+
+def spool_dir() -> Path:
+    path = Path(settings.DOCUMENT_SPOOL_DIR)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def spool_prune() -> int:
+    """Delete spool files left by workers killed mid-sync; return how many.
+
+    A file older than the sync task's hard time limit cannot belong to a task still running.
+    """
+    cutoff = time.time() - (settings.DOCUMENT_SYNC_TIME_LIMIT + 120)
+    removed = 0
+    for path in spool_dir().glob("document-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # its task finished meanwhile
+            continue
+    return removed
 
 
 def object_download_url(*, key: str, filename: str) -> str | None:

@@ -14,7 +14,7 @@ trap 'services_stop "$workdir"; rm -rf "$workdir"' EXIT
 services_start "$workdir"
 
 export DJANGO_SETTINGS_MODULE=config.settings.bench
-export VAR_DIR="$workdir/var"
+export VAR_DIR="$workdir/var" DOCUMENT_SPOOL_DIR="$workdir/spool"
 export DJANGO_SECRET_KEY="bench-$(head -c 24 /dev/urandom | base64)"
 export DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_PROXY_SSL_HEADER=off
 .venv/bin/python bench/run.py "$@"

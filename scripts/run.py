@@ -65,6 +65,22 @@ def redis_answers(sock: Path) -> bool:
         return False
 
 
+def metrics_dir_prepare(var: Path) -> None:
+    """One Prometheus multiprocess directory for web, worker and beat.
+
+    Set before any child starts, so that each imports prometheus_client in multiprocess mode and
+    /metrics adds up every process's counts (config/metrics.py). Our own default directory is
+    emptied for each run; one given in PROMETHEUS_MULTIPROC_DIR is left as it is.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = Path(given or var / "prometheus")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    if not given:
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
 
@@ -97,12 +113,13 @@ def main() -> int:
     try:
         if not os.environ.get("REDIS_URL"):
             services.append(embedded_redis_start(var))
+        metrics_dir_prepare(var)
         manage("migrate", "--noinput", "-v", "0")
         manage("admin_ensure")
         processes.append(
             subprocess.Popen(
                 [
-                    str(BIN / "gunicorn"), "config.wsgi:application",
+                    str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "config.wsgi:application",
                     "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
                     "--access-logfile", "-", "--graceful-timeout", "10",
                 ],

@@ -23,6 +23,12 @@ from webhooks.services import source_save, token_issue
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright keeps an event loop running in the main thread until the
+    session ends, and Django refuses ORM calls under a running loop (tests/browser allows them)."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+
+
 def wait_for(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.05, message: str = "") -> object:
     """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -117,15 +123,17 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Itera
 
 
 class WorkerProcess:
-    def __init__(self, database_name: str, log_path: Path):
+    def __init__(self, database_name: str, log_path: Path, extra_env: dict[str, str] | None = None):
         self.database_name = database_name
         self.log_path = log_path
+        self.extra_env = extra_env or {}  # settings read from the environment, e.g. shorter leases
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         url = env["DATABASE_URL"]
         env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + self.database_name
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:

@@ -14,14 +14,24 @@ from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .admin_tools import (
+    EXPIRING_SOON,
+    compact_datetime,
+    replay_failed_redirect,
+    replay_failed_since,
+    replay_failed_view,
+    token_expires_soon,
+    tokens_rotate,
+)
 from .models import Delivery, Source, WebhookToken
-from .services import delivery_replay, token_issue, token_revoke
+from .services import delivery_replay, source_hmac_config, token_issue, token_revoke
+from .signatures import secret_check
 
 # Badge colours from the admin's own palette, so that its dark theme applies as well.
 BADGE_BACKGROUNDS = {
@@ -83,6 +93,20 @@ def https_url_formfield(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
+# The source's authentication settings the admin edits (the secrets are write-only form fields).
+HMAC_SETTINGS_FIELDS = [
+    "auth_method",
+    "hmac_algorithm",
+    "hmac_encoding",
+    "hmac_signed_material",
+    "hmac_code_location",
+    "hmac_header_name",
+    "hmac_prefix",
+    "hmac_timestamp_header",
+    "hmac_tolerance_seconds",
+]
+
+
 class SourceAdminForm(forms.ModelForm):
     principal_password = forms.CharField(
         label="Service principal password",
@@ -90,6 +114,25 @@ class SourceAdminForm(forms.ModelForm):
         strip=False,
         required=False,
         help_text="Stored encrypted, never shown again.",
+    )
+    # HMAC: the secret Advance generated, write-only like the password.
+    hmac_secret = forms.CharField(
+        label="New HMAC secret",
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        required=False,
+        help_text="The secret Advance shows once. Stored encrypted, never shown again.",
+    )
+    hmac_keep_previous = forms.BooleanField(
+        label="Keep accepting the secret it replaces",
+        required=False,
+        initial=True,
+        help_text="Calls Advance signed before it regenerated the secret stay accepted until you drop it.",
+    )
+    hmac_drop_previous = forms.BooleanField(
+        label="Drop the previous HMAC secret",
+        required=False,
+        help_text="Calls made with the secret replaced last are refused from now on.",
     )
 
     class Meta:
@@ -103,6 +146,7 @@ class SourceAdminForm(forms.ModelForm):
             "auth_base_url",
             "client_name",
             "principal_name",
+            *HMAC_SETTINGS_FIELDS,
         ]
 
     def __init__(self, *args, **kwargs):
@@ -114,6 +158,26 @@ class SourceAdminForm(forms.ModelForm):
             field.help_text = "A password is stored. Leave empty to keep it; it is never shown."
         else:
             field.help_text = "No password is stored yet."
+        for name in HMAC_SETTINGS_FIELDS:
+            # A form posted without them (a script, an older page) keeps the source's values.
+            self.fields[name].required = False
+        if self.instance.hmac_secret_encrypted:
+            kept = "; the previous one is still accepted" if self.instance.hmac_previous_secret_encrypted else ""
+            self.fields["hmac_secret"].help_text = f"A secret is stored{kept}. Leave empty to keep it; never shown."
+
+    def clean(self):
+        cleaned = super().clean()
+        secret = cleaned.get("hmac_secret")
+        values = {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
+        if values["auth_method"] == Source.AuthMethod.HMAC and not (secret or self.instance.hmac_secret_encrypted):
+            self.add_error("hmac_secret", "A source that authenticates by HMAC needs the secret Advance generated.")
+        if secret:
+            config = source_hmac_config(Source(**values))
+            try:
+                secret_check(secret, config=config)
+            except ValueError as error:
+                self.add_error("hmac_secret", f"Unusable secret: {error}.")
+        return cleaned
 
     # The same normalisation as webhooks.services.source_save.
     def clean_api_base_url(self) -> str:
@@ -126,6 +190,11 @@ class SourceAdminForm(forms.ModelForm):
         password = self.cleaned_data.get("principal_password")
         if password:
             self.instance.set_principal_password(password)
+        if self.cleaned_data.get("hmac_drop_previous"):
+            self.instance.drop_previous_hmac_secret()
+        if self.cleaned_data.get("hmac_secret"):
+            keep = bool(self.cleaned_data.get("hmac_keep_previous"))
+            self.instance.set_hmac_secret(self.cleaned_data["hmac_secret"], keep_previous=keep)
         return super().save(commit=commit)
 
 
@@ -162,6 +231,20 @@ class SourceAdmin(admin.ModelAdmin):
         (
             "HotDocs Advance",
             {"fields": ["api_base_url", "auth_base_url", "client_name", "principal_name", "principal_password"]},
+        ),
+        (
+            "Webhook authentication",
+            {
+                "fields": [
+                    "auth_method",
+                    "hmac_secret",
+                    "hmac_keep_previous",
+                    "hmac_drop_previous",
+                    *HMAC_SETTINGS_FIELDS[1:],
+                ],
+                "description": "HMAC sources are called at /webhooks/advance/&lt;slug&gt;/. Advance does not "
+                "document its HMAC: the settings below say how the code is made and where it travels.",
+            },
         ),
     ]
 
@@ -201,12 +284,19 @@ class TokenStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+        return [
+            ("active", "Active"),
+            ("expiring", f"Expiring within {EXPIRING_SOON.days} days"),
+            ("expired", "Expired"),
+            ("revoked", "Revoked"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "active":
             return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        if self.value() == "expiring":
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON, revoked_at__isnull=True)
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
         if self.value() == "revoked":
@@ -229,11 +319,11 @@ class WebhookTokenAdminForm(forms.ModelForm):
 @admin.register(WebhookToken)
 class WebhookTokenAdmin(admin.ModelAdmin):
     form = WebhookTokenAdminForm
-    list_display = ["name", "key_prefix", "source", "created_at", "expires_at", "last_used_at", "status"]
+    list_display = ["name", "key_prefix", "source", "created", "expires", "last_used", "status"]
     list_filter = ["source", TokenStatusFilter]
     search_fields = ["name", "lookup", "source__slug"]
     list_select_related = ["source"]
-    actions = ["revoke_tokens"]
+    actions = ["revoke_tokens", tokens_rotate]
     key_once_template = "admin/webhooks/webhooktoken/key_once.html"
     # The digest is in none of these: it is never shown.
     change_fields = ["name", "source", "key_prefix", "status", "created_at", "expires_at", "last_used_at", "revoked_at"]
@@ -251,12 +341,28 @@ class WebhookTokenAdmin(admin.ModelAdmin):
     def key_prefix(self, token: WebhookToken) -> str:
         return f"{token.lookup}…"
 
+    @admin.display(description="created", ordering="created_at")
+    def created(self, token: WebhookToken) -> str:
+        return compact_datetime(token.created_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, token: WebhookToken) -> str:
+        return compact_datetime(token.expires_at) if token.expires_at else "never"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, token: WebhookToken) -> str:
+        return compact_datetime(token.last_used_at) if token.last_used_at else "never"
+
     @admin.display(description="status")
     def status(self, token: WebhookToken) -> str:
         if token.revoked_at is not None:
             return status_badge("revoked", "error")
         if not token.is_usable():
             return status_badge("expired", "warning")
+        if token_expires_soon(token):
+            days = (token.expires_at - timezone.now()).days
+            when = "today" if days < 1 else f"in {days} day{'s' if days > 1 else ''}"
+            return status_badge(f"expires {when}", "warning")
         return status_badge("active", "success")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
@@ -334,7 +440,7 @@ class DeliveryChangeList(ChangeList):
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "received_at",
+        "received",
         "source",
         "event_type",
         "event_id",
@@ -347,7 +453,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
     search_fields = ["event_id", "public_id"]
     list_select_related = ["source"]
-    actions = ["replay_deliveries"]
+    actions = ["replay_deliveries", replay_failed_since]
+    change_list_template = "admin/webhooks/delivery/change_list.html"
     fieldsets = [
         (
             None,
@@ -379,6 +486,24 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
+
+    def get_urls(self):
+        replay_failed = path(
+            "replay-failed/",
+            self.admin_site.admin_view(self.replay_failed_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_replay_failed",
+        )
+        return [replay_failed, *super().get_urls()]
+
+    def replay_failed_view(self, request: HttpRequest) -> HttpResponse:
+        return replay_failed_view(self, request)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        return replay_failed_redirect(request) or super().changelist_view(request, extra_context)
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, delivery: Delivery) -> str:
+        return compact_datetime(delivery.received_at)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, delivery: Delivery) -> str:

@@ -4,13 +4,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .authentication import HasWebhookToken, WebhookTokenAuthentication
-from .models import WebhookToken
+from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .parsers import PayloadTooLarge, RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
 from .payloads import PayloadError, envelope_read
 from .registry import event_type_get
-from .services import DeliveryRejected, delivery_reject, event_receive, headers_loggable, interview_receive
+from .services import (
+    DeliveryRejected,
+    WebhookCaller,
+    auth_failure_record,
+    client_address,
+    delivery_reject,
+    event_receive,
+    headers_loggable,
+    interview_receive,
+)
 
+AUTHENTICATION_REFUSALS = (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
 # Refusals the endpoint logs before any body is read (the body is not logged for them).
 LOGGED_REFUSALS = (
     exceptions.NotAuthenticated,
@@ -26,37 +35,53 @@ class AdvanceWebhookApi(APIView):
     Events to process (NewWorkItemVersionComplete, PostProcessingEvent) are stored, then answered
     202; interview events (InterviewLoadEvent, CustomInterviewEvent) are answered at once with
     answer data, by POST or GET.
+
+    On /webhooks/advance/ a token names the source; on /webhooks/advance/<slug>/ the URL names it
+    and the source's own method (HMAC or token) authenticates the call.
     """
 
     authentication_classes = [WebhookTokenAuthentication]
-    permission_classes = [HasWebhookToken]
+    permission_classes = [IsWebhookCaller]
     parser_classes = [RawJsonParser, RawFormParser, RawMultipartParser]
+
+    def get_authenticators(self):
+        if "source_slug" in self.kwargs:
+            return [SourceUrlAuthentication()]
+        return super().get_authenticators()
+
+    def get_authenticate_header(self, request: Request) -> str | None:
+        # The authenticator that ran knows which source (and so which scheme) was refused.
+        authenticators = getattr(request, "authenticators", None) or self.get_authenticators()
+        return authenticators[0].authenticate_header(request) if authenticators else None
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         body_limit_check(request.META.get("CONTENT_LENGTH"))
 
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request, source_slug: str | None = None) -> HttpResponse:
         return self.dispatch_event(request, raw_body=b"")
 
-    def post(self, request: Request) -> HttpResponse:
+    def post(self, request: Request, source_slug: str | None = None) -> HttpResponse:
         return self.dispatch_event(request, raw_body=request.data if isinstance(request.data, bytes) else b"")
 
     def dispatch_event(self, request: Request, *, raw_body: bytes) -> HttpResponse:
-        token: WebhookToken = request.auth
-        logged = {"headers": headers_loggable(request.META), "remote_addr": request.META.get("REMOTE_ADDR")}
+        caller: WebhookCaller = request.auth
+        logged = {
+            "source": caller.source,
+            "token": caller.token,
+            "headers": headers_loggable(request.META),
+            "remote_addr": client_address(request.META),
+        }
         try:
             envelope = envelope_read(raw_body=raw_body, content_type=request.content_type, query=request.query_params)
         except PayloadError as error:
-            delivery_reject(
-                http_status=400, cause=error.cause, source=token.source, token=token, raw_body=raw_body, **logged
-            )
+            delivery_reject(http_status=400, cause=error.cause, raw_body=raw_body, **logged)
             return Response(error.detail, status=status.HTTP_400_BAD_REQUEST)
 
         event_type = event_type_get(envelope.event_type)
         if event_type is not None and event_type.answer is not None:
             answer = interview_receive(
-                token=token, event_type=event_type, envelope=envelope, method=request.method,
+                event_type=event_type, envelope=envelope, method=request.method,
                 raw_body=raw_body, query_string=request.META.get("QUERY_STRING", ""), **logged,
             )
             return HttpResponse(answer.body, status=answer.status, content_type="application/json")
@@ -69,15 +94,12 @@ class AdvanceWebhookApi(APIView):
             refusal = (status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "events other than interview events are sent as JSON")
         if refusal:
             code, cause = refusal
-            delivery_reject(
-                http_status=code, cause=cause, source=token.source, token=token, raw_body=raw_body,
-                event_type=envelope.event_type, **logged,
-            )
+            delivery_reject(http_status=code, cause=cause, raw_body=raw_body, event_type=envelope.event_type, **logged)
             detail = f"{envelope.event_type or 'This event'}: {cause} (application/json, POST)."
             return Response({"detail": detail}, status=code, headers={"Allow": "POST"} if code == 405 else None)
 
         try:
-            receipt = event_receive(token=token, raw_body=raw_body, payload=envelope.payload, **logged)
+            receipt = event_receive(raw_body=raw_body, payload=envelope.payload, **logged)
         except DeliveryRejected as rejected:
             return Response(rejected.detail, status=status.HTTP_400_BAD_REQUEST)
         created = receipt.created
@@ -87,14 +109,22 @@ class AdvanceWebhookApi(APIView):
         )
 
     def handle_exception(self, exc: Exception) -> Response:
+        address = client_address(self.request.META)
+        if isinstance(exc, AUTHENTICATION_REFUSALS):
+            wait = auth_failure_record(address=address)
+            if wait is not None:
+                # Not logged: a flood of failures must not become a flood of rows.
+                return super().handle_exception(
+                    exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
+                )
         if isinstance(exc, LOGGED_REFUSALS):
-            token = self.request.auth if isinstance(self.request.auth, WebhookToken) else None
+            caller = self.request.auth if isinstance(self.request.auth, WebhookCaller) else None
             delivery_reject(
                 http_status=exc.status_code,
-                cause=str(exc.detail),
-                source=token.source if token else None,
-                token=token,
+                cause=getattr(exc, "cause", "") or str(exc.detail),
+                source=caller.source if caller else getattr(exc, "source", None),
+                token=caller.token if caller else None,
                 headers=headers_loggable(self.request.META),
-                remote_addr=self.request.META.get("REMOTE_ADDR"),
+                remote_addr=address,
             )
         return super().handle_exception(exc)

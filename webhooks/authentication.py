@@ -1,16 +1,32 @@
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException, UnreadablePostError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from .models import WebhookToken
-from .services import token_authenticate
+from .models import Source
+from .parsers import PayloadTooLarge, body_limit_check
+from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields, media_type_of
+from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
+from .signatures import FORM_FIELD, SignatureError, SignedRequest
+
+REALM = "advance-sync webhooks"
+
+
+def source_refusal(detail: str, *, source: Source | None, cause: str = "") -> exceptions.AuthenticationFailed:
+    """A 401 that tells the endpoint's log which source was refused and why (the answer says less)."""
+    error = exceptions.AuthenticationFailed(detail)
+    error.source = source
+    error.cause = cause or detail
+    return error
 
 
 class WebhookTokenAuthentication(BaseAuthentication):
-    """`Authorization: KEY` or `Authorization: Bearer KEY`; request.auth becomes the WebhookToken."""
+    """`Authorization: KEY` or `Authorization: Bearer KEY`; request.auth becomes a WebhookCaller."""
 
-    def authenticate(self, request: Request) -> tuple[None, WebhookToken] | None:
+    def authenticate(self, request: Request) -> tuple[None, WebhookCaller] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "").strip()
         if not header:
             return None
@@ -19,12 +35,86 @@ class WebhookTokenAuthentication(BaseAuthentication):
         token = token_authenticate(key=key)
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown, revoked or expired webhook token.")
-        return None, token
+        return None, WebhookCaller(source=token.source, token=token)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="advance-sync webhooks"'
+        return f'Bearer realm="{REALM}"'
 
 
-class HasWebhookToken(BasePermission):
+class SourceUrlAuthentication(BaseAuthentication):
+    """/webhooks/advance/<slug>/: the URL names the source, which is authenticated by its own method.
+
+    An HMAC source's calls must carry a valid code made with one of its two secrets; a token
+    source's calls must carry one of that source's tokens (so the slug URL works for both).
+    """
+
+    def __init__(self) -> None:
+        self.source: Source | None = None
+
+    def authenticate(self, request: Request) -> tuple[None, WebhookCaller] | None:
+        slug = str(request.parser_context["kwargs"].get("source_slug", ""))
+        self.source = Source.objects.filter(slug=slug[:64], is_active=True).first()
+        if self.source is None:
+            cause = f"unknown or inactive source {slug[:64]!r}"
+            raise source_refusal("Unknown or inactive source.", source=None, cause=cause)
+        if self.source.auth_method == Source.AuthMethod.TOKEN:
+            return self.token_authenticate(request)
+
+        raw_body = request_body_read(request)
+        signed = SignedRequest(raw_body=raw_body, meta=request.META, form=self.code_fields(request, raw_body))
+        try:
+            source_hmac_authenticate(source=self.source, request=signed)
+        except SignatureError as error:
+            detail = "The HMAC code is missing or does not match."
+            raise source_refusal(detail, source=self.source, cause=f"hmac: {error}") from None
+        return None, WebhookCaller(source=self.source)
+
+    def token_authenticate(self, request: Request) -> tuple[None, WebhookCaller] | None:
+        authenticated = WebhookTokenAuthentication().authenticate(request)
+        if authenticated is not None and authenticated[1].source.pk != self.source.pk:
+            detail = "Unknown, revoked or expired webhook token."
+            raise source_refusal(detail, source=self.source, cause="token of another source")
+        return authenticated
+
+    @staticmethod
+    def code_fields(request: Request, raw_body: bytes) -> dict[str, str]:
+        """The form field that may carry the code: from a form body, else from the query string."""
+        fields: dict[str, str] = {}
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if raw_body and media_type_of(content_type) in FORM_MEDIA_TYPES:
+            try:
+                fields = form_fields(raw_body, content_type)
+            except PayloadError:
+                fields = {}
+        if FORM_FIELD not in fields:
+            for key, value in request.query_params.items():
+                if key.lower() == FORM_FIELD:
+                    fields[FORM_FIELD] = value
+                    break
+        return {FORM_FIELD: fields[FORM_FIELD]} if FORM_FIELD in fields else {}
+
+    def authenticate_header(self, request: Request) -> str:
+        if self.source is not None and self.source.auth_method == Source.AuthMethod.HMAC:
+            return f'HMAC realm="{REALM}"'
+        return f'Bearer realm="{REALM}"'
+
+
+def request_body_read(request: Request) -> bytes:
+    """The body exactly as received, for verifying a code over it before anything parses it.
+
+    The size limit is checked from Content-Length first, so an oversized body is never read.
+    The parsers later get the same bytes (Django keeps them once read).
+    """
+    body_limit_check(request.META.get("CONTENT_LENGTH"))
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.") from None
+    except (RawPostDataException, UnreadablePostError):
+        # A client that went away mid-body, or a stream consumed already: nothing to verify against.
+        raise exceptions.ParseError("The body could not be read.") from None
+
+
+class IsWebhookCaller(BasePermission):
     def has_permission(self, request: Request, view) -> bool:
-        return isinstance(request.auth, WebhookToken)
+        return isinstance(request.auth, WebhookCaller)

@@ -33,5 +33,9 @@ def secret_decrypt(ciphertext: str) -> str:
 
 
 def secret_rotate(ciphertext: str) -> str:
-    """Re-encrypt with the first key, so older keys can be retired."""
-    return _fernet().rotate(ciphertext.encode()).decode()
+    """Re-encrypt with the first key, so older keys can be retired; raise ValueError when no
+    configured key opens the secret."""
+    try:
+        return _fernet().rotate(ciphertext.encode()).decode()
+    except InvalidToken as error:
+        raise ValueError("no key in FIELD_ENCRYPTION_KEYS decrypts this secret") from error

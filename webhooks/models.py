@@ -1,14 +1,43 @@
+import re
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from .crypto import secret_decrypt, secret_encrypt
 
+# An HTTP header name (RFC 9110 token, as webhook senders use them).
+HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+
 
 class Source(models.Model):
     """One HotDocs Advance tenancy that sends us webhooks, with the credentials to call it back."""
+
+    class AuthMethod(models.TextChoices):
+        TOKEN = "token", "Access token (a webhook token of ours in the Authorization header)"
+        HMAC = "hmac", "HMAC (a code computed with a secret Advance generates)"
+
+    class HmacAlgorithm(models.TextChoices):
+        SHA256 = "sha256", "HMAC-SHA256"
+        SHA1 = "sha1", "HMAC-SHA1"
+        SHA512 = "sha512", "HMAC-SHA512"
+
+    class HmacEncoding(models.TextChoices):
+        BASE64 = "base64", "Base64"
+        HEX = "hex", "Hex"
+
+    class HmacSignedMaterial(models.TextChoices):
+        BODY = "body", "The raw body"
+        TIMESTAMP_BODY = "timestamp.body", "{timestamp}.{body}, the timestamp from a header"
+        STANDARD_WEBHOOKS = "standard-webhooks", "Standard Webhooks: {id}.{timestamp}.{body} in webhook-* headers"
+        GITHUB = "github", "GitHub: X-Hub-Signature-256: sha256=<hex>"
+
+    class HmacCodeLocation(models.TextChoices):
+        FORM_FIELD = "form", "Form field 'token' (or query parameter 'token')"
+        AUTHORIZATION = "authorization", "Authorization header"
+        HEADER = "header", "The header named below"
 
     slug = models.SlugField(max_length=64, unique=True, help_text="Short name, part of every stored document's key.")
     name = models.CharField(max_length=200, blank=True)
@@ -24,8 +53,60 @@ class Source(models.Model):
     principal_name = models.CharField("service principal name", max_length=200)
     principal_password_encrypted = models.TextField(blank=True, editable=False)
     is_active = models.BooleanField("active", default=True, help_text="Inactive sources' tokens are refused.")
+    # How Advance proves a webhook call comes from this tenancy. Advance does not document its
+    # HMAC (algorithm, encoding, signed material), so every part of the verifier is a setting.
+    auth_method = models.CharField(
+        "authentication method",
+        max_length=16,
+        choices=AuthMethod.choices,
+        default=AuthMethod.TOKEN,
+        help_text="Token: Advance calls /webhooks/advance/ with one of our tokens. "
+        "HMAC: Advance calls /webhooks/advance/<slug>/ with a code made with its secret.",
+    )
+    hmac_algorithm = models.CharField(
+        "HMAC algorithm", max_length=16, choices=HmacAlgorithm.choices, default=HmacAlgorithm.SHA256
+    )
+    hmac_encoding = models.CharField(
+        "HMAC code encoding",
+        max_length=16,
+        choices=HmacEncoding.choices,
+        default=HmacEncoding.BASE64,
+        help_text="Base64 (standard or URL-safe, padding optional) or hex (any case).",
+    )
+    hmac_signed_material = models.CharField(
+        "HMAC signed material", max_length=32, choices=HmacSignedMaterial.choices, default=HmacSignedMaterial.BODY
+    )
+    hmac_code_location = models.CharField(
+        "HMAC code location", max_length=16, choices=HmacCodeLocation.choices, default=HmacCodeLocation.FORM_FIELD,
+        help_text="Where the code is read. Ignored by Standard Webhooks and GitHub, whose headers are fixed.",
+    )
+    hmac_header_name = models.CharField(
+        "HMAC code header", max_length=100, blank=True, help_text="The header carrying the code, e.g. X-Signature."
+    )
+    hmac_prefix = models.CharField(
+        "HMAC code prefix", max_length=32, blank=True, help_text="Removed from the code if present, e.g. sha256= or v1,"
+    )
+    hmac_timestamp_header = models.CharField(
+        "HMAC timestamp header",
+        max_length=100,
+        default="webhook-timestamp",
+        help_text="For {timestamp}.{body}: the header carrying the Unix timestamp that is signed.",
+    )
+    hmac_tolerance_seconds = models.PositiveIntegerField(
+        "HMAC timestamp tolerance (s)",
+        default=300,
+        help_text="Signed timestamps further than this from our clock are refused (replay protection).",
+    )
+    # Two secrets, because Advance regenerates its secret at any moment with no overlap: calls
+    # signed with the old one may still be on their way while the new one is entered here.
+    hmac_secret_encrypted = models.TextField(blank=True, editable=False)
+    hmac_previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    hmac_secret_changed_at = models.DateTimeField("HMAC secret changed", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # The fields that hold secrets encrypted with webhooks.crypto (re-encrypted by secrets_rotate).
+    ENCRYPTED_FIELDS = ("principal_password_encrypted", "hmac_secret_encrypted", "hmac_previous_secret_encrypted")
 
     class Meta:
         ordering = ["slug"]
@@ -41,6 +122,35 @@ class Source(models.Model):
 
     def set_principal_password(self, password: str) -> None:
         self.principal_password_encrypted = secret_encrypt(password)
+
+    def clean(self) -> None:
+        if (
+            self.auth_method == self.AuthMethod.HMAC
+            and self.hmac_signed_material
+            not in (self.HmacSignedMaterial.STANDARD_WEBHOOKS, self.HmacSignedMaterial.GITHUB)
+            and self.hmac_code_location == self.HmacCodeLocation.HEADER
+            and not self.hmac_header_name.strip()
+        ):
+            raise ValidationError({"hmac_header_name": "Name the header that carries the code."})
+        for field in ("hmac_header_name", "hmac_timestamp_header"):
+            value = getattr(self, field).strip()
+            if value and not HEADER_NAME.fullmatch(value):
+                raise ValidationError({field: "Not a header name (letters, digits and -)."})
+
+    @property
+    def hmac_secrets(self) -> list[str]:
+        """The secrets a code may be made with: the current one, then the previous one if kept."""
+        encrypted = (self.hmac_secret_encrypted, self.hmac_previous_secret_encrypted)
+        return [secret_decrypt(value) for value in encrypted if value]
+
+    def set_hmac_secret(self, secret: str, *, keep_previous: bool = True) -> None:
+        """Make secret the current one; the current one becomes the previous one, or is dropped."""
+        self.hmac_previous_secret_encrypted = self.hmac_secret_encrypted if keep_previous else ""
+        self.hmac_secret_encrypted = secret_encrypt(secret)
+        self.hmac_secret_changed_at = timezone.now()
+
+    def drop_previous_hmac_secret(self) -> None:
+        self.hmac_previous_secret_encrypted = ""
 
 
 class WebhookToken(models.Model):

@@ -13,6 +13,7 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from rest_framework import serializers
 
 MAX_JSON_DEPTH = 32
+NUL_MESSAGE = "Null characters and lone surrogates are not allowed."
 VERBATIM_KEYS = {"answers"}
 
 
@@ -25,13 +26,37 @@ class PayloadError(Exception):
         self.detail = detail
 
 
+def is_unicode_text(text: str) -> bool:
+    """False for a string with a lone surrogate, which JSON's \\ud800 escapes can make: it is no
+    Unicode text, so nothing (the database, a storage key, a log line) could encode it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_check(text: str) -> None:
+    if not is_unicode_text(text):
+        raise PayloadError(
+            "invalid JSON", {"detail": "The body is not valid JSON text: it has a lone surrogate (\\ud800-\\udfff)."}
+        )
+
+
 def casefold_keys(value: Any, depth: int = 0) -> Any:
-    """Lower-case every key, so `eventId` and `EventId` both match; the first spelling wins."""
+    """Lower-case every key, so `eventId` and `EventId` both match; the first spelling wins.
+    Strings that are no Unicode text (lone surrogates) are refused here, at intake."""
     if depth > MAX_JSON_DEPTH:
         raise PayloadError("too deeply nested", {"detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels."})
+    if isinstance(value, str):
+        _text_check(value)
+        return value
     if isinstance(value, dict):
         folded: dict[str, Any] = {}
         for key, item in value.items():
+            _text_check(key)
             name = key.lower()
             # Answer data keeps its variable names as written; only our own keys are case-folded.
             folded.setdefault(name, item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1))
@@ -135,6 +160,9 @@ def envelope_read(*, raw_body: bytes, content_type: str, query: Mapping[str, str
             for name in names:
                 value = place.get(name)
                 if isinstance(value, str) and value.strip():
+                    if "\x00" in value or not is_unicode_text(value):
+                        # It would be looked up in and written to the database, which cannot hold it.
+                        raise PayloadError("malformed field", {_ADVANCE_SPELLING.get(name, name): [NUL_MESSAGE]})
                     return value.strip()[:200]
         return ""
 

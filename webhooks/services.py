@@ -1,22 +1,28 @@
 import hashlib
 import hmac
+import ipaddress
 import logging
+import math
 import secrets
 import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import serializers
 
+from config import metrics
+
+from .crypto import secret_rotate
 from .models import Delivery, Source, WebhookToken
 from .payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
 from .registry import Answer, EventType, RetryableError, event_type_get, event_type_names
+from .signatures import HmacConfig, SignatureError, SignedRequest, secret_check, signature_verify
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +30,42 @@ KEY_PREFIX = "whk_"
 LOOKUP_LENGTH = len(KEY_PREFIX) + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-# Headers never written to the delivery log.
-CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+# Headers never written to the delivery log. Signatures are not secrets, but with the body beside
+# them they would let whoever reads the log try to guess a weak HMAC secret offline.
+CREDENTIAL_HEADERS = {
+    "authorization", "proxy-authorization", "cookie", "x-api-key",
+    "webhook-signature", "x-hub-signature", "x-hub-signature-256", "x-signature",
+}
+AUTH_FAILURES_KEY = "webhooks:auth-failures:{address}:{window}"
+
+
+def text_storable(value: object, max_length: int) -> str:
+    """A string PostgreSQL can store: NUL characters removed, lone surrogates replaced, cut to length.
+
+    Request data goes into text columns and jsonb; either refuses NUL, and psycopg cannot encode a
+    lone surrogate. A database error there would turn what a sender put in a request into a 5xx.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "")[:max_length]
+
+
+def client_address(meta: dict) -> str | None:
+    """The caller's IP address: REMOTE_ADDR, or behind WEBHOOK_TRUSTED_PROXIES proxies the address
+    the outermost trusted proxy put into X-Forwarded-For. None when it is not an IP address."""
+    address = meta.get("REMOTE_ADDR") or ""
+    proxies = settings.WEBHOOK_TRUSTED_PROXIES
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR") or ""
+    if proxies > 0 and forwarded:
+        # Each proxy appends the address it got the request from: only the last `proxies` entries
+        # were written by proxies we trust; whatever comes before is the client's to choose.
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        address = hops[-min(proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
 
 
 # Sources -----------------------------------------------------------------------------------
@@ -60,6 +100,92 @@ def source_save(
     return source, created
 
 
+def source_hmac_config(source: Source) -> HmacConfig:
+    return HmacConfig(
+        algorithm=source.hmac_algorithm,
+        encoding=source.hmac_encoding,
+        signed_material=source.hmac_signed_material,
+        code_location=source.hmac_code_location,
+        header_name=source.hmac_header_name,
+        prefix=source.hmac_prefix,
+        timestamp_header=source.hmac_timestamp_header,
+        tolerance_seconds=source.hmac_tolerance_seconds,
+    )
+
+
+def source_hmac_configure(*, source: Source, **hmac_settings: object) -> None:
+    """Make the source authenticate by HMAC, with these settings (algorithm=, encoding=,
+    signed_material=, code_location=, header_name=, prefix=, timestamp_header=, tolerance_seconds=).
+    Raises ValidationError for settings that do not fit together."""
+    source.auth_method = Source.AuthMethod.HMAC
+    for name, value in hmac_settings.items():
+        setattr(source, f"hmac_{name}", value)
+    source.full_clean()
+    source.save()
+    logger.info("source authenticates by hmac: source=%s settings=%s", source.slug, sorted(hmac_settings))
+
+
+def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool = True) -> None:
+    """Store a new HMAC secret (encrypted). With keep_previous the current one stays accepted as the
+    previous one, for the calls Advance signed before it regenerated; without, it is refused at once."""
+    try:
+        secret_check(secret, config=source_hmac_config(source))
+    except ValueError as error:
+        raise ValueError(f"Unusable HMAC secret: {error}.") from None
+    source.set_hmac_secret(secret, keep_previous=keep_previous)
+    secret_fields = ["hmac_secret_encrypted", "hmac_previous_secret_encrypted", "hmac_secret_changed_at"]
+    source.save(update_fields=[*secret_fields, "updated_at"])
+    logger.info("hmac secret set: source=%s previous_kept=%s", source.slug, keep_previous)
+
+
+def source_hmac_previous_drop(*, source: Source) -> bool:
+    """Stop accepting the previous HMAC secret; return False when none was kept."""
+    dropped = Source.objects.filter(pk=source.pk).exclude(hmac_previous_secret_encrypted="").update(
+        hmac_previous_secret_encrypted="", updated_at=timezone.now()
+    )
+    source.drop_previous_hmac_secret()
+    if dropped:
+        logger.info("previous hmac secret dropped: source=%s", source.slug)
+    return bool(dropped)
+
+
+def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> None:
+    """Return when the request carries a valid code made with one of the source's HMAC secrets;
+    raise SignatureError otherwise. The reason is logged, never the code or a secret."""
+    try:
+        secrets = source.hmac_secrets
+    except ValueError:
+        # No key of FIELD_ENCRYPTION_KEYS opens the secret: the operator's to fix, the sender's 401.
+        logger.error("hmac secret cannot be decrypted (FIELD_ENCRYPTION_KEYS): source=%s", source.slug)
+        raise SignatureError("the HMAC secret cannot be decrypted") from None
+    try:
+        signature_verify(config=source_hmac_config(source), secrets=secrets, request=request, now=time.time())
+    except SignatureError as error:
+        logger.info("hmac authentication failed: source=%s reason=%s", source.slug, error)
+        raise
+
+
+def secrets_rotate() -> tuple[int, list[str]]:
+    """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS, so that the other
+    keys can be retired. Return the number of secrets re-encrypted and the sources that failed."""
+    rotated, failed = 0, []
+    for source in Source.objects.only("pk", "slug", *Source.ENCRYPTED_FIELDS).order_by("pk").iterator():
+        for field in Source.ENCRYPTED_FIELDS:
+            ciphertext = getattr(source, field)
+            if not ciphertext:
+                continue
+            try:
+                fresh = secret_rotate(ciphertext)
+            except ValueError:
+                failed.append(source.slug)
+                logger.error("secret not re-encrypted, no key opens it: source=%s field=%s", source.slug, field)
+                continue
+            # Only if unchanged meanwhile: a secret saved since is encrypted with the first key already.
+            rotated += Source.objects.filter(pk=source.pk, **{field: ciphertext}).update(**{field: fresh})
+    logger.info("secrets re-encrypted with the first key: %s (failed sources: %s)", rotated, len(failed))
+    return rotated, sorted(set(failed))
+
+
 # Tokens ------------------------------------------------------------------------------------
 
 
@@ -90,10 +216,38 @@ def token_authenticate(*, key: str) -> WebhookToken | None:
             found = token
     if found is None or not found.is_usable(now) or not found.source.is_active:
         return None
+    if found.source.auth_method != Source.AuthMethod.TOKEN:
+        # A source that authenticates by HMAC has closed the token door.
+        return None
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         # At most one write a minute per token, not one per request.
         WebhookToken.objects.filter(pk=found.pk).update(last_used_at=now)
     return found
+
+
+def auth_failure_record(*, address: str | None) -> int | None:
+    """Count a failed authentication from this address. Return the seconds to wait (for Retry-After)
+    when it has failed more than WEBHOOK_AUTH_FAILURE_LIMIT times in the current window, else None.
+
+    Only failures touch the cache: a request that authenticates costs nothing here and is never
+    throttled, so one sender's broken configuration cannot lock out another behind the same
+    address (Advance's cloud calls from shared addresses). A cache outage throttles nobody.
+    """
+    window = settings.WEBHOOK_AUTH_FAILURE_WINDOW
+    now = time.time()
+    # Fixed windows aligned on the clock: one atomic counter per window, no read-modify-write.
+    key = AUTH_FAILURES_KEY.format(address=address or "unknown", window=int(now // window))
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        failures = cache.incr(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure: count nothing rather than answer 5xx
+        logger.warning("auth failure not counted, cache unavailable: address=%s error=%r", address, error)
+        return None
+    if failures <= settings.WEBHOOK_AUTH_FAILURE_LIMIT:
+        return None
+    if failures == settings.WEBHOOK_AUTH_FAILURE_LIMIT + 1:
+        logger.warning("failed webhook authentication throttled: address=%s failures=%s", address, failures)
+    return max(1, math.ceil(window - now % window))
 
 
 def token_revoke(*, token: WebhookToken) -> bool:
@@ -104,7 +258,37 @@ def token_revoke(*, token: WebhookToken) -> bool:
     return bool(revoked)
 
 
+def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken, str]:
+    """Issue a new key for the token's source and name; the old key stays valid for `grace`, no longer.
+
+    The new token gets the old one's lifetime (created to expiry) from now, or none if it had none.
+    An old key that expires sooner than the grace period keeps its earlier expiry. A revoked
+    token is not rotated (ValueError): issue a new one instead.
+    """
+    if token.revoked_at is not None:
+        raise ValueError(f"token {token.pk} is revoked")
+    now = timezone.now()
+    lifetime = token.expires_at - token.created_at if token.expires_at else None
+    with transaction.atomic():
+        expires_at = now + lifetime if lifetime else None
+        new_token, key = token_issue(source=token.source, name=token.name, expires_at=expires_at)
+        old_expires_at = now + grace
+        WebhookToken.objects.filter(pk=token.pk).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=old_expires_at)
+        ).update(expires_at=old_expires_at)
+    logger.info("webhook token rotated: token=%s new token=%s grace=%ss", token.pk, new_token.pk, grace.total_seconds())
+    return new_token, key
+
+
 # Intake ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookCaller:
+    """Who made an authenticated webhook call: a source, and the token it used (None for HMAC)."""
+
+    source: Source
+    token: WebhookToken | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +317,7 @@ def headers_loggable(meta: dict) -> dict[str, str]:
         else:
             continue
         if name.lower() not in CREDENTIAL_HEADERS and value:
-            headers[name] = str(value)[:1000]
+            headers[text_storable(name, 200)] = text_storable(value, 1000)
     return headers
 
 
@@ -155,21 +339,23 @@ def delivery_reject(
         token=token,
         status=Delivery.Status.REJECTED,
         http_status=http_status,
-        rejection_cause=cause[:500],
+        rejection_cause=text_storable(cause, 500),
         raw_body=raw_body,
         headers=headers or {},
         remote_addr=remote_addr,
-        event_id=event_id[:200],
-        event_type=event_type[:100],
+        event_id=text_storable(event_id, 200),
+        event_type=text_storable(event_type, 100),
     )
     logger.info("delivery rejected: delivery=%s status=%s cause=%s", delivery.pk, http_status, cause)
+    metrics.webhook_rejected(http_status=http_status, cause=cause)
     return delivery
 
 
 def event_validate(payload: dict) -> tuple[str, str, dict]:
     """Return (eventId, canonical event type, validated payload) or raise PayloadError."""
     if not payload:
-        raise PayloadError("empty body", {"detail": "The body is empty; a JSON object with eventId and eventType is expected."})
+        detail = "The body is empty; a JSON object with eventId and eventType is expected."
+        raise PayloadError("empty body", {"detail": detail})
     envelope = EnvelopeSerializer(data=payload)
     if not envelope.is_valid():
         raise PayloadError("missing or malformed field", serializer_errors_detail(envelope.errors))
@@ -186,15 +372,22 @@ def event_validate(payload: dict) -> tuple[str, str, dict]:
 
 
 def event_receive(
-    *, token: WebhookToken, raw_body: bytes, payload: dict | None = None, headers: dict, remote_addr: str | None
+    *,
+    source: Source | None = None,
+    token: WebhookToken | None = None,
+    raw_body: bytes,
+    payload: dict | None = None,
+    headers: dict,
+    remote_addr: str | None,
 ) -> Receipt:
     """Store a delivery durably and queue its processing after commit.
 
     A new (source, eventId) is accepted; the same again is logged as a duplicate of the first.
     Raises DeliveryRejected (after logging it) for a body that is not an acceptable event.
-    `payload` is the body already parsed (case-folded), when the caller has it.
+    `payload` is the body already parsed (case-folded), when the caller has it. The source is the
+    token's when no source is given (HMAC calls have a source and no token).
     """
-    source = token.source
+    source = source or token.source
     try:
         event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
     except PayloadError as error:
@@ -212,20 +405,23 @@ def event_receive(
         with transaction.atomic():
             delivery = Delivery.objects.create(status=Delivery.Status.ACCEPTED, http_status=202, **fields)
             # robust: a broker outage must not turn a stored event into a 5xx; the sweep re-queues it.
-            transaction.on_commit(partial(delivery_enqueue, delivery_id=delivery.pk), robust=True)
+            delivery_enqueue_on_commit(delivery_id=delivery.pk)
     except IntegrityError:
         # The unique constraint, not a check in Python, decides what is a duplicate.
         original = Delivery.objects.get(source=source, event_id=event_id, status__in=Delivery.EVENT_STATUSES)
         Delivery.objects.create(status=Delivery.Status.DUPLICATE, http_status=200, duplicate_of=original, **fields)
         logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
+        metrics.WEBHOOK_DUPLICATE.inc()
         return Receipt(delivery=original, created=False)
     logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
+    metrics.WEBHOOK_ACCEPTED.inc()
     return Receipt(delivery=delivery, created=True)
 
 
 def interview_receive(
     *,
-    token: WebhookToken,
+    source: Source | None = None,
+    token: WebhookToken | None = None,
     event_type: EventType,
     envelope: Envelope,
     method: str,
@@ -236,9 +432,10 @@ def interview_receive(
 ) -> Answer:
     """Answer an interview call through its event type's provider, and log the call. Never raises
     for what the request or the provider did: a failing provider yields its fallback."""
+    source = source or token.source
     started = time.monotonic()
     answer = event_type.answer(
-        source=token.source, event_name=envelope.event_name, payload=envelope.payload, raw_body=raw_body
+        source=source, event_name=envelope.event_name, payload=envelope.payload, raw_body=raw_body
     )
     duration_ms = round((time.monotonic() - started) * 1000)
     event_id = envelope.payload.get("eventid")
@@ -247,31 +444,44 @@ def interview_receive(
     else:
         status = Delivery.Status.FALLBACK if answer.fallback else Delivery.Status.ANSWERED
     delivery = Delivery.objects.create(
-        source=token.source,
+        source=source,
         token=token,
-        event_id=event_id[:200] if isinstance(event_id, str) else "",
+        event_id=text_storable(event_id, 200) if isinstance(event_id, str) else "",
         event_type=event_type.name,
-        event_name=envelope.event_name,
+        event_name=text_storable(envelope.event_name, 200),
         status=status,
         http_status=answer.status,
-        rejection_cause=answer.error[:500] if answer.status >= 400 else "",
-        method=method,
-        query_string=query_string[:4000],
+        rejection_cause=text_storable(answer.error, 500) if answer.status >= 400 else "",
+        method=method[:10],
+        query_string=text_storable(query_string, 4000),
         raw_body=raw_body,
         headers=headers,
         remote_addr=remote_addr,
-        answered_by=answer.answered_by[:300],
+        answered_by=text_storable(answer.answered_by, 300),
         duration_ms=duration_ms,
         answer_size=len(answer.body),
-        last_error=answer.error,
+        last_error=text_storable(answer.error, 100_000),
         processed_at=timezone.now(),
     )
+    metrics.interview_answered(http_status=answer.status, fallback=answer.fallback)
     log = logger.warning if answer.fallback or answer.status >= 400 else logger.info
     log(
         "interview call answered: delivery=%s type=%s name=%s status=%s by=%s ms=%s fallback=%s",
         delivery.pk, event_type.name, envelope.event_name, answer.status, answer.answered_by, duration_ms, answer.fallback,
     )
     return answer
+
+
+def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
+    """Queue the delivery's processing once the current transaction commits, never failing it:
+    a broker outage must not turn a stored event into a 5xx; the sweep queues it again."""
+
+    # A function, not functools.partial: when a robust on_commit callback fails, Django logs its
+    # __qualname__, which a partial lacks, and that AttributeError escaped as a 500.
+    def enqueue() -> None:
+        delivery_enqueue(delivery_id=delivery_id)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def delivery_enqueue(*, delivery_id: int) -> None:
@@ -328,7 +538,7 @@ def delivery_replay(*, delivery: Delivery) -> bool:
         return False
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.ACCEPTED, processed_at=None)
-        transaction.on_commit(partial(delivery_enqueue, delivery_id=delivery.pk), robust=True)
+        delivery_enqueue_on_commit(delivery_id=delivery.pk)
     logger.info("delivery replayed: delivery=%s", delivery.pk)
     return True
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -198,6 +199,8 @@ STORAGES = {
 # parts of DOCUMENT_UPLOAD_PART_SIZE, this many at once, each part read from the file as it is sent.
 DOCUMENT_UPLOAD_PART_SIZE = env_int("DOCUMENT_UPLOAD_PART_SIZE", 8 * 1024 * 1024)
 DOCUMENT_UPLOAD_CONCURRENCY = env_int("DOCUMENT_UPLOAD_CONCURRENCY", 8)
+# Spool files of workers killed mid-sync are removed by beat once older than the task's time limit.
+DOCUMENT_SPOOL_DIR = env_str("DOCUMENT_SPOOL_DIR") or str(Path(tempfile.gettempdir()) / "advance-sync-spool")
 
 # Webhook intake and Advance ----------------------------------------------------------------
 
@@ -207,6 +210,16 @@ ADVANCE_CONNECT_TIMEOUT = float(env_str("ADVANCE_CONNECT_TIMEOUT", "5"))
 ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "60"))
 DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+# Failed webhook authentications from one address: more than LIMIT in a WINDOW of seconds are
+# answered 429 with Retry-After (requests that authenticate are never throttled).
+WEBHOOK_AUTH_FAILURE_LIMIT = env_int("WEBHOOK_AUTH_FAILURE_LIMIT", 20)
+WEBHOOK_AUTH_FAILURE_WINDOW = env_int("WEBHOOK_AUTH_FAILURE_WINDOW", 60)
+# How many proxies in front of the app append to X-Forwarded-For. 0 (default): the caller is
+# REMOTE_ADDR and X-Forwarded-For is ignored, since any client can write it.
+WEBHOOK_TRUSTED_PROXIES = env_int("WEBHOOK_TRUSTED_PROXIES", 0)
+# Never connected to, whatever a host name resolves to: link-local and cloud metadata addresses
+# (see documents/advance.py), plus these comma-separated networks (e.g. 100.100.100.200/32).
+ADVANCE_REFUSED_NETWORKS = env_list("ADVANCE_REFUSED_NETWORKS")
 
 # Interview events: the Python answer providers the admin may choose (dotted paths), the answer
 # when a provider fails or runs late (an empty answer set), and the threads providers run in.
@@ -254,11 +267,48 @@ CELERY_WORKER_QUEUES = "intake,documents,default"
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
+# A syncing worker holds a lease on its document and renews it every third of this; once a
+# killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
+DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)
+# Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes) ...
+RETRY_BACKOFF_BASE_SECONDS = float(env_str("RETRY_BACKOFF_BASE_SECONDS", "5"))
+# ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
+DOCUMENT_SYNC_MAX_RETRIES = env_int("DOCUMENT_SYNC_MAX_RETRIES", 10)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": 60.0},
     "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": 60.0},
+    "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Cache ---------------------------------------------------------------------------------------
+
+
+def _redis_cache_location(url: str) -> str | None:
+    """REDIS_URL as redis-py spells it, or None when it names no Redis server redis-py can reach.
+    The embedded broker's kombu URL redis+socket:///path/redis.sock is redis-py's unix:///path/redis.sock."""
+    if url.startswith("redis+socket://"):
+        return "unix://" + url[len("redis+socket://") :]
+    if url.split("://", 1)[0] in {"redis", "rediss", "unix"}:
+        return url
+    return None
+
+
+# The cache counts failed webhook authentications (throttling), shared by every web process
+# through Redis. Short timeouts: a Redis outage must not hold a request, and throttles nobody.
+_CACHE_LOCATION = _redis_cache_location(REDIS_URL)
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_LOCATION,
+            "KEY_PREFIX": "advance-sync",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if _CACHE_LOCATION
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # Logging -----------------------------------------------------------------------------------
 
@@ -269,4 +319,37 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Operator experience: metrics, JSON logs, the API description ----------------------------------
+
+# Every request to the webhook endpoint is counted and timed (config/metrics.py).
+MIDDLEWARE = ["config.metrics.WebhookMetricsMiddleware", *MIDDLEWARE]
+# /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private addresses.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {"()": "config.logging.JsonFormatter"}
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+    # Celery would otherwise replace the root logger's handler with its own plain format.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# The OpenAPI description of the webhook endpoint, at /api/schema/, browsable at /api/docs/.
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "config.schema.ProjectAutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "advance-sync webhook API",
+    "DESCRIPTION": (
+        "The endpoint registered in HotDocs Advance as the webhook URL. Events are stored before "
+        "they are answered; their documents are then synced to the organisation's storage."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: no CDN, no network.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

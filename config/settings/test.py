@@ -7,3 +7,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DOCUMENT_UPLOAD_PART_SIZE = 5 * 1024 * 1024
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 64 * 1024
 ADVANCE_READ_TIMEOUT = 10
+# Fault-injection tests lower this for the worker processes they start (through the environment).
+ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F405
+# The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.
+WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000

@@ -108,3 +108,29 @@ def test_filesystem_write_keeps_the_exact_key_and_overwrites(settings, tmp_path)
     assert (tmp_path / "advance/s/w/v/d/My File.pdf").read_bytes() == b"two"
     assert [p.name for p in (tmp_path / "advance/s/w/v/d").iterdir()] == ["My File.pdf"]
     assert stored.sha256 == hashlib.sha256(b"two").hexdigest()
+
+
+def test_spool_prune_removes_only_files_older_than_the_sync_time_limit(settings, tmp_path):
+    import os
+    import time
+
+    from documents.storage import spool_prune
+
+    settings.DOCUMENT_SPOOL_DIR = str(tmp_path)
+    abandoned, running = tmp_path / "document-abandoned", tmp_path / "document-running"
+    abandoned.write_bytes(b"x")
+    running.write_bytes(b"y")
+    old = time.time() - settings.DOCUMENT_SYNC_TIME_LIMIT - 600
+    os.utime(abandoned, (old, old))
+
+    assert spool_prune() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["document-running"]
+
+
+def test_s3_write_leaves_no_spool_file_behind(bucket, settings, tmp_path):
+    settings.DOCUMENT_SPOOL_DIR = str(tmp_path)
+
+    object_save_stream(key="k/spooled.pdf", chunks=[b"a" * 1000], content_type="application/pdf")
+
+    assert list(tmp_path.iterdir()) == []
+    assert bucket.get("k/spooled.pdf")["Body"].read() == b"a" * 1000

@@ -1,0 +1,48 @@
+"""Gunicorn settings: `gunicorn --config python:config.gunicorn config.wsgi:application`.
+
+Command-line options given next to it win over these (scripts/run.py passes its --bind).
+What this file adds that the command line cannot: the Prometheus multiprocess directory, set
+before any worker imports prometheus_client, and the hook that tells prometheus_client a worker
+has exited, so /metrics stays right under several workers. With LOG_FORMAT=json, gunicorn's own
+error and access logs are JSON lines too.
+"""
+
+import os
+from pathlib import Path
+
+_base_dir = Path(__file__).resolve().parent.parent
+_var_dir = Path(os.environ.get("VAR_DIR") or _base_dir / "var")
+
+# Every process of the app that counts (these workers, Celery's) must share one directory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+accesslog = "-"
+graceful_timeout = 10
+
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+        "handlers": {
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }
+
+
+def child_exit(server, worker) -> None:
+    # Live gauges of a dead worker are dropped; its counters stay counted.
+    from prometheus_client import multiprocess
+
+    from config.metrics import process_identifier
+
+    multiprocess.mark_process_dead(process_identifier(worker.pid))

@@ -1,0 +1,74 @@
+"""The dashboard shown on the admin's index page (templates/admin/index.html)."""
+
+from datetime import timedelta
+
+from django import template
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from documents import selectors
+from documents.charts import daily_bars_svg
+from documents.models import Document
+
+register = template.Library()
+
+CHART_DAYS = 30
+
+
+def _changelist(url_name: str, **filters) -> str:
+    return reverse(url_name) + ("?" + urlencode(filters) if filters else "")
+
+
+@register.inclusion_tag("admin/documents/dashboard.html", takes_context=True)
+def operator_dashboard(context) -> dict:
+    """Counts, a 30-day chart and the latest failures, for users who may view documents. Four queries."""
+    request = context["request"]
+    if not request.user.has_perm("documents.view_document"):
+        return {"show": False}
+    now = timezone.now()
+    figures = selectors.dashboard_figures(now=now)
+    documents = "admin:documents_document_changelist"
+    today = figures.today
+    week_start = today - timedelta(days=6)
+    tomorrow = today + timedelta(days=1)
+    return {
+        "show": True,
+        "figures": figures,
+        "oldest_pending_age": (now - figures.oldest_pending_at) if figures.oldest_pending_at else None,
+        "chart": daily_bars_svg(selectors.documents_per_day(days=CHART_DAYS, now=now)),
+        "chart_days": CHART_DAYS,
+        "failures": selectors.documents_latest_failures(limit=10),
+        "links": {
+            "synced_today": _changelist(
+                documents, synced_at__gte=today.isoformat(), synced_at__lt=tomorrow.isoformat()
+            ),
+            "synced_week": _changelist(
+                documents, synced_at__gte=week_start.isoformat(), synced_at__lt=tomorrow.isoformat()
+            ),
+            "pending": _changelist(documents, status__exact=Document.Status.PENDING),
+            "failed": _changelist(documents, status__exact=Document.Status.FAILED),
+            "dead": _changelist(documents, status__exact=Document.Status.DEAD),
+            "events_failed": _changelist("admin:webhooks_delivery_changelist", status__exact="failed"),
+            "events_waiting": _changelist("admin:webhooks_delivery_changelist", status__exact="accepted"),
+        },
+        "can_view_deliveries": request.user.has_perm("webhooks.view_delivery"),
+    }
+
+
+@register.filter
+def duration_short(delta) -> str:
+    """A duration as its two largest units: '3 d 4 h', '12 min', '40 s'."""
+    if delta is None:
+        return "-"
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"

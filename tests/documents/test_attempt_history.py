@@ -1,0 +1,58 @@
+"""The attempt history of a document, as the admin shows it: read-only, newest first."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
+from webhooks.services import source_save
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def document() -> Document:
+    source, _ = source_save(
+        slug="acme",
+        api_base_url="https://acme.hotdocsadvance.com/api/rest/v1.1",
+        auth_base_url="https://acme.hotdocsadvance.com/auth",
+        client_name="client",
+        principal_name="principal",
+        principal_password="secret",
+    )
+    version = WorkItemVersion.objects.create(
+        work_item=WorkItem.objects.create(source=source, advance_id="wi-1"), advance_id="v-1"
+    )
+    return Document.objects.create(version=version, source=source, advance_id="d-1", name="Lease")
+
+
+def test_document_page_lists_its_attempts_newest_first(admin_client, document):
+    start = timezone.now() - timedelta(minutes=5)
+    DocumentAttempt.objects.create(
+        document=document,
+        started_at=start,
+        finished_at=start + timedelta(seconds=1),
+        outcome=DocumentAttempt.Outcome.RETRY,
+        http_status=503,
+        bytes=0,
+        error="Advance answered HTTP 503",
+    )
+    DocumentAttempt.objects.create(
+        document=document,
+        started_at=start + timedelta(minutes=1),
+        finished_at=start + timedelta(minutes=1, seconds=2),
+        outcome=DocumentAttempt.Outcome.STORED,
+        http_status=200,
+        bytes=123456,
+    )
+
+    page = admin_client.get(reverse("admin:documents_document_change", args=[document.pk])).content.decode()
+
+    assert "Sync attempts" in page
+    assert page.index("Stored") < page.index("Will be retried")  # newest first
+    assert "Advance answered HTTP 503" in page
+    assert "123456" in page
+    assert 'name="attempt_history-MAX_NUM_FORMS" value="0"' in page  # none added here: written by the sync only
+    assert 'name="attempt_history-0-error"' not in page  # shown, not editable

@@ -1,0 +1,149 @@
+"""A real worker killed with SIGKILL in the middle of a download.
+
+Three ways back, each tested alone (no other path is open in its test, so each can fail):
+- only the pool process dies: the worker's main process sees it lost and requeues the message
+  (`reject_on_worker_lost`); the retry waits for the dead attempt's lease to lapse;
+- the whole worker dies: its unacknowledged message (`acks_late`) comes back from Redis once the
+  visibility timeout has passed, to a new worker;
+- the whole worker dies and the message is never seen again: beat's sweep finds the document
+  syncing under a lapsed lease and queues it again.
+
+Each worker here is the test's own (not the suite's), so killing it breaks nothing else.
+"""
+
+import hashlib
+import time
+
+import pytest
+from django.utils import timezone
+
+from advance_sim import SimDocument, document_sha256
+from documents.models import Document, DocumentAttempt
+from documents.services import documents_requeue_stalled
+from tests.conftest import wait_for
+
+from .faults import (
+    downloading_child,
+    kill_process,
+    kill_whole_worker,
+    only_these_workers,
+    send,
+    wait_until_settled,
+    worker_start,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+# 12 MiB at 64 KiB every 15 ms: about 3 s to download; a multipart upload of three 5 MiB parts.
+SIZE = 12 * 1024 * 1024
+CHUNK_DELAY = 0.015
+# The workers' own: no document size limit of the fast settings, a visibility timeout of 4 s
+# where the test relies on it (the suite's default, an hour, everywhere else).
+LARGE = {"DOCUMENT_MAX_BYTES": str(SIZE * 2)}
+
+
+@pytest.fixture
+def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
+    """start(**env): start a worker of this test's own, the only ones taking tasks during the test."""
+    workers = []
+
+    def start(**env: str):
+        worker = worker_start(database_name, tmp_path / f"worker-{len(workers)}.log", **LARGE, **env)
+        workers.append(worker)
+        return worker
+
+    try:
+        with only_these_workers():  # every worker running before this test is paused
+            yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def sync_and_wait_mid_download(advance, token_key, webhook_url) -> tuple[SimDocument, Document]:
+    """Send an event with one large, slowly served document; return 1.5 s into its download."""
+    document = SimDocument(kind="pdf", size=SIZE, chunked=True)
+    work_item = advance.add_work_item(documents=[document])
+    advance.chunk_delay_seconds = CHUNK_DELAY
+    assert send(webhook_url, advance.event_payload(work_item), token_key).status_code == 202
+    wait_for(lambda: advance.requests_for("/content"), timeout=20, message="the download to start")
+    syncing = wait_for(
+        lambda: Document.objects.filter(status=Document.Status.SYNCING).first(), message="the document to be syncing"
+    )
+    time.sleep(1.5)  # about half-way through the download
+    return document, syncing
+
+
+def assert_still_syncing(document: Document) -> None:
+    """The kill came mid-download (else the test would prove nothing)."""
+    document.refresh_from_db()
+    assert document.status == Document.Status.SYNCING
+    assert not DocumentAttempt.objects.filter(document=document, finished_at__isnull=False).exists()
+
+
+def sim_port(advance) -> int:
+    return int(advance.base_url.rsplit(":", 1)[1])
+
+
+def assert_stored_exactly_once(document: SimDocument, bucket, advance) -> Document:
+    [stored] = wait_until_settled(1, timeout=60)
+    assert stored.status == Document.Status.STORED, stored.last_error
+    assert bucket.keys() == [stored.storage_key]
+    s3_object = bucket.get(stored.storage_key)
+    assert s3_object["ContentLength"] == SIZE == stored.size
+    assert hashlib.sha256(s3_object["Body"].read()).hexdigest() == document_sha256(document) == stored.sha256
+    assert s3_object["Metadata"]["sha256"] == stored.sha256
+    attempts = list(DocumentAttempt.objects.filter(document=stored).order_by("started_at", "pk"))
+    # The killed attempt, closed by the one that took over; then exactly one that stored.
+    assert [a.outcome for a in attempts] == [DocumentAttempt.Outcome.RETRY, DocumentAttempt.Outcome.STORED]
+    assert "abandoned" in attempts[0].error
+    assert len(advance.requests_for("/content")) == 2  # the killed download and the one that stored
+    return stored
+
+
+def test_killed_pool_process_requeues_the_task_and_it_is_stored_once(started, advance, token_key, webhook_url, bucket):
+    worker = started()
+    document, syncing = sync_and_wait_mid_download(advance, token_key, webhook_url)
+
+    kill_process(downloading_child(worker, sim_port(advance)))
+    assert_still_syncing(syncing)
+    advance.chunk_delay_seconds = 0
+
+    assert_stored_exactly_once(document, bucket, advance)
+    assert worker.process.poll() is None  # the worker itself lived on
+    assert "signal 9 (SIGKILL)" in worker.log_text()  # the pool process died, and the worker saw it
+
+
+def test_killed_worker_message_comes_back_after_the_visibility_timeout(
+    started, advance, token_key, webhook_url, bucket
+):
+    first = started()
+    document, syncing = sync_and_wait_mid_download(advance, token_key, webhook_url)
+
+    kill_whole_worker(first)
+    assert_still_syncing(syncing)
+    advance.chunk_delay_seconds = 0
+    # No sweep here: only the unacknowledged message, back from Redis, can bring the document back.
+    started(CELERY_VISIBILITY_TIMEOUT="4")
+
+    assert_stored_exactly_once(document, bucket, advance)
+
+
+def test_killed_worker_document_is_taken_over_by_the_sweep(started, advance, token_key, webhook_url, bucket):
+    first = started()
+    document, syncing = sync_and_wait_mid_download(advance, token_key, webhook_url)
+
+    kill_whole_worker(first)
+    assert_still_syncing(syncing)
+    advance.chunk_delay_seconds = 0
+    # The killed worker's message stays unacknowledged in Redis for the default hour: only the
+    # sweep can bring the document back within the test.
+    started()
+    wait_for(
+        lambda: Document.objects.filter(pk=syncing.pk, lease_expires_at__lt=timezone.now()).exists(),
+        timeout=10,
+        message="the dead worker's lease to lapse",
+    )
+    assert documents_requeue_stalled() == 1
+
+    assert_stored_exactly_once(document, bucket, advance)

@@ -1,0 +1,100 @@
+"""The source form's HMAC settings: write-only secrets, two at a time, through real admin requests."""
+
+import pytest
+from django.urls import reverse
+
+from tests.webhooks.test_admin import source_form_data, token_inline_management
+from webhooks.models import Source
+
+SECRET_1 = "advance-generated-secret-one"
+SECRET_2 = "advance-generated-secret-two"
+
+
+def hmac_form_data(source: Source | None = None, **overrides) -> dict:
+    data = source_form_data(
+        auth_method="hmac",
+        hmac_algorithm="sha256",
+        hmac_encoding="base64",
+        hmac_signed_material="body",
+        hmac_code_location="form",
+        hmac_header_name="",
+        hmac_prefix="",
+        hmac_timestamp_header="webhook-timestamp",
+        hmac_tolerance_seconds="300",
+        hmac_keep_previous="on",
+    )
+    if source is not None:
+        data.update(
+            slug=source.slug,
+            api_base_url=source.api_base_url,
+            auth_base_url=source.auth_base_url,
+            principal_password="",
+            **token_inline_management(source),
+        )
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db
+def test_an_hmac_source_is_added_with_its_secret_encrypted(admin_client):
+    response = admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    source = Source.objects.get(slug="globex")
+    assert source.auth_method == Source.AuthMethod.HMAC
+    assert SECRET_1 not in source.hmac_secret_encrypted
+    assert source.hmac_secrets == [SECRET_1]
+
+
+@pytest.mark.django_db
+def test_hmac_without_a_secret_is_refused(admin_client):
+    response = admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data())
+
+    assert response.status_code == 200
+    assert "hmac_secret" in response.context["adminform"].form.errors
+    assert not Source.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_header_location_needs_a_header_name(admin_client):
+    data = hmac_form_data(hmac_secret=SECRET_1, hmac_code_location="header")
+
+    response = admin_client.post(reverse("admin:webhooks_source_add"), data)
+
+    assert response.status_code == 200
+    assert "hmac_header_name" in response.context["adminform"].form.errors
+
+
+@pytest.mark.django_db
+def test_a_new_secret_keeps_the_old_one_until_dropped_and_neither_is_ever_shown(admin_client):
+    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    source = Source.objects.get(slug="globex")
+    url = reverse("admin:webhooks_source_change", args=[source.pk])
+
+    response = admin_client.post(url, hmac_form_data(source, hmac_secret=SECRET_2))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    source.refresh_from_db()
+    assert source.hmac_secrets == [SECRET_2, SECRET_1]
+
+    page = admin_client.get(url).content.decode()
+    assert SECRET_1 not in page and SECRET_2 not in page
+    assert source.hmac_secret_encrypted not in page
+    assert "the previous one is still accepted" in page
+
+    response = admin_client.post(url, hmac_form_data(source, hmac_drop_previous="on"))
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.hmac_secrets == [SECRET_2]
+
+
+@pytest.mark.django_db
+def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_client):
+    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    source = Source.objects.get(slug="globex")
+    data = hmac_form_data(source, hmac_secret=SECRET_2)
+    del data["hmac_keep_previous"]
+
+    admin_client.post(reverse("admin:webhooks_source_change", args=[source.pk]), data)
+
+    source.refresh_from_db()
+    assert source.hmac_secrets == [SECRET_2]

@@ -1,0 +1,167 @@
+"""Failed authentication from one address is throttled (429 with Retry-After), through the real
+cache (Redis, as `make test` starts it); calls that authenticate are never throttled."""
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from webhooks.models import Delivery
+from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set
+
+URL = "/webhooks/advance/"
+LIMIT = 3
+
+
+@pytest.fixture(autouse=True)
+def _throttle(settings):
+    settings.WEBHOOK_AUTH_FAILURE_LIMIT = LIMIT
+    settings.WEBHOOK_AUTH_FAILURE_WINDOW = 60
+    if 60 - time.time() % 60 < 5:
+        # Windows are aligned on the clock: a test's calls must not straddle the next boundary.
+        time.sleep(60 - time.time() % 60 + 0.05)
+    cache.clear()
+    yield
+    with contextlib.suppress(Exception):  # the outage test's cache is still configured here
+        cache.clear()
+
+
+def event(event_id: str) -> str:
+    return json.dumps(
+        {
+            "eventId": event_id,
+            "eventType": "NewWorkItemVersionComplete",
+            "data": {"workItemId": "wi-1", "workItemVersionId": "v-1", "documents": []},
+        }
+    )
+
+
+def call(key: str | None, *, address: str = "203.0.113.7", event_id: str = "e-1", url: str = URL, **extra):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    return Client().post(
+        url, data=event(event_id), content_type="application/json", REMOTE_ADDR=address, **headers, **extra
+    )
+
+
+def failure_keys() -> list:
+    return cache._cache.get_client().keys("*auth-failures*")
+
+
+@pytest.mark.django_db
+class TestThrottling:
+    def test_failures_past_the_limit_get_429_with_retry_after_and_are_not_logged(self, source):
+        answers = [call("whk_wrong").status_code for _ in range(LIMIT)]
+        throttled = call("whk_wrong")
+
+        assert answers == [401] * LIMIT
+        assert throttled.status_code == 429
+        assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+        assert Delivery.objects.filter(http_status=401).count() == LIMIT
+        assert not Delivery.objects.filter(http_status=429).exists()
+
+    def test_missing_credentials_count_as_failures(self, source):
+        for _ in range(LIMIT):
+            call(None)
+
+        assert call(None).status_code == 429
+
+    def test_a_valid_token_from_a_throttled_address_is_still_accepted(self, token_key):
+        for _ in range(LIMIT + 2):
+            call("whk_wrong")
+
+        assert call(token_key).status_code == 202
+
+    def test_a_successful_call_writes_nothing_to_the_cache(self, token_key):
+        assert call(token_key).status_code == 202
+        assert call(token_key, event_id="e-2").status_code == 202
+
+        assert failure_keys() == []
+
+    def test_other_addresses_are_not_throttled(self, source):
+        for _ in range(LIMIT + 1):
+            call("whk_wrong", address="198.51.100.1")
+
+        assert call("whk_wrong", address="198.51.100.2").status_code == 401
+
+    def test_hmac_failures_are_throttled_too(self, source):
+        source_hmac_configure(source=source, encoding="base64")
+        source_hmac_secret_set(source=source, secret="s")
+        url = f"{URL}acme/?token=bm9wZQ=="
+
+        answers = [call(None, url=url).status_code for _ in range(LIMIT + 1)]
+        body = event("e-ok").encode()
+        code = base64.b64encode(hmac.new(b"s", body, hashlib.sha256).digest()).decode()
+        valid = Client().post(
+            f"{URL}acme/?token={code.replace('+', '%2B').replace('/', '%2F')}",
+            data=body,
+            content_type="application/json",
+            REMOTE_ADDR="203.0.113.7",
+        )
+
+        assert answers == [401] * LIMIT + [429]
+        assert valid.status_code == 202
+
+    def test_the_window_ends(self, source, settings):
+        window = settings.WEBHOOK_AUTH_FAILURE_WINDOW = 2
+
+        def next_window() -> None:
+            # Windows are aligned on the clock: start right after a boundary, so no call straddles one.
+            time.sleep(window - time.time() % window + 0.05)
+
+        next_window()
+        for _ in range(LIMIT):
+            call("whk_wrong")
+        throttled = call("whk_wrong")
+        assert throttled.status_code == 429
+        assert int(throttled.headers["Retry-After"]) in (1, 2)
+
+        next_window()
+
+        assert call("whk_wrong").status_code == 401
+
+    def test_a_cache_outage_throttles_nobody_and_answers_401(self, source, settings):
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+                "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            }
+        }
+
+        answers = {call("whk_wrong").status_code for _ in range(LIMIT + 2)}
+
+        assert answers == {401}
+
+
+class TestClientAddress:
+    def test_forwarded_for_is_ignored_without_trusted_proxies(self, settings):
+        settings.WEBHOOK_TRUSTED_PROXIES = 0
+
+        assert client_address({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}) == "10.0.0.1"
+
+    def test_behind_one_proxy_the_address_it_appended_counts(self, settings):
+        settings.WEBHOOK_TRUSTED_PROXIES = 1
+        # The client wrote 6.6.6.6 itself; our proxy appended the address it saw.
+        meta = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
+
+        assert client_address(meta) == "203.0.113.9"
+
+    @pytest.mark.parametrize("remote_addr", ["", "unix:/run/gunicorn.sock", "garbage", "::ffff:999.1.1.1"])
+    def test_an_address_that_is_not_an_ip_is_none(self, remote_addr, settings):
+        settings.WEBHOOK_TRUSTED_PROXIES = 0
+
+        assert client_address({"REMOTE_ADDR": remote_addr}) is None
+
+
+@pytest.mark.django_db
+def test_a_remote_addr_that_is_not_an_ip_is_logged_as_none_not_a_5xx(source):
+    response = call("whk_wrong", address="unix:/run/gunicorn.sock")
+
+    assert response.status_code == 401
+    assert Delivery.objects.get().remote_addr is None

@@ -1,0 +1,201 @@
+"""Admin operations that take an intermediate page: rotating tokens and replaying failed events
+since a chosen time. Used by webhooks/admin.py; every change goes through webhooks.services."""
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Min
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from .models import Delivery, Source, WebhookToken
+from .services import delivery_replay, token_rotate
+
+
+def compact_datetime(value) -> str:
+    """A time as "2026-01-31 14:05" on one line, the full time in its tooltip: narrow list columns."""
+    if value is None:
+        return "-"
+    moment = timezone.localtime(value)
+    return format_html(
+        '<span style="white-space:nowrap" title="{}">{}</span>', moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M")
+    )
+
+
+# Tokens expiring within this are flagged in the list.
+EXPIRING_SOON = timedelta(days=14)
+
+
+def token_expires_soon(token: WebhookToken, now=None) -> bool:
+    now = now or timezone.now()
+    return token.is_usable(now) and token.expires_at is not None and token.expires_at - now <= EXPIRING_SOON
+
+
+# Rotating tokens ---------------------------------------------------------------------------
+
+GRACE_CHOICES = [
+    (0, "No grace: the old key stops working now"),
+    (3600, "1 hour"),
+    (86400, "1 day"),
+    (7 * 86400, "7 days"),
+    (30 * 86400, "30 days"),
+]
+
+
+class TokenRotateForm(forms.Form):
+    grace = forms.TypedChoiceField(
+        label="Keep the old key working for",
+        choices=GRACE_CHOICES,
+        coerce=int,
+        initial=86400,
+        widget=forms.RadioSelect,
+        help_text="Time to paste the new key into Advance. The old key expires then (or sooner, if it already would).",
+    )
+
+
+@admin.action(description="Rotate selected tokens…", permissions=["change"])
+def tokens_rotate(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> HttpResponse | None:
+    tokens = list(queryset.select_related("source").order_by("source__slug", "name", "pk"))
+    usable = [token for token in tokens if token.revoked_at is None]
+    revoked = [token for token in tokens if token.revoked_at is not None]
+    if not usable:
+        message = "Revoked tokens cannot be rotated; issue a new token instead."
+        modeladmin.message_user(request, message, messages.WARNING)
+        return None
+    form = TokenRotateForm(request.POST if request.POST.get("confirm") == "yes" else None)
+    if form.is_bound and form.is_valid():
+        grace = timedelta(seconds=form.cleaned_data["grace"])
+        issued = []
+        for token in usable:
+            new_token, key = token_rotate(token=token, grace=grace)
+            token.refresh_from_db(fields=["expires_at"])
+            issued.append({"old": token, "new": new_token, "key": key})
+        # The keys go into this response only: not a redirect, not a message (a cookie).
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "opts": modeladmin.opts,
+            "title": f"Webhook token{'s' if len(issued) != 1 else ''} rotated",
+            "issued": issued,
+            "skipped": revoked,
+            "grace_label": dict(GRACE_CHOICES)[form.cleaned_data["grace"]],
+            "webhook_url": request.build_absolute_uri(reverse("webhooks:advance")),
+            "changelist_url": reverse("admin:webhooks_webhooktoken_changelist"),
+        }
+        response = TemplateResponse(request, "admin/webhooks/webhooktoken/rotated.html", context)
+        add_never_cache_headers(response)
+        return response
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.opts,
+        "title": "Rotate webhook tokens",
+        "tokens": usable,
+        "revoked": revoked,
+        "form": form,
+        "action": "tokens_rotate",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "changelist_url": reverse("admin:webhooks_webhooktoken_changelist"),
+    }
+    return TemplateResponse(request, "admin/webhooks/webhooktoken/rotate_confirm.html", context)
+
+
+# Replaying failed events since a time --------------------------------------------------------
+
+DATETIME_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+PREVIEW_ROWS = 25
+REPLAY_ACTION = "replay_failed_since"
+
+
+class ReplayFailedSinceForm(forms.Form):
+    since = forms.DateTimeField(
+        label="Failed events received since",
+        input_formats=DATETIME_INPUT_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=f"Time zone: {settings.TIME_ZONE}.",
+    )
+    source = forms.ModelChoiceField(queryset=Source.objects.order_by("slug"), required=False, empty_label="All sources")
+
+    def clean_since(self):
+        since = self.cleaned_data["since"]
+        if since > timezone.now():
+            raise forms.ValidationError("Choose a time in the past.")
+        return since
+
+
+def deliveries_failed_since(*, since, source: Source | None = None):
+    failed = Delivery.objects.filter(status=Delivery.Status.FAILED, received_at__gte=since)
+    if source is not None:
+        failed = failed.filter(source=source)
+    return failed.order_by("received_at", "pk")
+
+
+def replay_failed_url(since=None) -> str:
+    url = reverse("admin:webhooks_delivery_replay_failed")
+    if since is not None:
+        url += "?" + urlencode({"since": timezone.localtime(since).strftime("%Y-%m-%dT%H:%M")})
+    return url
+
+
+@admin.action(description="Replay failed events since…", permissions=["replay"])
+def replay_failed_since(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> HttpResponse:
+    """Opens the page that asks for the time; the selection, if any, proposes its earliest event's."""
+    earliest = queryset.aggregate(earliest=Min("received_at"))["earliest"]
+    return HttpResponseRedirect(replay_failed_url(earliest))
+
+
+def replay_failed_redirect(request: HttpRequest) -> HttpResponse | None:
+    """The action needs no selection: sent without one, go straight to its page."""
+    if (
+        request.method == "POST"
+        and request.POST.get("action") == REPLAY_ACTION
+        and not request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    ):
+        return HttpResponseRedirect(replay_failed_url())
+    return None
+
+
+def replay_failed_view(modeladmin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """Ask for a time, show the failed events since then, and replay them all on confirmation."""
+    if not modeladmin.has_replay_permission(request):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = ReplayFailedSinceForm(request.POST)
+    else:
+        since = request.GET.get("since") or timezone.localtime(timezone.now() - timedelta(days=1)).strftime(
+            "%Y-%m-%dT%H:%M"
+        )
+        form = ReplayFailedSinceForm({"since": since, "source": request.GET.get("source", "")})
+    failed = preview = None
+    if form.is_valid():
+        failed = deliveries_failed_since(since=form.cleaned_data["since"], source=form.cleaned_data["source"])
+        if request.method == "POST" and "_replay" in request.POST:
+            queued = sum(delivery_replay(delivery=delivery) for delivery in failed.select_related("source"))
+            since_text = timezone.localtime(form.cleaned_data["since"]).strftime("%Y-%m-%d %H:%M")
+            modeladmin.message_user(
+                request,
+                f"Queued {queued} failed event{'s' if queued != 1 else ''} received since {since_text} again.",
+                messages.SUCCESS if queued else messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:webhooks_delivery_changelist"))
+        preview = list(failed.select_related("source").defer("raw_body", "headers")[:PREVIEW_ROWS])
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.opts,
+        "title": "Replay failed events since…",
+        "form": form,
+        "count": failed.count() if failed is not None else None,
+        "preview": preview or [],
+        "preview_rows": PREVIEW_ROWS,
+        "all_failed": Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
+        "changelist_url": reverse("admin:webhooks_delivery_changelist"),
+        "media": modeladmin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/webhooks/delivery/replay_failed.html", context)

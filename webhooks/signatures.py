@@ -1,0 +1,200 @@
+"""Verifying HMAC codes on webhook calls: pure functions, no database, no request objects.
+
+Advance does not document its HMAC, so the verifier is configurable: the algorithm, how the code
+is encoded, what material is signed, where the code travels and an optional prefix. Two presets
+follow published schemes exactly: Standard Webhooks (https://www.standardwebhooks.com) and GitHub
+(`X-Hub-Signature-256`). Codes are decoded to bytes and compared with hmac.compare_digest, so
+hex case, base64 flavour and padding do not matter and the comparison takes constant time.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
+STANDARD_WEBHOOKS_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+FORM_FIELD = "token"
+MAX_CODE_LENGTH = 4096  # a code longer than any digest's encoding, many times over, is refused unread
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+=*")
+
+
+class SignatureError(Exception):
+    """The call does not carry a valid code; the message says why (never the code itself)."""
+
+
+@dataclass(frozen=True)
+class HmacConfig:
+    algorithm: str = "sha256"
+    encoding: str = "base64"  # "base64" | "hex"
+    signed_material: str = "body"  # "body" | "timestamp.body" | "standard-webhooks" | "github"
+    code_location: str = "form"  # "form" | "authorization" | "header"
+    header_name: str = ""
+    prefix: str = ""
+    timestamp_header: str = "webhook-timestamp"
+    tolerance_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What of a request the verifier reads. Headers are keyed as in a WSGI environ (HTTP_X_NAME)."""
+
+    raw_body: bytes
+    meta: Mapping[str, str]
+    form: Mapping[str, str]  # form fields of the body, then the query string; keys lower-case
+
+
+def secret_key_bytes(secret: str, *, standard_webhooks: bool = False) -> bytes:
+    """The HMAC key a secret stands for. A Standard Webhooks secret is base64, `whsec_` prefixed
+    or not, and is decoded as the spec and its reference libraries do; so is any `whsec_` secret.
+    Any other secret is used as its UTF-8 bytes. Raises ValueError for a secret that is no key."""
+    has_prefix = secret.startswith(STANDARD_WEBHOOKS_SECRET_PREFIX)
+    if has_prefix or standard_webhooks:
+        encoded = secret[len(STANDARD_WEBHOOKS_SECRET_PREFIX) :] if has_prefix else secret
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not key:
+            raise ValueError("a Standard Webhooks (whsec_) secret must be base64 after its prefix")
+        return key
+    if not secret:
+        raise ValueError("the secret is empty")
+    return secret.encode()
+
+
+def secret_check(secret: str, *, config: HmacConfig | None = None) -> None:
+    """Raise ValueError for a secret that cannot be used (with that configuration)."""
+    if not secret or secret != secret.strip():
+        raise ValueError("the secret is empty or has leading or trailing spaces")
+    secret_key_bytes(secret, standard_webhooks=config is not None and config.signed_material == "standard-webhooks")
+
+
+def _header(meta: Mapping[str, str], name: str) -> str:
+    key = "HTTP_" + name.strip().upper().replace("-", "_")
+    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        key = key[5:]
+    value = meta.get(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _code_decode(code: str, encoding: str) -> bytes | None:
+    """The digest bytes a code spells, or None when it spells none."""
+    code = code.strip()
+    if not code or len(code) > MAX_CODE_LENGTH:
+        return None
+    try:
+        if encoding == "hex":
+            return bytes.fromhex(code)
+        if not _BASE64.fullmatch(code):
+            return None
+        # Standard or URL-safe alphabet, with or without padding.
+        unpadded = code.rstrip("=").replace("-", "+").replace("_", "/")
+        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _strip_prefix(code: str, prefix: str) -> str:
+    if prefix and code[: len(prefix)].lower() == prefix.lower():
+        return code[len(prefix) :]
+    return code
+
+
+def _timestamp_check(value: str, *, now: float, tolerance: int) -> None:
+    if not value.isascii() or not value.isdigit() or len(value) > 12:
+        raise SignatureError("missing or malformed timestamp")
+    if abs(now - int(value)) > tolerance:
+        raise SignatureError("timestamp outside the tolerance")
+
+
+def _mac(key: bytes, material: bytes, algorithm: str) -> bytes:
+    return hmac.new(key, material, ALGORITHMS[algorithm]).digest()
+
+
+def _any_matches(candidates: Sequence[bytes | None], keys: Sequence[bytes], material: bytes, algorithm: str) -> bool:
+    expected = [_mac(key, material, algorithm) for key in keys]
+    matched = False
+    # Every pair is compared (no early exit), so which secret matched does not show in the timing.
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        for digest in expected:
+            matched |= hmac.compare_digest(candidate, digest)
+    return matched
+
+
+def signature_verify(*, config: HmacConfig, secrets: Sequence[str], request: SignedRequest, now: float) -> None:
+    """Return when the request carries a code made with one of the secrets; raise SignatureError otherwise."""
+    standard = config.signed_material == "standard-webhooks"
+    try:
+        keys = [secret_key_bytes(secret, standard_webhooks=standard) for secret in secrets]
+    except ValueError as error:
+        raise SignatureError(f"unusable HMAC secret: {error}") from None
+    if not keys:
+        raise SignatureError("no HMAC secret configured")
+    body = request.raw_body
+
+    if config.signed_material == "standard-webhooks":
+        message_id = _header(request.meta, "webhook-id")
+        timestamp = _header(request.meta, "webhook-timestamp")
+        signatures = _header(request.meta, "webhook-signature")
+        if not message_id or not signatures:
+            raise SignatureError("missing webhook-id or webhook-signature header")
+        _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
+        # "v1,<base64>" entries separated by spaces; other versions (v1a: asymmetric) are skipped.
+        candidates = [_code_decode(entry[3:], "base64") for entry in signatures.split()[:16] if entry.startswith("v1,")]
+        material = f"{message_id}.{timestamp}.".encode() + body
+        if not _any_matches(candidates, keys, material, "sha256"):
+            raise SignatureError("no webhook-signature matches")
+        return
+
+    if config.signed_material == "github":
+        code = _header(request.meta, "X-Hub-Signature-256")
+        if not code.startswith("sha256="):
+            raise SignatureError("missing X-Hub-Signature-256 header")
+        if not _any_matches([_code_decode(code[7:], "hex")], keys, body, "sha256"):
+            raise SignatureError("X-Hub-Signature-256 does not match")
+        return
+
+    if config.code_location == "authorization":
+        code = _header(request.meta, "Authorization")
+        code = _strip_prefix(code, config.prefix)
+        # "Scheme code" (e.g. "HMAC <code>"): the code is the last word.
+        code = code.rsplit(None, 1)[-1] if code.strip() else ""
+    elif config.code_location == "header":
+        code = _strip_prefix(_header(request.meta, config.header_name), config.prefix)
+    else:
+        value = request.form.get(FORM_FIELD, "")
+        code = _strip_prefix(value.strip() if isinstance(value, str) else "", config.prefix)
+    if not code:
+        raise SignatureError("no HMAC code in the request")
+
+    if config.signed_material == "timestamp.body":
+        timestamp = _header(request.meta, config.timestamp_header)
+        _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
+        material = timestamp.encode() + b"." + body
+    else:
+        material = body
+    if not _any_matches([_code_decode(code, config.encoding)], keys, material, config.algorithm):
+        raise SignatureError("the HMAC code does not match")
+
+
+def signature_make(
+    *, config: HmacConfig, secret: str, raw_body: bytes, timestamp: int = 0, message_id: str = ""
+) -> str:
+    """The code a sender configured like this would send (for tests and for checking a configuration)."""
+    key = secret_key_bytes(secret, standard_webhooks=config.signed_material == "standard-webhooks")
+    if config.signed_material == "standard-webhooks":
+        digest = _mac(key, f"{message_id}.{timestamp}.".encode() + raw_body, "sha256")
+        return "v1," + base64.b64encode(digest).decode()
+    if config.signed_material == "github":
+        return "sha256=" + _mac(key, raw_body, "sha256").hex()
+    material = f"{timestamp}.".encode() + raw_body if config.signed_material == "timestamp.body" else raw_body
+    digest = _mac(key, material, config.algorithm)
+    encoded = digest.hex() if config.encoding == "hex" else base64.b64encode(digest).decode()
+    return config.prefix + encoded
