@@ -568,7 +568,7 @@ def connection_error_text(error: Exception) -> str:
     return text
 
 
-@admin.action(description="Test connection to Advance (log in)", permissions=["view"])
+@admin.action(description="Test connection to Advance (log in)", permissions=["change"])
 def source_test_connection(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> None:
     for source in queryset:
         try:

@@ -26,13 +26,12 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util.connection import allowed_gai_family
 
-from webhooks.models import Source
+from webhooks.models import DEFAULT_PORTS, Source, url_origin
 from webhooks.registry import RetryableError
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # Never connected to: link-local addresses (the cloud metadata services answer at 169.254.169.254
@@ -63,19 +62,9 @@ class AdvanceUnavailable(RetryableError):
         self.http_status = http_status
 
 
-def origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
-    except ValueError:
-        port = -1
-    return scheme, (parts.hostname or ""), port
-
-
 def origin_check(url: str, api_base_url: str) -> None:
     """Raise AdvanceError unless url has the API base URL's scheme, host and port."""
-    if origin(url) != origin(api_base_url) or origin(url)[0] not in DEFAULT_PORTS:
+    if url_origin(url) != url_origin(api_base_url) or url_origin(url)[0] not in DEFAULT_PORTS:
         raise AdvanceError(f"refused URL of another origin than the source's API: {url[:300]}")
 
 

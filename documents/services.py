@@ -14,7 +14,7 @@ from django.utils import timezone
 from config import metrics
 from webhooks.models import Delivery
 from webhooks.registry import RetryableError
-from webhooks.retry import retry_countdown
+from webhooks.retry import DUE_SLACK, retry_countdown
 
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
@@ -170,7 +170,10 @@ def _document_claim(document_id: int) -> _Attempt | None:
     """Take the document for one attempt (pending, or syncing under a lapsed lease); None when not ours."""
     now = timezone.now()
     token = uuid.uuid4()
-    claimable = Q(status=Document.Status.PENDING) | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
+    # A pending document waiting out a backoff is not taken by a stale duplicate message early:
+    # its own retry message comes when due (and the sweep, should that one be lost).
+    due = Q(due_at__isnull=True) | Q(due_at__lte=now + DUE_SLACK)
+    claimable = Q(due, status=Document.Status.PENDING) | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
     with transaction.atomic():
         claimed = Document.objects.filter(claimable, pk=document_id).update(
             status=Document.Status.SYNCING,
@@ -272,7 +275,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     if attempt is None:
         document = Document.objects.filter(pk=document_id).only("status", "lease_expires_at").first()
         if document is None or document.status != Document.Status.SYNCING or document.lease_expires_at is None:
-            return  # stored, failed, dead or gone: nothing to do
+            return  # stored, failed, dead, gone, or pending and not due yet: nothing to do now
         wait = (document.lease_expires_at - timezone.now()).total_seconds() + 1
         raise LeaseHeld("another worker is syncing this document", retry_after=max(wait, 1))
 

@@ -123,7 +123,7 @@ def demo(started: subprocess.Popen | None) -> int:
             print(f"  {document.status:7} {document.size or 0:>9} bytes  {document.storage_key or document.last_error}")
         stored = documents.filter(status=Document.Status.STORED).count()
         print(f"\n{stored} of {expected} documents stored.")
-        print(f"See them in the admin: {APP}/admin/documents/document/?source__slug__exact=demo")
+        print(f"See them in the admin: {APP}/admin/documents/document/?source__id__exact={source.pk}")
         print(f"The delivery log:      {APP}/admin/webhooks/delivery/")
 
     if started is not None:

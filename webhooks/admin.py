@@ -167,6 +167,12 @@ class SourceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        moved = any(
+            name in cleaned and cleaned[name] != getattr(self.instance, name) for name in ("api_base_url", "auth_base_url")
+        )
+        if self.instance.pk and moved and not cleaned.get("principal_password"):
+            # Otherwise whoever may edit a source could send its stored password to a server of theirs.
+            self.add_error("principal_password", "Enter the password again when you change Advance's URLs.")
         secret = cleaned.get("hmac_secret")
         values = {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
         if values["auth_method"] == Source.AuthMethod.HMAC and not (secret or self.instance.hmac_secret_encrypted):

@@ -6,6 +6,13 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhook intake"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_save
+
         from . import environ
+        from .models import Source, WebhookToken
+        from .services import checked_tokens_forget
 
         environ.connect()
+        # A token or source changed here (revoked, expiry moved, deactivated) counts at once.
+        for model in (Source, WebhookToken):
+            post_save.connect(checked_tokens_forget, sender=model, dispatch_uid=f"checked-tokens-{model.__name__}")

@@ -1,5 +1,6 @@
 import re
 import uuid
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,6 +11,20 @@ from .crypto import secret_decrypt, secret_encrypt
 
 # An HTTP header name (RFC 9110 token, as webhook senders use them).
 HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL, default ports filled in; port -1 when it cannot be read."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or ""), port
 
 
 class Source(models.Model):
@@ -124,6 +139,10 @@ class Source(models.Model):
         self.principal_password_encrypted = secret_encrypt(password)
 
     def clean(self) -> None:
+        if self.api_base_url and self.auth_base_url and url_origin(self.auth_base_url) != url_origin(self.api_base_url):
+            # The password goes to the auth URL: it must be the API's own server (as it is for the
+            # cloud and on-premise editions), never another one.
+            raise ValidationError({"auth_base_url": "Must have the API base URL's scheme, host and port."})
         if (
             self.auth_method == self.AuthMethod.HMAC
             and self.hmac_signed_material
@@ -216,6 +235,10 @@ class Delivery(models.Model):
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts so far.")
+    due_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When processing should next run; later than that, the sweep queues it again.",
+    )
     last_error = models.TextField(blank=True)
     # Interview calls, answered while Advance waits:
     event_name = models.CharField(max_length=200, blank=True, help_text="The interview event's name.")

@@ -1,10 +1,15 @@
 import random
+from datetime import timedelta
 
 from django.conf import settings
 
 # Cap on one wait: an ETA message longer than the broker's visibility timeout would be
 # delivered twice, so waits stay well under it.
 MAX_RETRY_COUNTDOWN = 600
+
+
+# A retry message may arrive a little before the due_at written for it (clocks, rounding).
+DUE_SLACK = timedelta(seconds=2)
 
 
 def retry_countdown(retries: int, retry_after: float | None = None) -> float:

@@ -19,9 +19,11 @@ from rest_framework import serializers
 from config import metrics
 
 from .crypto import secret_rotate
+from .dispatch import publish_soon
 from .models import Delivery, Source, WebhookToken
 from .payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
 from .registry import Answer, EventType, RetryableError, event_type_get, event_type_names
+from .retry import DUE_SLACK, retry_countdown
 from .signatures import HmacConfig, SignatureError, SignedRequest, secret_check, signature_verify
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,10 @@ def source_save(
     created = source is None
     if not created and not update:
         raise ValueError(f"A source with the slug {slug!r} exists already (use --update to change it).")
+    moved = not created and (source.api_base_url, source.auth_base_url) != (api_base_url.rstrip("/"), auth_base_url.rstrip("/"))
+    if moved and principal_password is None:
+        # Otherwise the stored password would go to the new server at the next log-in.
+        raise ValueError("Changing Advance's URLs needs the password again (ADVANCE_PRINCIPAL_PASSWORD).")
     source = source or Source(slug=slug)
     source.name = name or source.name
     source.api_base_url = api_base_url.rstrip("/")
@@ -204,14 +210,33 @@ def token_issue(*, source: Source, name: str, expires_at: datetime | None = None
     return token, key
 
 
+# Tokens this process has checked lately, by digest: (when checked, token with its source). A
+# query per request for the same few tokens was the intake's largest cost after its INSERT.
+_checked_tokens: dict[str, tuple[float, WebhookToken]] = {}
+CHECKED_TOKENS_MAX = 1000
+
+
+def checked_tokens_forget(**kwargs: object) -> None:
+    """Forget every checked token (connected to saves of tokens and sources in this process)."""
+    _checked_tokens.clear()
+
+
 def token_authenticate(*, key: str) -> WebhookToken | None:
-    """The usable token whose key this is, or None. Compares digests in constant time."""
+    """The usable token whose key this is, or None. Compares digests in constant time.
+
+    A token found usable is trusted for WEBHOOK_TOKEN_CACHE_SECONDS by this process: a revocation
+    or deactivation made elsewhere takes effect within that time (at once in the process that made
+    it); expiry is checked on every call.
+    """
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = _key_digest(key)
     now = timezone.now()
+    checked = _checked_tokens.get(digest)
+    if checked and time.monotonic() - checked[0] < settings.WEBHOOK_TOKEN_CACHE_SECONDS:
+        return checked[1] if checked[1].is_usable(now) else None
     found = None
-    for token in WebhookToken.objects.select_related("source").filter(lookup=key[:LOOKUP_LENGTH]):
+    for token in WebhookToken.objects.select_related("source").filter(lookup=key[:LOOKUP_LENGTH]).order_by():
         if hmac.compare_digest(token.digest, digest):
             found = token
     if found is None or not found.is_usable(now) or not found.source.is_active:
@@ -222,6 +247,9 @@ def token_authenticate(*, key: str) -> WebhookToken | None:
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         # At most one write a minute per token, not one per request.
         WebhookToken.objects.filter(pk=found.pk).update(last_used_at=now)
+    if len(_checked_tokens) >= CHECKED_TOKENS_MAX:
+        _checked_tokens.clear()
+    _checked_tokens[digest] = (time.monotonic(), found)
     return found
 
 
@@ -253,6 +281,7 @@ def auth_failure_record(*, address: str | None) -> int | None:
 def token_revoke(*, token: WebhookToken) -> bool:
     """Revoke the token; return False when it was revoked already."""
     revoked = WebhookToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    checked_tokens_forget()
     if revoked:
         logger.info("webhook token revoked: token=%s", token.pk)
     return bool(revoked)
@@ -276,6 +305,7 @@ def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken
         WebhookToken.objects.filter(pk=token.pk).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=old_expires_at)
         ).update(expires_at=old_expires_at)
+    checked_tokens_forget()
     logger.info("webhook token rotated: token=%s new token=%s grace=%ss", token.pk, new_token.pk, grace.total_seconds())
     return new_token, key
 
@@ -402,10 +432,12 @@ def event_receive(
         raw_body=raw_body, headers=headers, remote_addr=remote_addr,
     )
     try:
+        # A savepoint of its own, so that a duplicate's IntegrityError leaves the caller's
+        # transaction usable; in autocommit it is one INSERT committed before the answer.
         with transaction.atomic():
-            delivery = Delivery.objects.create(status=Delivery.Status.ACCEPTED, http_status=202, **fields)
-            # robust: a broker outage must not turn a stored event into a 5xx; the sweep re-queues it.
-            delivery_enqueue_on_commit(delivery_id=delivery.pk)
+            delivery = Delivery.objects.create(
+                status=Delivery.Status.ACCEPTED, http_status=202, due_at=timezone.now(), **fields
+            )
     except IntegrityError:
         # The unique constraint, not a check in Python, decides what is a duplicate.
         original = Delivery.objects.get(source=source, event_id=event_id, status__in=Delivery.EVENT_STATUSES)
@@ -413,6 +445,9 @@ def event_receive(
         logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
         metrics.WEBHOOK_DUPLICATE.inc()
         return Receipt(delivery=original, created=False)
+    # The task message is published by a thread of this process, off the request's path (see
+    # webhooks.dispatch); on commit, should a caller have wrapped this in a transaction.
+    delivery_enqueue_on_commit(delivery_id=delivery.pk, soon=True)
     logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
     metrics.WEBHOOK_ACCEPTED.inc()
     return Receipt(delivery=delivery, created=True)
@@ -472,16 +507,21 @@ def interview_receive(
     return answer
 
 
-def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
+def delivery_enqueue_on_commit(*, delivery_id: int, soon: bool = False) -> None:
     """Queue the delivery's processing once the current transaction commits, never failing it:
-    a broker outage must not turn a stored event into a 5xx; the sweep queues it again."""
+    a broker outage must not turn a stored event into a 5xx; the sweep queues it again.
+    With soon=True the message is handed to this process's publisher thread instead of being
+    published before returning."""
 
     # A function, not functools.partial: when a robust on_commit callback fails, Django logs its
     # __qualname__, which a partial lacks, and that AttributeError escaped as a 500.
     def enqueue() -> None:
         delivery_enqueue(delivery_id=delivery_id)
 
-    transaction.on_commit(enqueue, robust=True)
+    def hand_over() -> None:
+        publish_soon(enqueue)
+
+    transaction.on_commit(hand_over if soon else enqueue, robust=True)
 
 
 def delivery_enqueue(*, delivery_id: int) -> None:
@@ -493,15 +533,18 @@ def delivery_enqueue(*, delivery_id: int) -> None:
 # Processing --------------------------------------------------------------------------------
 
 
-def delivery_process(*, delivery_id: int, final_attempt: bool = False) -> None:
+def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool = False) -> None:
     """Hand an accepted event to its type's handler. Safe to run twice.
 
-    A RetryableError is recorded and raised again for the task to retry, unless this was the
-    final attempt; any other error fails the delivery with its traceback.
+    A RetryableError is recorded and raised again, with the wait chosen (backoff or Retry-After)
+    as its retry_after and as the delivery's due_at, unless this was the final attempt. Any other
+    error fails the delivery with its traceback.
     """
     delivery = Delivery.objects.select_related("source").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != Delivery.Status.ACCEPTED:
         return
+    if delivery.due_at and delivery.due_at > timezone.now() + DUE_SLACK:
+        return  # a stale duplicate message: this delivery waits for its own retry
     Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
     try:
         event_type = event_type_get(delivery.event_type)
@@ -510,17 +553,24 @@ def delivery_process(*, delivery_id: int, final_attempt: bool = False) -> None:
         serializer = event_type.serializer_class(data=payload_parse(bytes(delivery.raw_body)))
         serializer.is_valid(raise_exception=True)
         event_type.process(delivery=delivery, payload=serializer.validated_data)
-    except RetryableError as error:
-        logger.warning("delivery processing will be retried: delivery=%s error=%s", delivery.pk, error)
-        if final_attempt:
-            _delivery_fail(delivery, traceback.format_exc())
-        else:
-            Delivery.objects.filter(pk=delivery.pk).update(last_error=str(error))
-        raise
     except (PayloadError, serializers.ValidationError, LookupError, ValueError):
         logger.exception("delivery processing failed: delivery=%s", delivery.pk)
         _delivery_fail(delivery, traceback.format_exc())
         return
+    except Exception as error:
+        # Retryable, and anything unforeseen too: retried, then failed with its reason, never looping.
+        if not isinstance(error, RetryableError):
+            logger.exception("unexpected error processing delivery=%s", delivery.pk)
+            error = RetryableError(f"{type(error).__name__}: {error}")
+        if final_attempt:
+            _delivery_fail(delivery, traceback.format_exc())
+            raise error from None
+        wait = retry_countdown(retries, error.retry_after)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            last_error=str(error), due_at=timezone.now() + timedelta(seconds=wait)
+        )
+        logger.warning("delivery processing will be retried in %.0fs: delivery=%s error=%s", wait, delivery.pk, error)
+        raise RetryableError(str(error), retry_after=wait) from error
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.ACCEPTED).update(
         status=Delivery.Status.PROCESSED, processed_at=timezone.now(), last_error=""
     )
@@ -537,18 +587,27 @@ def delivery_replay(*, delivery: Delivery) -> bool:
     if delivery.status not in (Delivery.Status.PROCESSED, Delivery.Status.FAILED):
         return False
     with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.ACCEPTED, processed_at=None)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.ACCEPTED, processed_at=None, due_at=timezone.now()
+        )
         delivery_enqueue_on_commit(delivery_id=delivery.pk)
     logger.info("delivery replayed: delivery=%s", delivery.pk)
     return True
 
 
 def deliveries_requeue_stalled() -> int:
-    """Queue again the accepted events that never got processed (lost message, broker down at commit)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    """Queue again the accepted events whose processing was due long ago and has not happened: a
+    message lost, or the broker down when the event was stored. Events waiting for a retry are
+    not due yet and are left alone."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
     stalled = list(
-        Delivery.objects.filter(status=Delivery.Status.ACCEPTED, received_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+        Delivery.objects.filter(status=Delivery.Status.ACCEPTED)
+        .filter(Q(due_at__lt=cutoff) | Q(due_at__isnull=True, received_at__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
     )
+    Delivery.objects.filter(pk__in=stalled).update(due_at=now)
     for delivery_id in stalled:
         delivery_enqueue(delivery_id=delivery_id)
     if stalled:

@@ -133,7 +133,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",  # 202 means on disk
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
@@ -212,6 +212,9 @@ DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # Failed webhook authentications from one address: more than LIMIT in a WINDOW of seconds are
 # answered 429 with Retry-After (requests that authenticate are never throttled).
+# How long a web process trusts a webhook token it has checked: a revocation made in another
+# process takes effect within this time. 0 checks the database on every call.
+WEBHOOK_TOKEN_CACHE_SECONDS = env_int("WEBHOOK_TOKEN_CACHE_SECONDS", 5)
 WEBHOOK_AUTH_FAILURE_LIMIT = env_int("WEBHOOK_AUTH_FAILURE_LIMIT", 20)
 WEBHOOK_AUTH_FAILURE_WINDOW = env_int("WEBHOOK_AUTH_FAILURE_WINDOW", 60)
 # How many proxies in front of the app append to X-Forwarded-For. 0 (default): the caller is

@@ -56,3 +56,15 @@ def test_document_page_lists_its_attempts_newest_first(admin_client, document):
     assert "123456" in page
     assert 'name="attempt_history-MAX_NUM_FORMS" value="0"' in page  # none added here: written by the sync only
     assert 'name="attempt_history-0-error"' not in page  # shown, not editable
+
+
+def test_a_stale_duplicate_message_does_not_sync_a_document_waiting_out_its_backoff(document):
+    from documents.services import document_sync
+
+    Document.objects.filter(pk=document.pk).update(due_at=timezone.now() + timedelta(minutes=2))
+
+    document_sync(document_id=document.pk)
+
+    document.refresh_from_db()
+    assert (document.status, document.attempts) == (Document.Status.PENDING, 0)
+    assert not DocumentAttempt.objects.filter(document=document).exists()

@@ -237,3 +237,69 @@ class TestTokens:
         assert post(client, example_payload, key=first).status_code == 202
         example_payload["eventId"] = "other"
         assert post(client, example_payload, key=second).status_code == 202
+
+
+@pytest.mark.django_db
+class TestCheckedTokens:
+    def test_a_revocation_made_elsewhere_counts_once_the_cache_time_is_over(self, source, settings):
+        from webhooks.services import token_authenticate
+
+        token, key = token_issue(source=source, name="t")
+        assert token_authenticate(key=key) == token
+        # As another process would revoke it: no signal reaches this one.
+        WebhookToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+
+        assert token_authenticate(key=key) == token  # trusted for WEBHOOK_TOKEN_CACHE_SECONDS
+        settings.WEBHOOK_TOKEN_CACHE_SECONDS = 0
+        assert token_authenticate(key=key) is None
+
+    def test_a_revocation_or_deactivation_made_here_counts_at_once(self, source):
+        from webhooks.services import token_authenticate
+
+        token, key = token_issue(source=source, name="t")
+        _, other_key = token_issue(source=source, name="other")
+        assert token_authenticate(key=key) == token
+        assert token_authenticate(key=other_key) is not None
+
+        token_revoke(token=token)
+        assert token_authenticate(key=key) is None
+        source.is_active = False
+        source.save()
+        assert token_authenticate(key=other_key) is None
+
+    def test_expiry_is_checked_on_every_call(self, source):
+        from webhooks.services import token_authenticate
+
+        token, key = token_issue(source=source, name="t", expires_at=timezone.now() + timedelta(milliseconds=300))
+        assert token_authenticate(key=key) == token
+        import time
+
+        time.sleep(0.4)
+        assert token_authenticate(key=key) is None
+
+
+@pytest.mark.django_db
+class TestSourceUrls:
+    def test_the_auth_url_must_be_on_the_api_origin(self):
+        from django.core.exceptions import ValidationError
+
+        from webhooks.services import source_save
+
+        with pytest.raises(ValidationError) as raised:
+            source_save(
+                slug="evil", api_base_url="https://acme.hotdocsadvance.com/api/rest/v1.1",
+                auth_base_url="https://collector.example.net/auth", client_name="c", principal_name="p",
+                principal_password="pw",
+            )
+        assert "auth_base_url" in raised.value.message_dict
+
+    def test_moving_a_source_needs_its_password_again(self, source):
+        from webhooks.services import source_save
+
+        fields = dict(slug=source.slug, client_name="c", principal_name="p", update=True,
+                      api_base_url="https://other.example.com/api", auth_base_url="https://other.example.com/auth")
+        with pytest.raises(ValueError, match="password again"):
+            source_save(principal_password=None, **fields)
+
+        moved, _ = source_save(principal_password="new-pw", **fields)
+        assert moved.principal_password == "new-pw"

@@ -16,7 +16,10 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             self.stdout.write("An admin user exists already.")
             return
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
+        given = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "", password)
         self.stdout.write("Created the admin user.")
-        self.stdout.write(f"  user:     admin\n  password: {password}")
+        # A password the operator chose is not echoed into logs; a generated one is shown this once.
+        shown = "(from DJANGO_SUPERUSER_PASSWORD)" if given else password
+        self.stdout.write(f"  user:     admin\n  password: {shown}")
