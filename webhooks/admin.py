@@ -60,8 +60,11 @@ def preformatted(text: str) -> str:
     )
 
 
-def webhook_url(request: HttpRequest) -> str:
-    """The absolute URL to enter as the webhook's URL in Advance."""
+def webhook_url(request: HttpRequest, source: Source | None = None) -> str:
+    """The absolute URL to enter as the webhook's URL in Advance: the source's own URL for HMAC,
+    where no token names the source."""
+    if source is not None and source.auth_method == Source.AuthMethod.HMAC:
+        return request.build_absolute_uri(reverse("webhooks:advance-source", args=[source.slug]))
     return request.build_absolute_uri(reverse("webhooks:advance"))
 
 
@@ -271,7 +274,8 @@ class SourceAdmin(admin.ModelAdmin):
             token_count = obj.tokens.count()
             usable = obj.tokens.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now()).count()
             context.update(
-                webhook_url=webhook_url(request),
+                webhook_url=webhook_url(request, obj),
+                hmac=obj.auth_method == Source.AuthMethod.HMAC,
                 token_count=token_count,
                 usable_token_count=usable,
                 tokens_url=reverse("admin:webhooks_webhooktoken_changelist")

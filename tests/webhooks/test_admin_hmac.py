@@ -98,3 +98,14 @@ def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_cli
 
     source.refresh_from_db()
     assert source.hmac_secrets == [SECRET_2]
+
+
+@pytest.mark.django_db
+def test_an_hmac_source_page_shows_its_own_webhook_url(admin_client):
+    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    source = Source.objects.get(slug="globex")
+
+    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+
+    assert "http://testserver/webhooks/advance/globex/" in page
+    assert "authenticates by HMAC" in page
