@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,9 +84,20 @@ class Gunicorn:
 
     def __enter__(self) -> "Gunicorn":
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--backlog", "2048", "--log-level", "warning"],
-            cwd=BASE_DIR, env=app_env(),
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--backlog",
+                "2048",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env=app_env(),
         )
         wait_http(f"{self.url}/healthz")
         return self
@@ -102,12 +114,30 @@ class Workers:
         self.concurrency = concurrency
 
     def __enter__(self) -> "Workers":
-        self.log = open(f"{os.environ.get('VAR_DIR', '/tmp')}/bench-worker-{self.concurrency}.log", "w")  # noqa: SIM115
+        self.log = open(f"{os.environ.get('VAR_DIR', tempfile.gettempdir())}/bench-worker-{self.concurrency}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", settings.CELERY_WORKER_QUEUES,
-             "--concurrency", str(self.concurrency), "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
-             "--hostname", f"bench{self.concurrency}@%h"],
-            cwd=BASE_DIR, env=app_env(), stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                settings.CELERY_WORKER_QUEUES,
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"bench{self.concurrency}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=app_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -119,8 +149,20 @@ class Workers:
 
 def wrk(url: str, script: str, *, connections: int, seconds: int, **env: str) -> dict:
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(BASE_DIR / "bench" / "wrk" / script), url],
-        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(BASE_DIR / "bench" / "wrk" / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
     ).stdout
     match = re.search(r"WRK_JSON (\{.*\})", output)
     if not match:
@@ -148,19 +190,42 @@ def bench_intake(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row
     # Warm both up (connections, imports), then measure each in turn.
     wrk(f"{web.url}/bench/baseline/", "post_events.lua", connections=32, seconds=2, BENCH_RUN="warm-b", **env)
     wrk(f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=2, BENCH_RUN="warm-o", **env)
-    baseline = wrk(f"{web.url}/bench/baseline/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="b", **env)
-    ours = wrk(f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="o", **env)
+    baseline = wrk(
+        f"{web.url}/bench/baseline/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="b", **env
+    )
+    ours = wrk(
+        f"{web.url}/webhooks/advance/", "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN="o", **env
+    )
     accepted = Delivery.objects.filter(event_id__startswith="bench-o-", status=Delivery.Status.ACCEPTED).count()
     ratio = ours["rps"] / baseline["rps"]
     # wrk stops counting at the deadline while the last requests may still complete and be stored.
     errors = ours["errors"] + max(0, ours["requests"] - accepted)
     purge_queues()  # no worker ran: drop what intake queued
     return [
-        Row("intake req/s (wrk -c32, POST unique events)", f"{ours['rps']:.0f}", f"{baseline['rps']:.0f}",
-            f"{ratio:.2f}", ">= 0.8", yes(ratio >= 0.8)),
-        Row("intake p50 / p99 ms", f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
-            f"{baseline['p50_ms']:.1f} / {baseline['p99_ms']:.1f}", "", "p99 < 50", yes(ours["p99_ms"] < 50)),
-        Row("intake errors (wrk errors + answers not stored)", str(errors), str(baseline["errors"]), "", "0", yes(errors == 0)),
+        Row(
+            "intake req/s (wrk -c32, POST unique events)",
+            f"{ours['rps']:.0f}",
+            f"{baseline['rps']:.0f}",
+            f"{ratio:.2f}",
+            ">= 0.8",
+            yes(ratio >= 0.8),
+        ),
+        Row(
+            "intake p50 / p99 ms",
+            f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
+            f"{baseline['p50_ms']:.1f} / {baseline['p99_ms']:.1f}",
+            "",
+            "p99 < 50",
+            yes(ours["p99_ms"] < 50),
+        ),
+        Row(
+            "intake errors (wrk errors + answers not stored)",
+            str(errors),
+            str(baseline["errors"]),
+            "",
+            "0",
+            yes(errors == 0),
+        ),
     ]
 
 
@@ -173,7 +238,9 @@ def yes(ok: bool) -> str:
 
 def bench_interview(web: Gunicorn, source, key: str) -> list[Row]:
     answer_stored_set(
-        source=source, event_type="CustomInterviewEvent", event_name="GetClient",
+        source=source,
+        event_type="CustomInterviewEvent",
+        event_name="GetClient",
         answer_json=json.dumps({"Client Name": {"text": "Ada Lovelace"}, "Matter": {"num": 7}}),
     )
     url = f"{web.url}/webhooks/advance/?eventType=CustomInterviewEvent&eventName=GetClient"
@@ -181,8 +248,14 @@ def bench_interview(web: Gunicorn, source, key: str) -> list[Row]:
     ours = wrk(url, "get.lua", connections=8, seconds=WRK_SECONDS, BENCH_TOKEN=key)
     health = wrk(f"{web.url}/healthz", "get.lua", connections=8, seconds=WRK_SECONDS)
     return [
-        Row("interview answer (stored) p50 / p99 ms, wrk -c8", f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
-            f"{health['p50_ms']:.1f} / {health['p99_ms']:.1f} (/healthz)", f"{ours['rps']:.0f} req/s", "", ""),
+        Row(
+            "interview answer (stored) p50 / p99 ms, wrk -c8",
+            f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f}",
+            f"{health['p50_ms']:.1f} / {health['p99_ms']:.1f} (/healthz)",
+            f"{ours['rps']:.0f} req/s",
+            "",
+            "",
+        ),
     ]
 
 
@@ -220,7 +293,9 @@ def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
         runs["baseline"].append(run_json("-m", "bench.stream", "baseline", url, source.slug))
         emptied()
         Document.objects.filter(advance_id=document.id).delete()
-        runs["ours"].append(run_json("-m", "bench.stream", "ours", str(document_row(source, work_item, document, url).pk)))
+        runs["ours"].append(
+            run_json("-m", "bench.stream", "ours", str(document_row(source, work_item, document, url).pk))
+        )
     baseline = max(runs["baseline"], key=lambda run: run["mib_s"])
     ours = max(runs["ours"], key=lambda run: run["mib_s"])
     ours["growth_mib"] = max(run["growth_mib"] for run in runs["ours"])
@@ -228,10 +303,22 @@ def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
     ratio = ours["mib_s"] / baseline["mib_s"]
     size = f"{STREAM_BYTES / MiB:.0f} MiB"
     return [
-        Row(f"streaming {size} Advance -> S3, MiB/s", f"{ours['mib_s']:.0f}", f"{baseline['mib_s']:.0f}",
-            f"{ratio:.2f}", ">= 0.8", yes(ratio >= 0.8)),
-        Row("streaming peak memory growth, MiB", f"{ours['growth_mib']:.0f}", f"{baseline['growth_mib']:.0f}",
-            "", "< 64", yes(ours["growth_mib"] < 64)),
+        Row(
+            f"streaming {size} Advance -> S3, MiB/s",
+            f"{ours['mib_s']:.0f}",
+            f"{baseline['mib_s']:.0f}",
+            f"{ratio:.2f}",
+            ">= 0.8",
+            yes(ratio >= 0.8),
+        ),
+        Row(
+            "streaming peak memory growth, MiB",
+            f"{ours['growth_mib']:.0f}",
+            f"{baseline['growth_mib']:.0f}",
+            "",
+            "< 64",
+            yes(ours["growth_mib"] < 64),
+        ),
     ]
 
 
@@ -240,8 +327,10 @@ def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
 
 def bench_burst(web: Gunicorn, advance: SimulatedAdvance, key: str, workers: int) -> Row:
     items = [
-        advance.add_work_item(name=f"burst {workers}-{n}", documents=[
-            SimDocument(name=f"Doc {i}", kind="pdf", size=100 * 1024) for i in range(3)])
+        advance.add_work_item(
+            name=f"burst {workers}-{n}",
+            documents=[SimDocument(name=f"Doc {i}", kind="pdf", size=100 * 1024) for i in range(3)],
+        )
         for n in range(BURST_EVENTS)
     ]
     payloads = [json.dumps(advance.event_payload(item)).encode() for item in items]
@@ -251,7 +340,14 @@ def bench_burst(web: Gunicorn, advance: SimulatedAdvance, key: str, workers: int
         time.sleep(3)  # the worker's processes are up before the burst
         started = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
-            codes = list(pool.map(lambda body: session.post(f"{web.url}/webhooks/advance/", data=body, headers=headers, timeout=30).status_code, payloads))
+            codes = list(
+                pool.map(
+                    lambda body: (
+                        session.post(f"{web.url}/webhooks/advance/", data=body, headers=headers, timeout=30).status_code
+                    ),
+                    payloads,
+                )
+            )
         version_ids = [json.loads(p)["data"]["workItemVersionId"] for p in payloads]
         versions = WorkItemVersion.objects.filter(advance_id__in=version_ids)
         expected = 3 * BURST_EVENTS
@@ -263,29 +359,35 @@ def bench_burst(web: Gunicorn, advance: SimulatedAdvance, key: str, workers: int
             time.sleep(0.5)
         elapsed = time.monotonic() - started
     documents = Document.objects.filter(version__in=versions).select_related("version__delivery")
-    latencies = sorted(
-        (d.synced_at - d.version.delivery.received_at).total_seconds() for d in documents if d.synced_at
-    )
+    latencies = sorted((d.synced_at - d.version.delivery.received_at).total_seconds() for d in documents if d.synced_at)
     stored = len(latencies)
     p50 = statistics.median(latencies) if latencies else float("nan")
     p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
     bad = sum(code != 202 for code in codes)
     return Row(
         f"burst {BURST_EVENTS} events x 3 docs, {workers} worker process(es)",
-        f"{stored / elapsed:.0f} docs/s", f"p50 {p50:.1f} s / p95 {p95:.1f} s",
-        f"{stored}/{expected} stored", "", yes(stored == expected and bad == 0),
+        f"{stored / elapsed:.0f} docs/s",
+        f"p50 {p50:.1f} s / p95 {p95:.1f} s",
+        f"{stored}/{expected} stored",
+        "",
+        yes(stored == expected and bad == 0),
     )
 
 
 def main() -> int:
     call_command("migrate", verbosity=0)
-    boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"]).create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"]).create_bucket(
+        Bucket=settings.AWS_STORAGE_BUCKET_NAME
+    )
     rows: list[Row] = []
     started = time.monotonic()
     with SimulatedAdvance() as advance:
         source, _ = source_save(
-            slug="bench", api_base_url=advance.api_base_url, auth_base_url=advance.auth_base_url,
-            client_name=advance.client_name, principal_name=advance.principal_name,
+            slug="bench",
+            api_base_url=advance.api_base_url,
+            auth_base_url=advance.auth_base_url,
+            client_name=advance.client_name,
+            principal_name=advance.principal_name,
             principal_password=advance.principal_password,
         )
         _, key = token_issue(source=source, name="bench")

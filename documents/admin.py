@@ -80,9 +80,7 @@ class ContentTypeFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         types = model_admin.get_queryset(request).order_by("content_type").values_list("content_type", flat=True)
         return [
-            (value, TYPE_LABELS.get(value.split(";")[0].strip().lower(), value))
-            for value in types.distinct()
-            if value
+            (value, TYPE_LABELS.get(value.split(";")[0].strip().lower(), value)) for value in types.distinct() if value
         ]
 
     def queryset(self, request, queryset):
@@ -94,7 +92,7 @@ def media_type(document: Document) -> str:
 
 
 def document_preview_kind(document: Document) -> str | None:
-    """"pdf" or "image" for a stored document the browser can show in the page, else None."""
+    """ "pdf" or "image" for a stored document the browser can show in the page, else None."""
     if document.status != Document.Status.STORED or not document.storage_key:
         return None
     return PREVIEW_KINDS.get(media_type(document))

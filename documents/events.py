@@ -77,5 +77,7 @@ def register() -> None:
         )
     )
     event_type_register(
-        EventType(name="PostProcessingEvent", serializer_class=PostProcessingEventSerializer, process=post_processing_record)
+        EventType(
+            name="PostProcessingEvent", serializer_class=PostProcessingEventSerializer, process=post_processing_record
+        )
     )

@@ -25,7 +25,11 @@ class WorkItemVersion(models.Model):
     work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="versions")
     advance_id = models.CharField("work item version id", max_length=100)
     delivery = models.ForeignKey(
-        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="versions",
+        Delivery,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="versions",
         help_text="The event that announced this version.",
     )
     completed_at = models.DateTimeField(null=True, blank=True, help_text="The event's createdDate.")
@@ -79,7 +83,9 @@ class Document(models.Model):
         null=True, blank=True, help_text="A syncing worker renews this; once past, the work is taken back."
     )
     lease_token = models.UUIDField(
-        null=True, blank=True, editable=False,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="Names the attempt holding the lease: a worker whose lease was taken over can no longer write.",
     )
     synced_at = models.DateTimeField(null=True, blank=True, db_index=True)

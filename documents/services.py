@@ -82,8 +82,11 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
         Document.objects.bulk_create(
             [
                 Document(
-                    version=version, source=source, advance_id=item["id"],
-                    name=item.get("name", ""), url=item.get("url", ""),
+                    version=version,
+                    source=source,
+                    advance_id=item["id"],
+                    name=item.get("name", ""),
+                    url=item.get("url", ""),
                 )
                 for item in listed
             ],
@@ -291,8 +294,12 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     except (AdvanceError, DocumentTooLarge) as error:
         attempt.http_status = getattr(error, "http_status", None) or attempt.http_status
         _attempt_end(
-            attempt, document_id, DocumentAttempt.Outcome.FAILED, str(error),
-            status=Document.Status.FAILED, last_error=str(error),
+            attempt,
+            document_id,
+            DocumentAttempt.Outcome.FAILED,
+            str(error),
+            status=Document.Status.FAILED,
+            last_error=str(error),
         )
         logger.warning("document failed: document=%s reason=%s", document_id, error)
         metrics.DOCUMENTS_FAILED.inc()
@@ -306,8 +313,12 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         if final_attempt:
             reason = f"gave up after {document.attempts} attempts: {error}"
             _attempt_end(
-                attempt, document_id, DocumentAttempt.Outcome.DEAD, reason,
-                status=Document.Status.DEAD, last_error=reason,
+                attempt,
+                document_id,
+                DocumentAttempt.Outcome.DEAD,
+                reason,
+                status=Document.Status.DEAD,
+                last_error=reason,
             )
             logger.error("document dead: document=%s reason=%s", document_id, error)
             metrics.DOCUMENTS_DEAD.inc()
@@ -316,15 +327,21 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         # due_at is when the retry should run: the sweep queues it again only if that passes unnoticed
         # (the retry message was lost with the broker).
         _attempt_end(
-            attempt, document_id, DocumentAttempt.Outcome.RETRY, str(error),
-            status=Document.Status.PENDING, last_error=str(error),
+            attempt,
+            document_id,
+            DocumentAttempt.Outcome.RETRY,
+            str(error),
+            status=Document.Status.PENDING,
+            last_error=str(error),
             due_at=timezone.now() + timedelta(seconds=countdown),
         )
         logger.warning("document sync will be retried: document=%s in=%.1fs error=%s", document_id, countdown, error)
         raise RetryScheduled(str(error), retry_after=countdown) from error
 
     stored_now = _attempt_end(
-        attempt, document_id, DocumentAttempt.Outcome.STORED,
+        attempt,
+        document_id,
+        DocumentAttempt.Outcome.STORED,
         status=Document.Status.STORED,
         filename=filename,
         content_type=content_type[:255],
@@ -338,7 +355,10 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
     logger.info(
         "document stored: document=%s bytes=%s seconds=%.2f recorded=%s",
-        document_id, stored.size, (timezone.now() - started).total_seconds(), stored_now,
+        document_id,
+        stored.size,
+        (timezone.now() - started).total_seconds(),
+        stored_now,
     )
 
 

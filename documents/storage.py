@@ -11,6 +11,7 @@ filesystem gets the chunks directly at the same key.
 
 import hashlib
 import mimetypes
+import os
 import re
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
 
 from webhooks.registry import RetryableError
@@ -156,12 +157,30 @@ def object_save_stream(*, key: str, chunks: Iterable[bytes], content_type: str) 
     storage = document_storage()
     if isinstance(storage, S3Storage):
         _s3_save(storage, key, reader, content_type)
+    elif isinstance(storage, FileSystemStorage):
+        _filesystem_save(storage, key, reader)
     else:
         saved_as = storage.save(key, File(reader, name=key))
         if saved_as != key:  # the key is the contract's; a renamed file would be a second object
             storage.delete(saved_as)
             raise RuntimeError(f"storage saved {key!r} as {saved_as!r}")
     return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
+
+
+def _filesystem_save(storage: FileSystemStorage, key: str, reader: HashingReader) -> None:
+    """Write beside the final path, then rename: a failed download never truncates a stored file."""
+    final = Path(storage.path(key))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=final.parent, prefix=".incoming-", delete=False) as incoming:
+        try:
+            shutil.copyfileobj(reader, incoming, SPOOL_COPY_BYTES)
+            incoming.flush()
+            os.fsync(incoming.fileno())
+        except BaseException:
+            os.unlink(incoming.name)
+            raise
+    os.chmod(incoming.name, storage.file_permissions_mode or 0o644)
+    os.replace(incoming.name, final)
 
 
 def _transfer_config() -> TransferConfig:
@@ -187,7 +206,10 @@ def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: 
                 spool.name,
                 storage.bucket_name,
                 object_key,
-                ExtraArgs={"ContentType": content_type or "application/octet-stream", "Metadata": {"sha256": reader.sha256}},
+                ExtraArgs={
+                    "ContentType": content_type or "application/octet-stream",
+                    "Metadata": {"sha256": reader.sha256},
+                },
                 Config=_transfer_config(),
             )
     except (BotoCoreError, ClientError, S3UploadFailedError) as error:

@@ -9,8 +9,15 @@ class AnswerProviderForm(forms.ModelForm):
     class Meta:
         model = AnswerProvider
         fields = [
-            "source", "event_type", "event_name", "kind", "answer_json", "provider_path",
-            "timeout_seconds", "fallback_json", "is_active",
+            "source",
+            "event_type",
+            "event_name",
+            "kind",
+            "answer_json",
+            "provider_path",
+            "timeout_seconds",
+            "fallback_json",
+            "is_active",
         ]
         widgets = {
             "answer_json": forms.Textarea(attrs={"rows": 16, "cols": 100, "style": "font-family: monospace"}),

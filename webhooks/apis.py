@@ -81,8 +81,12 @@ class AdvanceWebhookApi(APIView):
         event_type = event_type_get(envelope.event_type)
         if event_type is not None and event_type.answer is not None:
             answer = interview_receive(
-                event_type=event_type, envelope=envelope, method=request.method,
-                raw_body=raw_body, query_string=request.META.get("QUERY_STRING", ""), **logged,
+                event_type=event_type,
+                envelope=envelope,
+                method=request.method,
+                raw_body=raw_body,
+                query_string=request.META.get("QUERY_STRING", ""),
+                **logged,
             )
             return HttpResponse(answer.body, status=answer.status, content_type="application/json")
 

@@ -92,7 +92,10 @@ class Source(models.Model):
         "HMAC signed material", max_length=32, choices=HmacSignedMaterial.choices, default=HmacSignedMaterial.BODY
     )
     hmac_code_location = models.CharField(
-        "HMAC code location", max_length=16, choices=HmacCodeLocation.choices, default=HmacCodeLocation.FORM_FIELD,
+        "HMAC code location",
+        max_length=16,
+        choices=HmacCodeLocation.choices,
+        default=HmacCodeLocation.FORM_FIELD,
         help_text="Where the code is read. Ignored by Standard Webhooks and GitHub, whose headers are fixed.",
     )
     hmac_header_name = models.CharField(
@@ -229,14 +232,13 @@ class Delivery(models.Model):
     raw_body = models.BinaryField(blank=True, default=b"")
     headers = models.JSONField(default=dict, blank=True, help_text="Request headers, credentials removed.")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    duplicate_of = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="duplicates"
-    )
+    duplicate_of = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="duplicates")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts so far.")
     due_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="When processing should next run; later than that, the sweep queues it again.",
     )
     last_error = models.TextField(blank=True)

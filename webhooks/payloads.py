@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl
 
 from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
-
 from rest_framework import serializers
 
 MAX_JSON_DEPTH = 32
@@ -91,10 +90,24 @@ class EnvelopeSerializer(serializers.Serializer):
 # Advance's spelling of the keys we read, to name them in error answers as the sender wrote them.
 _ADVANCE_SPELLING = {
     name.lower(): name
-    for name in (
-        "eventId eventType eventName interviewEventName createdDate createdBy id loginName accountType "
-        "data workItemId workItemVersionId workItemName documents name url"
-    ).split()
+    for name in [
+        "eventId",
+        "eventType",
+        "eventName",
+        "interviewEventName",
+        "createdDate",
+        "createdBy",
+        "id",
+        "loginName",
+        "accountType",
+        "data",
+        "workItemId",
+        "workItemVersionId",
+        "workItemName",
+        "documents",
+        "name",
+        "url",
+    ]
 }
 
 
@@ -167,5 +180,8 @@ def envelope_read(*, raw_body: bytes, content_type: str, query: Mapping[str, str
         return ""
 
     return Envelope(
-        event_type=pick("eventtype"), event_name=pick("eventname", "intervieweventname"), payload=payload, is_json=is_json
+        event_type=pick("eventtype"),
+        event_name=pick("eventname", "intervieweventname"),
+        payload=payload,
+        is_json=is_json,
     )

@@ -35,8 +35,14 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # Headers never written to the delivery log. Signatures are not secrets, but with the body beside
 # them they would let whoever reads the log try to guess a weak HMAC secret offline.
 CREDENTIAL_HEADERS = {
-    "authorization", "proxy-authorization", "cookie", "x-api-key",
-    "webhook-signature", "x-hub-signature", "x-hub-signature-256", "x-signature",
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "webhook-signature",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-signature",
 }
 AUTH_FAILURES_KEY = "webhooks:auth-failures:{address}:{window}"
 
@@ -89,7 +95,10 @@ def source_save(
     created = source is None
     if not created and not update:
         raise ValueError(f"A source with the slug {slug!r} exists already (use --update to change it).")
-    moved = not created and (source.api_base_url, source.auth_base_url) != (api_base_url.rstrip("/"), auth_base_url.rstrip("/"))
+    moved = not created and (source.api_base_url, source.auth_base_url) != (
+        api_base_url.rstrip("/"),
+        auth_base_url.rstrip("/"),
+    )
     if moved and principal_password is None:
         # Otherwise the stored password would go to the new server at the next log-in.
         raise ValueError("Changing Advance's URLs needs the password again (ADVANCE_PRINCIPAL_PASSWORD).")
@@ -146,8 +155,10 @@ def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool =
 
 def source_hmac_previous_drop(*, source: Source) -> bool:
     """Stop accepting the previous HMAC secret; return False when none was kept."""
-    dropped = Source.objects.filter(pk=source.pk).exclude(hmac_previous_secret_encrypted="").update(
-        hmac_previous_secret_encrypted="", updated_at=timezone.now()
+    dropped = (
+        Source.objects.filter(pk=source.pk)
+        .exclude(hmac_previous_secret_encrypted="")
+        .update(hmac_previous_secret_encrypted="", updated_at=timezone.now())
     )
     source.drop_previous_hmac_secret()
     if dropped:
@@ -422,14 +433,24 @@ def event_receive(
         event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
     except PayloadError as error:
         delivery = delivery_reject(
-            http_status=400, cause=error.cause, source=source, token=token,
-            raw_body=raw_body, headers=headers, remote_addr=remote_addr,
+            http_status=400,
+            cause=error.cause,
+            source=source,
+            token=token,
+            raw_body=raw_body,
+            headers=headers,
+            remote_addr=remote_addr,
         )
         raise DeliveryRejected(delivery, error.detail) from None
 
     fields = dict(
-        source=source, token=token, event_id=event_id, event_type=event_type,
-        raw_body=raw_body, headers=headers, remote_addr=remote_addr,
+        source=source,
+        token=token,
+        event_id=event_id,
+        event_type=event_type,
+        raw_body=raw_body,
+        headers=headers,
+        remote_addr=remote_addr,
     )
     try:
         # A savepoint of its own, so that a duplicate's IntegrityError leaves the caller's
@@ -502,7 +523,13 @@ def interview_receive(
     log = logger.warning if answer.fallback or answer.status >= 400 else logger.info
     log(
         "interview call answered: delivery=%s type=%s name=%s status=%s by=%s ms=%s fallback=%s",
-        delivery.pk, event_type.name, envelope.event_name, answer.status, answer.answered_by, duration_ms, answer.fallback,
+        delivery.pk,
+        event_type.name,
+        envelope.event_name,
+        answer.status,
+        answer.answered_by,
+        duration_ms,
+        answer.fallback,
     )
     return answer
 

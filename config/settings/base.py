@@ -6,6 +6,7 @@ DATABASE_URL, REDIS_URL and AWS_STORAGE_BUCKET_NAME switches its part to the rea
 """
 
 import base64
+import contextlib
 import hashlib
 import os
 import secrets
@@ -63,9 +64,7 @@ def _secret_key() -> str:
     except OSError as error:
         if DEBUG:
             return "insecure-debug-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
-        raise ImproperlyConfigured(
-            f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error})."
-        ) from error
+        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error}).") from error
 
 
 SECRET_KEY = _secret_key()
@@ -157,10 +156,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-try:
+with contextlib.suppress(OSError):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
-except OSError:
-    pass
 # The embedded run serves the admin's assets straight from the apps, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 

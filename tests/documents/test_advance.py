@@ -77,7 +77,16 @@ def test_wrong_password_is_retryable_and_names_the_status(source, advance):
         AdvanceClient(source).list_documents("anything")
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, AdvanceUnavailable), (503, AdvanceUnavailable), (429, AdvanceUnavailable), (404, AdvanceError), (403, AdvanceError)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, AdvanceUnavailable),
+        (503, AdvanceUnavailable),
+        (429, AdvanceUnavailable),
+        (404, AdvanceError),
+        (403, AdvanceError),
+    ],
+)
 def test_status_codes_are_sorted_into_transient_and_permanent(source, advance, status, error):
     work_item = advance.add_work_item()
     advance.fail_next(1, status, path_contains="/Documents", headers={"Retry-After": "7"})
@@ -106,9 +115,11 @@ def test_redirect_to_another_origin_is_not_followed(source, advance):
         moved = "/HdaApi/rest/v1.1/moved"
         advance.add_redirect(moved, elsewhere.document_url(target.id, target.documents[0].id))
 
-        with pytest.raises(AdvanceError, match="another origin"):
-            with AdvanceClient(source).download(advance.base_url + moved):
-                pass
+        with (
+            pytest.raises(AdvanceError, match="another origin"),
+            AdvanceClient(source).download(advance.base_url + moved),
+        ):
+            pass
 
         assert elsewhere.requests == []
 
@@ -118,7 +129,9 @@ def test_cut_download_is_retryable(source, advance):
     work_item = advance.add_work_item(documents=[document])
     client = AdvanceClient(source)
 
-    with pytest.raises(AdvanceUnavailable, match="interrupted"):
-        with client.download(client.content_url(work_item.id, document.id)) as download:
-            for _ in download.iter_bytes():
-                pass
+    with (
+        pytest.raises(AdvanceUnavailable, match="interrupted"),
+        client.download(client.content_url(work_item.id, document.id)) as download,
+    ):
+        for _ in download.iter_bytes():
+            pass

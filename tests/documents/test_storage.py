@@ -19,7 +19,12 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     ("disposition", "name", "content_type", "expected"),
     [
         ('attachment; filename="Contract.docx"', "ignored", DOCX, "Contract.docx"),
-        ("attachment; filename=\"Caf_.pdf\"; filename*=UTF-8''Caf%C3%A9%20d%C3%A9j%C3%A0.pdf", "x", "application/pdf", "Cafe deja.pdf"),
+        (
+            "attachment; filename=\"Caf_.pdf\"; filename*=UTF-8''Caf%C3%A9%20d%C3%A9j%C3%A0.pdf",
+            "x",
+            "application/pdf",
+            "Cafe deja.pdf",
+        ),
         ("", "Example Contract", DOCX, "Example Contract.docx"),
         ("", "Invoice", "application/pdf; charset=binary", "Invoice.pdf"),
         ("", "Notes", "application/x-unknown-thing", "Notes"),
@@ -134,3 +139,21 @@ def test_s3_write_leaves_no_spool_file_behind(bucket, settings, tmp_path):
 
     assert list(tmp_path.iterdir()) == []
     assert bucket.get("k/spooled.pdf")["Body"].read() == b"a" * 1000
+
+
+def test_filesystem_write_that_fails_leaves_the_stored_file_whole(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
+        },
+    }
+    settings.DOCUMENT_MAX_BYTES = 10
+    object_save_stream(key="a/doc.pdf", chunks=[b"complete"], content_type="application/pdf")
+
+    with pytest.raises(DocumentTooLarge):
+        object_save_stream(key="a/doc.pdf", chunks=[b"partial", b"-and-too-long"], content_type="application/pdf")
+
+    assert (tmp_path / "a/doc.pdf").read_bytes() == b"complete"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["doc.pdf"]

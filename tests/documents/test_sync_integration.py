@@ -31,7 +31,12 @@ def stack(celery_worker, bucket, webhook_url):
 
 
 def send(url: str, payload: dict, key: str) -> requests.Response:
-    return requests.post(url, data=json.dumps(payload), headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}, timeout=10)
+    return requests.post(
+        url,
+        data=json.dumps(payload),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=10,
+    )
 
 
 def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
@@ -45,13 +50,17 @@ def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
     return wait_for(settled, timeout=timeout, interval=0.1, message=f"{count} documents to settle")
 
 
-def test_documented_example_payload_ends_as_the_exact_bytes_at_the_contract_key(stack, advance, token_key, webhook_url, bucket):
+def test_documented_example_payload_ends_as_the_exact_bytes_at_the_contract_key(
+    stack, advance, token_key, webhook_url, bucket
+):
     example = json.loads(EXAMPLE.read_text())
     data = example["data"]
     document = SimDocument(id=data["documents"][0]["id"], name=data["documents"][0]["name"], kind="docx")
     advance.add_work_item(work_item_id=data["workItemId"], name=data["workItemName"], documents=[document])
     # The example's URL, pointed at the simulated Advance: same path, our origin.
-    data["documents"][0]["url"] = data["documents"][0]["url"].replace("https://advance.yourdomain.com", advance.base_url)
+    data["documents"][0]["url"] = data["documents"][0]["url"].replace(
+        "https://advance.yourdomain.com", advance.base_url
+    )
 
     response = send(webhook_url, example, token_key)
 
@@ -116,7 +125,11 @@ def test_url_of_another_origin_is_never_requested(stack, advance, token_key, web
         work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
         payload = advance.event_payload(work_item)
         payload["data"]["documents"].append(
-            {"id": stolen.documents[0].id, "name": "Stolen", "url": elsewhere.document_url(stolen.id, stolen.documents[0].id)}
+            {
+                "id": stolen.documents[0].id,
+                "name": "Stolen",
+                "url": elsewhere.document_url(stolen.id, stolen.documents[0].id),
+            }
         )
 
         assert send(webhook_url, payload, token_key).status_code == 202

@@ -52,7 +52,9 @@ class TestAnswers:
         provider(source, kind="stored", answer_json=STORED)
 
         posted = call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"})
-        got = call(client, token_key, method="get", query={"eventType": "CustomInterviewEvent", "eventName": "GetClient"})
+        got = call(
+            client, token_key, method="get", query={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}
+        )
 
         for response in (posted, got):
             assert response.status_code == 200
@@ -74,7 +76,8 @@ class TestAnswers:
     def test_provider_is_called_with_the_parsed_request(self, client, source, token_key):
         provider(source, kind="python", provider_path="tests.interviews.providers.recording")
         body = {
-            "eventType": "CustomInterviewEvent", "eventName": "GetClient",
+            "eventType": "CustomInterviewEvent",
+            "eventName": "GetClient",
             "data": {"workItemId": "wi-7", "answers": {"Matter": "M-1"}},
             "createdBy": {"id": "user-9", "loginName": "jo@example.com"},
         }
@@ -92,8 +95,13 @@ class TestAnswers:
         assert Delivery.objects.get().answered_by == "tests.interviews.providers.recording"
 
     def test_slow_provider_is_cut_at_its_budget_with_the_fallback(self, client, source, token_key):
-        provider(source, kind="python", provider_path="tests.interviews.providers.slow", timeout_seconds=0.3,
-                 fallback_json='{"fallback": true}')
+        provider(
+            source,
+            kind="python",
+            provider_path="tests.interviews.providers.slow",
+            timeout_seconds=0.3,
+            fallback_json='{"fallback": true}',
+        )
 
         started = time.monotonic()
         response = call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"})
@@ -108,7 +116,9 @@ class TestAnswers:
         assert 250 <= delivery.duration_ms < 1500
 
     @pytest.mark.parametrize(("path", "reason"), [("crashing", "the CRM is down"), ("not_json", "JSONDecodeError")])
-    def test_failing_provider_is_answered_with_the_default_fallback_and_recorded(self, client, source, token_key, path, reason):
+    def test_failing_provider_is_answered_with_the_default_fallback_and_recorded(
+        self, client, source, token_key, path, reason
+    ):
         provider(source, kind="python", provider_path=f"tests.interviews.providers.{path}")
 
         response = call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"})
@@ -123,10 +133,16 @@ class TestAnswers:
         provider(source, event_name="GetClient", kind="stored", answer_json=STORED)
 
         in_body = call(client, token_key, body={"EVENTTYPE": "custominterviewevent", "InterviewEventName": "getclient"})
-        under_data = call(client, token_key, body={"Data": {"EventType": "CustomInterviewEvent", "EVENTNAME": "GETCLIENT"}})
-        in_query = call(client, token_key, method="get", query={"EventType": "CustomInterviewEvent", "eventname": "GetClient"})
+        under_data = call(
+            client, token_key, body={"Data": {"EventType": "CustomInterviewEvent", "EVENTNAME": "GETCLIENT"}}
+        )
+        in_query = call(
+            client, token_key, method="get", query={"EventType": "CustomInterviewEvent", "eventname": "GetClient"}
+        )
         in_form = call(
-            client, token_key, body="EventType=CustomInterviewEvent&EventName=getClient&token=hmac-code",
+            client,
+            token_key,
+            body="EventType=CustomInterviewEvent&EventName=getClient&token=hmac-code",
             content_type="application/x-www-form-urlencoded",
         )
 
@@ -146,7 +162,10 @@ class TestAnswers:
     def test_inactive_provider_is_not_used(self, client, source, token_key):
         provider(source, kind="stored", answer_json=STORED, is_active=False)
 
-        assert call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code == 404
+        assert (
+            call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code
+            == 404
+        )
 
     def test_custom_event_without_a_name_is_a_400(self, client, source, token_key):
         assert call(client, token_key, body={"eventType": "CustomInterviewEvent"}).status_code == 400
@@ -166,11 +185,20 @@ class TestAnswers:
     def test_another_sources_answer_is_not_given(self, client, source, token_key):
         from webhooks.services import source_save
 
-        other, _ = source_save(slug="other", api_base_url=source.api_base_url, auth_base_url=source.auth_base_url,
-                               client_name="c", principal_name="p", principal_password="pw")
+        other, _ = source_save(
+            slug="other",
+            api_base_url=source.api_base_url,
+            auth_base_url=source.auth_base_url,
+            client_name="c",
+            principal_name="p",
+            principal_password="pw",
+        )
         provider(other, kind="stored", answer_json=STORED)
 
-        assert call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code == 404
+        assert (
+            call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code
+            == 404
+        )
 
 
 @pytest.mark.django_db
@@ -191,8 +219,15 @@ class TestConfiguration:
     def test_admin_add_form_shows_the_json_error(self, admin_client, source):
         response = admin_client.post(
             "/admin/interviews/answerprovider/add/",
-            {"source": source.pk, "event_type": "CustomInterviewEvent", "event_name": "X", "kind": "stored",
-             "answer_json": "{nope", "timeout_seconds": 5, "is_active": "on"},
+            {
+                "source": source.pk,
+                "event_type": "CustomInterviewEvent",
+                "event_name": "X",
+                "kind": "stored",
+                "answer_json": "{nope",
+                "timeout_seconds": 5,
+                "is_active": "on",
+            },
         )
 
         assert response.status_code == 200
@@ -230,12 +265,20 @@ class TestOverHttp:
         url = f"{live_server.url}{URL}"
 
         for method in ("POST", "GET"):
-            response = send_interview_call(url, token=token_key, event_type="CustomInterviewEvent",
-                                           event_name="GetClient", method=method, work_item_id="w1")
+            response = send_interview_call(
+                url,
+                token=token_key,
+                event_type="CustomInterviewEvent",
+                event_name="GetClient",
+                method=method,
+                work_item_id="w1",
+            )
             assert response.status_code == 200
             assert response.content == STORED.encode()
 
-    def test_post_processing_event_with_documents_syncs_them(self, live_server, celery_worker, bucket, advance, token_key):
+    def test_post_processing_event_with_documents_syncs_them(
+        self, live_server, celery_worker, bucket, advance, token_key
+    ):
         document = SimDocument(name="Processed", kind="pdf")
         work_item = advance.add_work_item(documents=[document])
         payload = advance.event_payload(work_item, event_type="PostProcessingEvent")
@@ -249,12 +292,17 @@ class TestOverHttp:
         assert bucket.get(stored.storage_key)["Body"].read() == document_bytes(document)
         assert stored.storage_key.endswith(f"/{document.id}/Processed.pdf")
 
-    def test_post_processing_event_without_documents_is_accepted_and_processed(self, live_server, celery_worker, token_key):
+    def test_post_processing_event_without_documents_is_accepted_and_processed(
+        self, live_server, celery_worker, token_key
+    ):
         body = {"eventId": "pp-1", "eventType": "PostProcessingEvent", "data": {"workItemId": "w1"}}
 
         response = requests.post(f"{live_server.url}{URL}", json=body, headers={"Authorization": token_key}, timeout=10)
 
         assert response.status_code == 202
-        wait_for(lambda: Delivery.objects.filter(event_id="pp-1", status=Delivery.Status.PROCESSED).exists(),
-                 timeout=30, message="the event to be processed")
+        wait_for(
+            lambda: Delivery.objects.filter(event_id="pp-1", status=Delivery.Status.PROCESSED).exists(),
+            timeout=30,
+            message="the event to be processed",
+        )
         assert not Document.objects.exists()

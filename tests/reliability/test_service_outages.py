@@ -65,7 +65,8 @@ def test_broker_down_events_are_accepted_and_synced_once_it_is_back(
     # Publishing happens in the web process's publisher thread, off the request: wait for its word.
     wait_for(
         lambda: any("publish" in record.getMessage() for record in caplog.records),
-        timeout=20, message="the failed publish to be logged",
+        timeout=20,
+        message="the failed publish to be logged",
     )
 
     worker_reconnected(own_worker)

@@ -28,7 +28,9 @@ def client() -> Client:
     return Client()
 
 
-def post(client: Client, body, *, key: str | None, bearer: bool = True, content_type: str = "application/json", **extra):
+def post(
+    client: Client, body, *, key: str | None, bearer: bool = True, content_type: str = "application/json", **extra
+):
     headers = {}
     if key is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {key}" if bearer else key
@@ -80,7 +82,9 @@ class TestAccepted:
 
 @pytest.mark.django_db
 class TestDuplicates:
-    def test_second_delivery_of_an_event_answers_200_duplicate_with_the_same_id(self, client, token_key, example_payload):
+    def test_second_delivery_of_an_event_answers_200_duplicate_with_the_same_id(
+        self, client, token_key, example_payload
+    ):
         first = post(client, example_payload, key=token_key)
         second = post(client, example_payload, key=token_key)
 
@@ -94,8 +98,12 @@ class TestDuplicates:
         from webhooks.services import source_save
 
         other, _ = source_save(
-            slug="other", api_base_url=source.api_base_url, auth_base_url=source.auth_base_url,
-            client_name="c", principal_name="p", principal_password="pw",
+            slug="other",
+            api_base_url=source.api_base_url,
+            auth_base_url=source.auth_base_url,
+            client_name="c",
+            principal_name="p",
+            principal_password="pw",
         )
         _, other_key = token_issue(source=other, name="other")
 
@@ -144,7 +152,12 @@ class TestRejected:
         assert post(client, example_payload, key=token_key).status_code == 400
 
     def test_deeply_nested_json_is_a_400(self, client, token_key):
-        body = b'{"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        body = (
+            b'{"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}"
+        )
 
         assert post(client, body, key=token_key).status_code == 400
 
@@ -287,8 +300,11 @@ class TestSourceUrls:
 
         with pytest.raises(ValidationError) as raised:
             source_save(
-                slug="evil", api_base_url="https://acme.hotdocsadvance.com/api/rest/v1.1",
-                auth_base_url="https://collector.example.net/auth", client_name="c", principal_name="p",
+                slug="evil",
+                api_base_url="https://acme.hotdocsadvance.com/api/rest/v1.1",
+                auth_base_url="https://collector.example.net/auth",
+                client_name="c",
+                principal_name="p",
                 principal_password="pw",
             )
         assert "auth_base_url" in raised.value.message_dict
@@ -296,8 +312,14 @@ class TestSourceUrls:
     def test_moving_a_source_needs_its_password_again(self, source):
         from webhooks.services import source_save
 
-        fields = dict(slug=source.slug, client_name="c", principal_name="p", update=True,
-                      api_base_url="https://other.example.com/api", auth_base_url="https://other.example.com/auth")
+        fields = dict(
+            slug=source.slug,
+            client_name="c",
+            principal_name="p",
+            update=True,
+            api_base_url="https://other.example.com/api",
+            auth_base_url="https://other.example.com/auth",
+        )
         with pytest.raises(ValueError, match="password again"):
             source_save(principal_password=None, **fields)
 

@@ -7,12 +7,13 @@ import pytest
 from django.utils import timezone
 
 from webhooks.models import Delivery
-from webhooks.services import delivery_process, deliveries_requeue_stalled
+from webhooks.services import deliveries_requeue_stalled, delivery_process
 
 pytestmark = pytest.mark.django_db
 
 PAYLOAD = {
-    "eventId": "e-sweep", "eventType": "NewWorkItemVersionComplete",
+    "eventId": "e-sweep",
+    "eventType": "NewWorkItemVersionComplete",
     "data": {"workItemId": "w1", "workItemVersionId": "v1", "documents": []},
 }
 
@@ -20,8 +21,13 @@ PAYLOAD = {
 def delivery(source, *, received_ago: timedelta, due_in: timedelta | None) -> Delivery:
     now = timezone.now()
     return Delivery.objects.create(
-        source=source, event_id="e-sweep", event_type="NewWorkItemVersionComplete", status=Delivery.Status.ACCEPTED,
-        http_status=202, raw_body=json.dumps(PAYLOAD).encode(), received_at=now - received_ago,
+        source=source,
+        event_id="e-sweep",
+        event_type="NewWorkItemVersionComplete",
+        status=Delivery.Status.ACCEPTED,
+        http_status=202,
+        raw_body=json.dumps(PAYLOAD).encode(),
+        received_at=now - received_ago,
         due_at=None if due_in is None else now + due_in,
     )
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from webhooks.services import source_save
 
-PASSWORD_VARIABLE = "ADVANCE_PRINCIPAL_PASSWORD"
+PASSWORD_VARIABLE = "ADVANCE_PRINCIPAL_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
 class Command(BaseCommand):
