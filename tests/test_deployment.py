@@ -42,7 +42,7 @@ PRODUCTION_VARIABLES = {
     "DJANGO_USE_X_FORWARDED_HOST",
     "FIELD_ENCRYPTION_KEYS",
 }
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "worker-intake", "beat")
 
 needs_docker_compose = pytest.mark.skipif(
     shutil.which("docker-compose") is None,
