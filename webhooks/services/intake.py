@@ -1,0 +1,294 @@
+"""Intake: what a webhook call stores and answers, before the answer leaves."""
+
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config import metrics
+
+from ..dispatch import publish_soon
+from ..models import Delivery, Source, WebhookToken
+from ..payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
+from ..registry import Answer, EventType, event_type_get, event_type_names
+
+logger = logging.getLogger(__name__)
+
+# Headers never written to the delivery log. Signatures are not secrets, but with the body beside
+# them they would let whoever reads the log try to guess a weak HMAC secret offline.
+CREDENTIAL_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "webhook-signature",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-signature",
+}
+
+
+def text_storable(value: object, max_length: int) -> str:
+    """A string PostgreSQL can store: NUL characters removed, lone surrogates replaced, cut to length.
+
+    Request data goes into text columns and jsonb; either refuses NUL, and psycopg cannot encode a
+    lone surrogate. A database error there would turn what a sender put in a request into a 5xx.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "")[:max_length]
+
+
+def client_address(meta: dict) -> str | None:
+    """The caller's IP address: REMOTE_ADDR, or behind WEBHOOK_TRUSTED_PROXIES proxies the address
+    the outermost trusted proxy put into X-Forwarded-For. None when it is not an IP address."""
+    address = meta.get("REMOTE_ADDR") or ""
+    proxies = settings.WEBHOOK_TRUSTED_PROXIES
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR") or ""
+    if proxies > 0 and forwarded:
+        # Each proxy appends the address it got the request from: only the last `proxies` entries
+        # were written by proxies we trust; whatever comes before is the client's to choose.
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        address = hops[-min(proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class WebhookCaller:
+    """Who made an authenticated webhook call: a source, and the token it used (None for HMAC)."""
+
+    source: Source
+    token: WebhookToken | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the endpoint answers: the event's delivery row and whether it is new."""
+
+    delivery: Delivery
+    created: bool
+
+
+class DeliveryRejected(Exception):
+    def __init__(self, delivery: Delivery, detail: object):
+        super().__init__(delivery.rejection_cause)
+        self.delivery = delivery
+        self.detail = detail
+
+
+def headers_loggable(meta: dict) -> dict[str, str]:
+    """The request's headers from a WSGI environ, without credentials."""
+    headers = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").title()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        if name.lower() not in CREDENTIAL_HEADERS and value:
+            headers[text_storable(name, 200)] = text_storable(value, 1000)
+    return headers
+
+
+def delivery_reject(
+    *,
+    http_status: int,
+    cause: str,
+    source: Source | None = None,
+    token: WebhookToken | None = None,
+    raw_body: bytes = b"",
+    headers: dict | None = None,
+    remote_addr: str | None = None,
+    event_id: str = "",
+    event_type: str = "",
+) -> Delivery:
+    """Log a refused delivery."""
+    delivery = Delivery.objects.create(
+        source=source,
+        token=token,
+        status=Delivery.Status.REJECTED,
+        http_status=http_status,
+        rejection_cause=text_storable(cause, 500),
+        raw_body=raw_body,
+        headers=headers or {},
+        remote_addr=remote_addr,
+        event_id=text_storable(event_id, 200),
+        event_type=text_storable(event_type, 100),
+    )
+    logger.info("delivery rejected: delivery=%s status=%s cause=%s", delivery.pk, http_status, cause)
+    metrics.webhook_rejected(http_status=http_status, cause=cause)
+    return delivery
+
+
+def event_validate(payload: dict) -> tuple[str, str, dict]:
+    """Return (eventId, canonical event type, validated payload) or raise PayloadError."""
+    if not payload:
+        detail = "The body is empty; a JSON object with eventId and eventType is expected."
+        raise PayloadError("empty body", {"detail": detail})
+    envelope = EnvelopeSerializer(data=payload)
+    if not envelope.is_valid():
+        raise PayloadError("missing or malformed field", serializer_errors_detail(envelope.errors))
+    event_type = event_type_get(envelope.validated_data["eventtype"])
+    if event_type is None or event_type.process is None:
+        raise PayloadError(
+            "unknown event type",
+            {"eventType": [f"Unknown event type; accepted: {', '.join(event_type_names())}."]},
+        )
+    serializer = event_type.serializer_class(data=payload)
+    if not serializer.is_valid():
+        raise PayloadError("missing or malformed field", serializer_errors_detail(serializer.errors))
+    return envelope.validated_data["eventid"], event_type.name, serializer.validated_data
+
+
+def event_receive(
+    *,
+    source: Source | None = None,
+    token: WebhookToken | None = None,
+    raw_body: bytes,
+    payload: dict | None = None,
+    headers: dict,
+    remote_addr: str | None,
+) -> Receipt:
+    """Store a delivery durably and queue its processing after commit.
+
+    A new (source, eventId) is accepted; the same again is logged as a duplicate of the first.
+    Raises DeliveryRejected (after logging it) for a body that is not an acceptable event.
+    `payload` is the body already parsed (case-folded), when the caller has it. The source is the
+    token's when no source is given (HMAC calls have a source and no token).
+    """
+    source = source or token.source
+    try:
+        event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
+    except PayloadError as error:
+        delivery = delivery_reject(
+            http_status=400,
+            cause=error.cause,
+            source=source,
+            token=token,
+            raw_body=raw_body,
+            headers=headers,
+            remote_addr=remote_addr,
+        )
+        raise DeliveryRejected(delivery, error.detail) from None
+
+    fields = dict(
+        source=source,
+        token=token,
+        event_id=event_id,
+        event_type=event_type,
+        raw_body=raw_body,
+        headers=headers,
+        remote_addr=remote_addr,
+    )
+    try:
+        # A savepoint of its own, so that a duplicate's IntegrityError leaves the caller's
+        # transaction usable; in autocommit it is one INSERT committed before the answer.
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                status=Delivery.Status.ACCEPTED, http_status=202, due_at=timezone.now(), **fields
+            )
+    except IntegrityError:
+        # The unique constraint, not a check in Python, decides what is a duplicate.
+        original = Delivery.objects.get(source=source, event_id=event_id, status__in=Delivery.EVENT_STATUSES)
+        Delivery.objects.create(status=Delivery.Status.DUPLICATE, http_status=200, duplicate_of=original, **fields)
+        logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
+        metrics.WEBHOOK_DUPLICATE.inc()
+        return Receipt(delivery=original, created=False)
+    # The task message is published by a thread of this process, off the request's path (see
+    # webhooks.dispatch); on commit, should a caller have wrapped this in a transaction.
+    delivery_enqueue_on_commit(delivery_id=delivery.pk, soon=True)
+    logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
+    metrics.WEBHOOK_ACCEPTED.inc()
+    return Receipt(delivery=delivery, created=True)
+
+
+def interview_receive(
+    *,
+    source: Source | None = None,
+    token: WebhookToken | None = None,
+    event_type: EventType,
+    envelope: Envelope,
+    method: str,
+    raw_body: bytes,
+    query_string: str,
+    headers: dict,
+    remote_addr: str | None,
+) -> Answer:
+    """Answer an interview call through its event type's provider, and log the call. Never raises
+    for what the request or the provider did: a failing provider yields its fallback."""
+    source = source or token.source
+    started = time.monotonic()
+    answer = event_type.answer(
+        source=source, event_name=envelope.event_name, payload=envelope.payload, raw_body=raw_body
+    )
+    duration_ms = round((time.monotonic() - started) * 1000)
+    event_id = envelope.payload.get("eventid")
+    if answer.status >= 400:
+        status = Delivery.Status.REJECTED
+    else:
+        status = Delivery.Status.FALLBACK if answer.fallback else Delivery.Status.ANSWERED
+    delivery = Delivery.objects.create(
+        source=source,
+        token=token,
+        event_id=text_storable(event_id, 200) if isinstance(event_id, str) else "",
+        event_type=event_type.name,
+        event_name=text_storable(envelope.event_name, 200),
+        status=status,
+        http_status=answer.status,
+        rejection_cause=text_storable(answer.error, 500) if answer.status >= 400 else "",
+        method=method[:10],
+        query_string=text_storable(query_string, 4000),
+        raw_body=raw_body,
+        headers=headers,
+        remote_addr=remote_addr,
+        answered_by=text_storable(answer.answered_by, 300),
+        duration_ms=duration_ms,
+        answer_size=len(answer.body),
+        last_error=text_storable(answer.error, 100_000),
+        processed_at=timezone.now(),
+    )
+    metrics.interview_answered(http_status=answer.status, fallback=answer.fallback)
+    log = logger.warning if answer.fallback or answer.status >= 400 else logger.info
+    log(
+        "interview call answered: delivery=%s type=%s name=%s status=%s by=%s ms=%s fallback=%s",
+        delivery.pk,
+        event_type.name,
+        envelope.event_name,
+        answer.status,
+        answer.answered_by,
+        duration_ms,
+        answer.fallback,
+    )
+    return answer
+
+
+def delivery_enqueue_on_commit(*, delivery_id: int, soon: bool = False) -> None:
+    """Queue the delivery's processing once the current transaction commits, never failing it:
+    a broker outage must not turn a stored event into a 5xx; the sweep queues it again.
+    With soon=True the message is handed to this process's publisher thread instead of being
+    published before returning."""
+
+    # A function, not functools.partial: when a robust on_commit callback fails, Django logs its
+    # __qualname__, which a partial lacks, and that AttributeError escaped as a 500.
+    def enqueue() -> None:
+        delivery_enqueue(delivery_id=delivery_id)
+
+    def hand_over() -> None:
+        publish_soon(enqueue)
+
+    transaction.on_commit(hand_over if soon else enqueue, robust=True)
+
+
+def delivery_enqueue(*, delivery_id: int) -> None:
+    from ..tasks import delivery_process  # the task module imports this one
+
+    delivery_process.delay(delivery_id)

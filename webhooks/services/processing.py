@@ -1,0 +1,101 @@
+"""Processing accepted events in the workers: handlers, retries, replay and the sweep."""
+
+import logging
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from rest_framework import serializers
+
+from ..models import Delivery
+from ..payloads import PayloadError, payload_parse
+from ..registry import RetryableError, event_type_get
+from ..retry import DUE_SLACK, retry_countdown
+from .intake import delivery_enqueue, delivery_enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool = False) -> None:
+    """Hand an accepted event to its type's handler. Safe to run twice.
+
+    A RetryableError is recorded and raised again, with the wait chosen (backoff or Retry-After)
+    as its retry_after and as the delivery's due_at, unless this was the final attempt. Any other
+    error fails the delivery with its traceback.
+    """
+    delivery = Delivery.objects.select_related("source").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != Delivery.Status.ACCEPTED:
+        return
+    if delivery.due_at and delivery.due_at > timezone.now() + DUE_SLACK:
+        return  # a stale duplicate message: this delivery waits for its own retry
+    Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    try:
+        event_type = event_type_get(delivery.event_type)
+        if event_type is None:
+            raise LookupError(f"no handler registered for {delivery.event_type!r}")
+        serializer = event_type.serializer_class(data=payload_parse(bytes(delivery.raw_body)))
+        serializer.is_valid(raise_exception=True)
+        event_type.process(delivery=delivery, payload=serializer.validated_data)
+    except (PayloadError, serializers.ValidationError, LookupError, ValueError):
+        logger.exception("delivery processing failed: delivery=%s", delivery.pk)
+        _delivery_fail(delivery, traceback.format_exc())
+        return
+    except Exception as error:
+        # Retryable, and anything unforeseen too: retried, then failed with its reason, never looping.
+        if not isinstance(error, RetryableError):
+            logger.exception("unexpected error processing delivery=%s", delivery.pk)
+            error = RetryableError(f"{type(error).__name__}: {error}")
+        if final_attempt:
+            _delivery_fail(delivery, traceback.format_exc())
+            raise error from None
+        wait = retry_countdown(retries, error.retry_after)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            last_error=str(error), due_at=timezone.now() + timedelta(seconds=wait)
+        )
+        logger.warning("delivery processing will be retried in %.0fs: delivery=%s error=%s", wait, delivery.pk, error)
+        raise RetryableError(str(error), retry_after=wait) from error
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.ACCEPTED).update(
+        status=Delivery.Status.PROCESSED, processed_at=timezone.now(), last_error=""
+    )
+
+
+def _delivery_fail(delivery: Delivery, error: str) -> None:
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.ACCEPTED).update(
+        status=Delivery.Status.FAILED, processed_at=timezone.now(), last_error=error
+    )
+
+
+def delivery_replay(*, delivery: Delivery) -> bool:
+    """Process an event again (a failed or processed one); return False for a row that is not an event."""
+    if delivery.status not in (Delivery.Status.PROCESSED, Delivery.Status.FAILED):
+        return False
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.ACCEPTED, processed_at=None, due_at=timezone.now()
+        )
+        delivery_enqueue_on_commit(delivery_id=delivery.pk)
+    logger.info("delivery replayed: delivery=%s", delivery.pk)
+    return True
+
+
+def deliveries_requeue_stalled() -> int:
+    """Queue again the accepted events whose processing was due long ago and has not happened: a
+    message lost, or the broker down when the event was stored. Events waiting for a retry are
+    not due yet and are left alone."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    stalled = list(
+        Delivery.objects.filter(status=Delivery.Status.ACCEPTED)
+        .filter(Q(due_at__lt=cutoff) | Q(due_at__isnull=True, received_at__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    Delivery.objects.filter(pk__in=stalled).update(due_at=now)
+    for delivery_id in stalled:
+        delivery_enqueue(delivery_id=delivery_id)
+    if stalled:
+        logger.warning("re-queued %s stalled deliveries", len(stalled))
+    return len(stalled)

@@ -1,0 +1,136 @@
+"""Sources: registering an Advance tenancy, its HMAC settings and secrets, and re-encrypting secrets."""
+
+import logging
+import time
+
+from django.utils import timezone
+
+from ..crypto import secret_rotate
+from ..models import Source
+from ..signatures import HmacConfig, SignatureError, SignedRequest, secret_check, signature_verify
+
+logger = logging.getLogger(__name__)
+
+
+def source_save(
+    *,
+    slug: str,
+    api_base_url: str,
+    auth_base_url: str,
+    client_name: str,
+    principal_name: str,
+    principal_password: str | None,
+    name: str = "",
+    update: bool = False,
+) -> tuple[Source, bool]:
+    """Create a source, or with update=True change an existing one. Return it and whether it is new."""
+    source = Source.objects.filter(slug=slug).first()
+    created = source is None
+    if not created and not update:
+        raise ValueError(f"A source with the slug {slug!r} exists already (use --update to change it).")
+    moved = not created and (source.api_base_url, source.auth_base_url) != (
+        api_base_url.rstrip("/"),
+        auth_base_url.rstrip("/"),
+    )
+    if moved and principal_password is None:
+        # Otherwise the stored password would go to the new server at the next log-in.
+        raise ValueError("Changing Advance's URLs needs the password again (ADVANCE_PRINCIPAL_PASSWORD).")
+    source = source or Source(slug=slug)
+    source.name = name or source.name
+    source.api_base_url = api_base_url.rstrip("/")
+    source.auth_base_url = auth_base_url.rstrip("/")
+    source.client_name = client_name
+    source.principal_name = principal_name
+    if principal_password is not None:
+        source.set_principal_password(principal_password)
+    source.full_clean()
+    source.save()
+    return source, created
+
+
+def source_hmac_config(source: Source) -> HmacConfig:
+    return HmacConfig(
+        algorithm=source.hmac_algorithm,
+        encoding=source.hmac_encoding,
+        signed_material=source.hmac_signed_material,
+        code_location=source.hmac_code_location,
+        header_name=source.hmac_header_name,
+        prefix=source.hmac_prefix,
+        timestamp_header=source.hmac_timestamp_header,
+        tolerance_seconds=source.hmac_tolerance_seconds,
+    )
+
+
+def source_hmac_configure(*, source: Source, **hmac_settings: object) -> None:
+    """Make the source authenticate by HMAC, with these settings (algorithm=, encoding=,
+    signed_material=, code_location=, header_name=, prefix=, timestamp_header=, tolerance_seconds=).
+    Raises ValidationError for settings that do not fit together."""
+    source.auth_method = Source.AuthMethod.HMAC
+    for name, value in hmac_settings.items():
+        setattr(source, f"hmac_{name}", value)
+    source.full_clean()
+    source.save()
+    logger.info("source authenticates by hmac: source=%s settings=%s", source.slug, sorted(hmac_settings))
+
+
+def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool = True) -> None:
+    """Store a new HMAC secret (encrypted). With keep_previous the current one stays accepted as the
+    previous one, for the calls Advance signed before it regenerated; without, it is refused at once."""
+    try:
+        secret_check(secret, config=source_hmac_config(source))
+    except ValueError as error:
+        raise ValueError(f"Unusable HMAC secret: {error}.") from None
+    source.set_hmac_secret(secret, keep_previous=keep_previous)
+    secret_fields = ["hmac_secret_encrypted", "hmac_previous_secret_encrypted", "hmac_secret_changed_at"]
+    source.save(update_fields=[*secret_fields, "updated_at"])
+    logger.info("hmac secret set: source=%s previous_kept=%s", source.slug, keep_previous)
+
+
+def source_hmac_previous_drop(*, source: Source) -> bool:
+    """Stop accepting the previous HMAC secret; return False when none was kept."""
+    dropped = (
+        Source.objects.filter(pk=source.pk)
+        .exclude(hmac_previous_secret_encrypted="")
+        .update(hmac_previous_secret_encrypted="", updated_at=timezone.now())
+    )
+    source.drop_previous_hmac_secret()
+    if dropped:
+        logger.info("previous hmac secret dropped: source=%s", source.slug)
+    return bool(dropped)
+
+
+def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> None:
+    """Return when the request carries a valid code made with one of the source's HMAC secrets;
+    raise SignatureError otherwise. The reason is logged, never the code or a secret."""
+    try:
+        secrets = source.hmac_secrets
+    except ValueError:
+        # No key of FIELD_ENCRYPTION_KEYS opens the secret: the operator's to fix, the sender's 401.
+        logger.error("hmac secret cannot be decrypted (FIELD_ENCRYPTION_KEYS): source=%s", source.slug)
+        raise SignatureError("the HMAC secret cannot be decrypted") from None
+    try:
+        signature_verify(config=source_hmac_config(source), secrets=secrets, request=request, now=time.time())
+    except SignatureError as error:
+        logger.info("hmac authentication failed: source=%s reason=%s", source.slug, error)
+        raise
+
+
+def secrets_rotate() -> tuple[int, list[str]]:
+    """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS, so that the other
+    keys can be retired. Return the number of secrets re-encrypted and the sources that failed."""
+    rotated, failed = 0, []
+    for source in Source.objects.only("pk", "slug", *Source.ENCRYPTED_FIELDS).order_by("pk").iterator():
+        for field in Source.ENCRYPTED_FIELDS:
+            ciphertext = getattr(source, field)
+            if not ciphertext:
+                continue
+            try:
+                fresh = secret_rotate(ciphertext)
+            except ValueError:
+                failed.append(source.slug)
+                logger.error("secret not re-encrypted, no key opens it: source=%s field=%s", source.slug, field)
+                continue
+            # Only if unchanged meanwhile: a secret saved since is encrypted with the first key already.
+            rotated += Source.objects.filter(pk=source.pk, **{field: ciphertext}).update(**{field: fresh})
+    logger.info("secrets re-encrypted with the first key: %s (failed sources: %s)", rotated, len(failed))
+    return rotated, sorted(set(failed))

@@ -1,0 +1,140 @@
+"""Webhook tokens: issue, check, revoke, rotate; and throttling of failed authentication."""
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import Source, WebhookToken
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "whk_"
+LOOKUP_LENGTH = len(KEY_PREFIX) + 8
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+AUTH_FAILURES_KEY = "webhooks:auth-failures:{address}:{window}"
+
+
+def _key_digest(key: str) -> str:
+    # The key carries 256 random bits: a fast hash is right, a password hasher would only slow intake.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def token_issue(*, source: Source, name: str, expires_at: datetime | None = None) -> tuple[WebhookToken, str]:
+    """Create a token and return it with its key; the key is never stored or shown again."""
+    key = f"{KEY_PREFIX}{secrets.token_urlsafe(32)}"
+    token = WebhookToken.objects.create(
+        source=source, name=name, expires_at=expires_at, lookup=key[:LOOKUP_LENGTH], digest=_key_digest(key)
+    )
+    logger.info("webhook token issued: token=%s source=%s", token.pk, source.slug)
+    return token, key
+
+
+# Tokens this process has checked lately, by digest: (when checked, token with its source). A
+# query per request for the same few tokens was the intake's largest cost after its INSERT.
+_checked_tokens: dict[str, tuple[float, WebhookToken]] = {}
+CHECKED_TOKENS_MAX = 1000
+
+
+def checked_tokens_forget(**kwargs: object) -> None:
+    """Forget every checked token (connected to saves of tokens and sources in this process)."""
+    _checked_tokens.clear()
+
+
+def token_authenticate(*, key: str) -> WebhookToken | None:
+    """The usable token whose key this is, or None. Compares digests in constant time.
+
+    A token found usable is trusted for WEBHOOK_TOKEN_CACHE_SECONDS by this process: a revocation
+    or deactivation made elsewhere takes effect within that time (at once in the process that made
+    it); expiry is checked on every call.
+    """
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    digest = _key_digest(key)
+    now = timezone.now()
+    checked = _checked_tokens.get(digest)
+    if checked and time.monotonic() - checked[0] < settings.WEBHOOK_TOKEN_CACHE_SECONDS:
+        return checked[1] if checked[1].is_usable(now) else None
+    found = None
+    for token in WebhookToken.objects.select_related("source").filter(lookup=key[:LOOKUP_LENGTH]).order_by():
+        if hmac.compare_digest(token.digest, digest):
+            found = token
+    if found is None or not found.is_usable(now) or not found.source.is_active:
+        return None
+    if found.source.auth_method != Source.AuthMethod.TOKEN:
+        # A source that authenticates by HMAC has closed the token door.
+        return None
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        # At most one write a minute per token, not one per request.
+        WebhookToken.objects.filter(pk=found.pk).update(last_used_at=now)
+    if len(_checked_tokens) >= CHECKED_TOKENS_MAX:
+        _checked_tokens.clear()
+    _checked_tokens[digest] = (time.monotonic(), found)
+    return found
+
+
+def auth_failure_record(*, address: str | None) -> int | None:
+    """Count a failed authentication from this address. Return the seconds to wait (for Retry-After)
+    when it has failed more than WEBHOOK_AUTH_FAILURE_LIMIT times in the current window, else None.
+
+    Only failures touch the cache: a request that authenticates costs nothing here and is never
+    throttled, so one sender's broken configuration cannot lock out another behind the same
+    address (Advance's cloud calls from shared addresses). A cache outage throttles nobody.
+    """
+    window = settings.WEBHOOK_AUTH_FAILURE_WINDOW
+    now = time.time()
+    # Fixed windows aligned on the clock: one atomic counter per window, no read-modify-write.
+    key = AUTH_FAILURES_KEY.format(address=address or "unknown", window=int(now // window))
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        failures = cache.incr(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure: count nothing rather than answer 5xx
+        logger.warning("auth failure not counted, cache unavailable: address=%s error=%r", address, error)
+        return None
+    if failures <= settings.WEBHOOK_AUTH_FAILURE_LIMIT:
+        return None
+    if failures == settings.WEBHOOK_AUTH_FAILURE_LIMIT + 1:
+        logger.warning("failed webhook authentication throttled: address=%s failures=%s", address, failures)
+    return max(1, math.ceil(window - now % window))
+
+
+def token_revoke(*, token: WebhookToken) -> bool:
+    """Revoke the token; return False when it was revoked already."""
+    revoked = WebhookToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    checked_tokens_forget()
+    if revoked:
+        logger.info("webhook token revoked: token=%s", token.pk)
+    return bool(revoked)
+
+
+def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken, str]:
+    """Issue a new key for the token's source and name; the old key stays valid for `grace`, no longer.
+
+    The new token gets the old one's lifetime (created to expiry) from now, or none if it had none.
+    An old key that expires sooner than the grace period keeps its earlier expiry. A revoked
+    token is not rotated (ValueError): issue a new one instead.
+    """
+    if token.revoked_at is not None:
+        raise ValueError(f"token {token.pk} is revoked")
+    now = timezone.now()
+    lifetime = token.expires_at - token.created_at if token.expires_at else None
+    with transaction.atomic():
+        expires_at = now + lifetime if lifetime else None
+        new_token, key = token_issue(source=token.source, name=token.name, expires_at=expires_at)
+        old_expires_at = now + grace
+        WebhookToken.objects.filter(pk=token.pk).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=old_expires_at)
+        ).update(expires_at=old_expires_at)
+    checked_tokens_forget()
+    logger.info("webhook token rotated: token=%s new token=%s grace=%ss", token.pk, new_token.pk, grace.total_seconds())
+    return new_token, key
