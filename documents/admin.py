@@ -14,7 +14,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from storages.backends.s3 import S3Storage
 
 from webhooks.admin import ReadOnlyAdminMixin, model_permission, preformatted, status_badge
 from webhooks.admin_tools import compact_datetime
@@ -24,7 +23,7 @@ from . import selectors
 from .advance import AdvanceClient
 from .models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from .services import documents_retry
-from .storage import document_storage, object_download_url, object_open
+from .storage import object_download_url, object_open
 
 DOCUMENT_TONES = {
     Document.Status.PENDING: "info",
@@ -98,20 +97,6 @@ def document_preview_kind(document: Document) -> str | None:
     return PREVIEW_KINDS.get(media_type(document))
 
 
-def object_inline_url(document: Document, filename: str) -> str | None:
-    """A short-lived S3 URL that serves the object for display (inline); None on the filesystem."""
-    storage = document_storage()
-    if not isinstance(storage, S3Storage):
-        return None
-    return storage.url(
-        document.storage_key,
-        parameters={
-            "ResponseContentDisposition": f'inline; filename="{filename}"',
-            "ResponseContentType": media_type(document),
-        },
-    )
-
-
 # CSV export ----------------------------------------------------------------------------------
 
 CSV_COLUMNS = [
@@ -166,22 +151,10 @@ def documents_csv_response(documents) -> StreamingHttpResponse:
     return response
 
 
-class ReadOnlyInlineMixin:
+class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-# Documents ---------------------------------------------------------------------------------
 
 
 class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -296,10 +269,9 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise Http404("This document is not stored.")
         filename = document.filename or str(document)
         inline = request.GET.get("inline") == "1" and document_preview_kind(document) is not None
-        if inline:
-            url = object_inline_url(document, filename)
-        else:
-            url = object_download_url(key=document.storage_key, filename=filename)
+        url = object_download_url(
+            key=document.storage_key, filename=filename, inline_as=media_type(document) if inline else None
+        )
         if url is not None:
             return HttpResponseRedirect(url)
         try:

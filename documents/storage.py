@@ -239,12 +239,16 @@ def spool_prune() -> int:
     return removed
 
 
-def object_download_url(*, key: str, filename: str) -> str | None:
-    """A short-lived URL of the stored object on S3; None where the storage has none (filesystem)."""
+def object_download_url(*, key: str, filename: str, inline_as: str | None = None) -> str | None:
+    """A short-lived URL of the stored object on S3 (a download, or with inline_as a content type
+    to display it as); None where the storage has none (filesystem)."""
     storage = document_storage()
-    if isinstance(storage, S3Storage):
-        return storage.url(key, parameters={"ResponseContentDisposition": f'attachment; filename="{filename}"'})
-    return None
+    if not isinstance(storage, S3Storage):
+        return None
+    parameters = {"ResponseContentDisposition": f'{"inline" if inline_as else "attachment"}; filename="{filename}"'}
+    if inline_as:
+        parameters["ResponseContentType"] = inline_as
+    return storage.url(key, parameters=parameters)
 
 
 def object_open(*, key: str):

@@ -260,7 +260,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "intake"},
-    "documents.tasks.event_documents_record": {"queue": "intake"},
     "documents.tasks.document_sync": {"queue": "documents"},
 }
 CELERY_WORKER_QUEUES = "intake,documents,default"

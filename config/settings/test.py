@@ -6,7 +6,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # S3's smallest part, so that tests of a few MiB already take the multipart path.
 DOCUMENT_UPLOAD_PART_SIZE = 5 * 1024 * 1024
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 64 * 1024
-ADVANCE_READ_TIMEOUT = 10
 # Fault-injection tests lower this for the worker processes they start (through the environment).
 ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F405
 # The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.

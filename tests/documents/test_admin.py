@@ -1,6 +1,5 @@
 """The admin of synced documents and work items: lists, search, download, retry."""
 
-import hashlib
 from datetime import timedelta
 
 import pytest
@@ -9,56 +8,12 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from documents.models import Document, WorkItem, WorkItemVersion
-from documents.storage import object_save_stream
+from documents.models import Document
+from tests.operators.helpers import document_make
 from webhooks.models import Source
 from webhooks.services import source_save
 
 PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-
-
-def document_make(
-    source: Source,
-    *,
-    work_item_name: str = "WI001",
-    work_item_id: str = "wi-1",
-    version_id: str = "v-1",
-    document_id: str = "doc-1",
-    name: str = "Example Contract",
-    content: bytes | None = None,
-    completed_at=None,
-    status: str = Document.Status.STORED,
-    **fields,
-) -> Document:
-    """A document row as the sync leaves it; with content, its bytes stored at its key first."""
-    work_item, _ = WorkItem.objects.get_or_create(
-        source=source, advance_id=work_item_id, defaults={"name": work_item_name}
-    )
-    version, _ = WorkItemVersion.objects.get_or_create(
-        work_item=work_item,
-        advance_id=version_id,
-        defaults={"completed_at": completed_at or timezone.now(), "created_by_login": "john.smith@example.com"},
-    )
-    if status == Document.Status.STORED:
-        filename = f"{name}.pdf"
-        key = f"advance/{source.slug}/{work_item_id}/{version_id}/{document_id}/{filename}"
-        if content is not None:
-            stored = object_save_stream(key=key, chunks=[content], content_type="application/pdf")
-            size, sha256 = stored.size, stored.sha256
-        else:
-            size, sha256 = 1234, hashlib.sha256(f"{version_id}/{document_id}".encode()).hexdigest()
-        fields = {
-            "filename": filename,
-            "content_type": "application/pdf",
-            "size": size,
-            "sha256": sha256,
-            "storage_key": key,
-            "synced_at": timezone.now(),
-            **fields,
-        }
-    return Document.objects.create(
-        version=version, source=source, advance_id=document_id, name=name, status=status, **fields
-    )
 
 
 @pytest.fixture
