@@ -296,3 +296,48 @@ def test_refused_networks_can_be_extended(settings):
         assert address_refusal("100.100.100.201") is None
     finally:
         advance._refused_networks.cache_clear()
+
+
+# Payload URLs: the host never comes from the payload (issue 9; the full parser-differential table
+# runs end to end in test_url_differential.py).
+
+
+def test_request_goes_to_the_api_origin_with_only_the_path_and_query_of_the_payload_url():
+    from documents.advance import request_url
+
+    api = "https://acme.hotdocsadvance.com/api/rest/v1.1"
+
+    assert (
+        request_url("HTTPS://Acme.HotDocsAdvance.com:443/api/rest/v1.1/workitems/w-1/documents/d-1/content?v=2", api)
+        == "https://acme.hotdocsadvance.com/api/rest/v1.1/workitems/w-1/documents/d-1/content?v=2"
+    )
+    assert request_url("http://127.0.0.1:8123/x", "http://127.0.0.1:8123/HdaApi") == "http://127.0.0.1:8123/x"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/HdaApi/rest/v1.1/moved", "http://advance.acme.test:8123/HdaApi/rest/v1.1/moved"),
+        ("moved?x=1", "http://advance.acme.test:8123/HdaApi/rest/v1.1/workitems/moved?x=1"),
+        ("//advance.acme.test:8123/elsewhere", "http://advance.acme.test:8123/elsewhere"),
+    ],
+)
+def test_relative_redirects_resolve_on_the_api_origin(location, expected):
+    from documents.advance import redirect_url
+
+    current = "http://advance.acme.test:8123/HdaApi/rest/v1.1/workitems/w-1"
+    api = "http://advance.acme.test:8123/HdaApi/rest/v1.1"
+
+    assert redirect_url(location, current=current, api_base_url=api) == expected
+
+
+def test_unsafe_payload_url_is_refused_before_logging_in_or_connecting(source, advance, connects, listener):
+    port = listener.getsockname()[1]
+    url = f"http://127.0.0.1:{port}\\@{advance.api_base_url.removeprefix('http://')}/workitems/w/documents/d/content"
+
+    with pytest.raises(AdvanceError, match="backslash"), AdvanceClient(source).download(url):
+        pass
+
+    assert_never_accepted(listener)
+    assert advance.requests == []  # not even the log-in: the access token never leaves for it
+    assert connects == []
