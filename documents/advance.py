@@ -28,7 +28,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
-from webhooks.models import DEFAULT_PORTS, Source
+from webhooks.models import DEFAULT_PORTS, Source, url_origin
 from webhooks.registry import RetryableError
 
 logger = logging.getLogger(__name__)
@@ -398,6 +398,10 @@ class AdvanceClient:
     def login(self) -> str:
         """Log in as the service principal; return the access token."""
         url = f"{self.source.auth_base_url.rstrip('/')}/Authorize/ServicePrincipalLogIn"
+        if url_origin(url)[2] == -1:
+            # The password goes there: never to a URL the client may read as another host (a source
+            # saved before Source.clean refused such URLs, or stored without it).
+            raise URLRefused(f"refused to log in at an unsafe auth base URL: {ascii(self.source.auth_base_url[:300])}")
         body = {
             "ClientName": self.source.client_name,
             "PrincipalName": self.source.principal_name,

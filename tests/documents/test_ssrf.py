@@ -341,3 +341,42 @@ def test_unsafe_payload_url_is_refused_before_logging_in_or_connecting(source, a
     assert_never_accepted(listener)
     assert advance.requests == []  # not even the log-in: the access token never leaves for it
     assert connects == []
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        "https://collector.example.net\\@acme.hotdocsadvance.com/auth",  # urllib3 connects to collector
+        "https://collector.example.net:443\\@acme.hotdocsadvance.com/auth",
+        "https://user:pw@acme.hotdocsadvance.com/auth",
+    ],
+)
+@pytest.mark.parametrize("field", ["api_base_url", "auth_base_url"])
+def test_source_refuses_a_base_url_the_client_could_read_as_another_host(field, unsafe):
+    from django.core.exceptions import ValidationError
+
+    urls = {"api_base_url": "https://acme.hotdocsadvance.com/api/rest/v1.1", "auth_base_url": unsafe}
+    if field == "api_base_url":
+        urls = {
+            "api_base_url": unsafe.replace("/auth", "/api"),
+            "auth_base_url": "https://acme.hotdocsadvance.com/auth",
+        }
+
+    with pytest.raises(ValidationError) as raised:
+        source_save(slug="acme", client_name="c", principal_name="p", principal_password="pw", **urls)
+
+    assert field in raised.value.message_dict
+    assert not Source.objects.exists()
+
+
+def test_log_in_at_an_auth_url_read_as_another_host_never_sends_the_password(advance, connects, listener):
+    port = listener.getsockname()[1]
+    auth = f"http://127.0.0.1:{port}\\@{advance.auth_base_url.removeprefix('http://')}"
+    source = hostile_source(advance, advance.api_base_url, auth_base_url=auth)
+
+    with pytest.raises(AdvanceError, match="unsafe auth base URL"):
+        AdvanceClient(source).login()
+
+    assert_never_accepted(listener)
+    assert advance.requests == []
+    assert connects == []
