@@ -160,6 +160,8 @@ def request_url(url: str, api_base_url: str, *, what: str = "URL") -> str:
         raise refused("an authority that is not host[:port]")
     if host_port["host"].endswith("."):
         raise refused("a trailing dot in the host")
+    if host_port["port"] is not None and not 0 < int(host_port["port"]) < 65536:
+        raise refused("a port out of range")
     named = _origin(match["scheme"], host_port["host"], int(host_port["port"] or 0))
     readings = {"ours": named, "urllib3": _client_origin(url), "urlsplit": _urlsplit_origin(url)}
     if len(set(readings.values())) > 1:

@@ -7,6 +7,7 @@ contacted" is asserted on the connections actually attempted, not on what the cl
 """
 
 import ipaddress
+import re
 import socket
 import sys
 import threading
@@ -380,3 +381,19 @@ def test_log_in_at_an_auth_url_read_as_another_host_never_sends_the_password(adv
     assert_never_accepted(listener)
     assert advance.requests == []
     assert connects == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:0/HdaApi/x", "a port out of range"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/a%2F..%2Fb", "an encoded '/'"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/a%5Cb", "an encoded '/' or '\\'"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/%zz", "not percent-encoding"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/./x", "a dot segment"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/%2E%2e/x", "a dot segment"),
+    ],
+)
+def test_payload_url_of_the_api_origin_with_an_unplain_port_or_path_is_refused(url, reason):
+    with pytest.raises(AdvanceError, match=re.escape(reason)):
+        origin_check(url, "http://127.0.0.1:8123/HdaApi/rest/v1.1")
