@@ -8,6 +8,7 @@ host name resolves to at the moment of connecting.
 import email.utils
 import ipaddress
 import logging
+import re
 import socket
 import sys
 import threading
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -24,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
+from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
 from webhooks.models import DEFAULT_PORTS, Source, url_origin
@@ -62,10 +64,150 @@ class AdvanceUnavailable(RetryableError):
         self.http_status = http_status
 
 
+class URLRefused(AdvanceError):
+    """A URL from a payload or a redirect that does not plainly name the source's API origin."""
+
+
+# The only URLs requested: http(s)://host[:port], then a path and a query. Anything a parser could
+# read another way is refused before it is read at all (see request_url).
+_ABSOLUTE_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?]*)(?P<path>[^?]*)(?:\?(?P<query>.*))?"
+)
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    scheme: str
+    host: str  # lower case, an IPv6 address in brackets
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _origin(scheme: str | None, host: str | None, port: int | None) -> _Origin:
+    scheme = (scheme or "").lower()
+    host = (host or "").lower()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # urlsplit gives IPv6 addresses without their brackets
+    return _Origin(scheme, host, port or DEFAULT_PORTS.get(scheme, 0))
+
+
+def _client_origin(url: str) -> _Origin | None:
+    """Where requests connects for url: it prepares the URL, then urllib3's parse_url picks the pool."""
+    try:
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(url, None)
+        parsed = parse_url(prepared.url)
+    except (requests.RequestException, ValueError):  # urllib3's LocationParseError is a ValueError
+        return None
+    return _origin(parsed.scheme, parsed.host, parsed.port)
+
+
+def _urlsplit_origin(url: str) -> _Origin | None:
+    """Where Python's urlsplit says url goes (what the same-origin check trusted before issue 9)."""
+    try:
+        parts = urlsplit(url)
+        return _origin(parts.scheme, parts.hostname, parts.port)
+    except ValueError:
+        return None
+
+
+def _characters_refusal(url: str) -> str | None:
+    # Printable ASCII only: .NET's Uri (which writes Advance's URLs) percent-encodes everything
+    # else, while parsers differ on whether they drop, keep or normalise (NFKC, IDNA) it.
+    if any(not "!" <= char <= "~" for char in url):
+        return "whitespace, a control or a non-ASCII character"
+    if "\\" in url:
+        return "a backslash"  # urllib3 ends the authority there; urlsplit and WHATWG do not
+    if "#" in url:
+        return "a fragment ('#')"  # never sent, and where the authority ends is parser-dependent
+    return None
+
+
+def request_url(url: str, api_base_url: str, *, what: str = "URL") -> str:
+    """The URL to request for url (from a payload or a redirect): the API's origin, url's path and query.
+
+    The host never comes from url: url may only name the API's scheme, host and port, plainly.
+    Raises URLRefused (the document fails, no retry) when its characters or authority leave room
+    for two parsers to disagree (userinfo, a backslash, whitespace, control or non-ASCII
+    characters, percent-encoding, a fragment, a trailing dot), when our reading, urllib3's (the
+    client's) and urlsplit's do not all name the API's origin, or when its path has dot segments
+    or encoded separators.
+    """
+    shown = ascii(url[:300])
+
+    def refused(reason: str) -> URLRefused:
+        return URLRefused(f"refused {what} ({reason}): {shown}")
+
+    if reason := _characters_refusal(url):
+        raise refused(reason)
+    match = _ABSOLUTE_URL.fullmatch(url)
+    if match is None:
+        raise refused("not an absolute http(s) URL")
+    if match["scheme"].lower() not in DEFAULT_PORTS:
+        raise URLRefused(f"refused {what} of another origin than the source's API (not http or https): {shown}")
+    authority = match["authority"]
+    if "%" in authority:
+        raise refused("percent-encoding in the authority")  # %5C, %2F, %40, IPv6 zone ids, encoded hosts
+    if "@" in authority:
+        raise refused("userinfo in the authority")
+    host_port = _HOST_PORT.fullmatch(authority)
+    if host_port is None:
+        raise refused("an authority that is not host[:port]")
+    if host_port["host"].endswith("."):
+        raise refused("a trailing dot in the host")
+    if host_port["port"] is not None and not 0 < int(host_port["port"]) < 65536:
+        raise refused("a port out of range")
+    named = _origin(match["scheme"], host_port["host"], int(host_port["port"] or 0))
+    readings = {"ours": named, "urllib3": _client_origin(url), "urlsplit": _urlsplit_origin(url)}
+    if len(set(readings.values())) > 1:
+        seen = ", ".join(f"{parser} {origin or 'cannot read it'}" for parser, origin in readings.items())
+        raise refused(f"URL parsers disagree on where it goes: {seen}")
+    api = _api_origin(api_base_url)
+    if named != api:
+        raise URLRefused(
+            f"refused {what} of another origin than the source's API: it would connect to {named}, "
+            f"the API is at {api}: {shown}"
+        )
+
+    path, query = match["path"], match["query"]
+    if _STRAY_PERCENT.search(url):
+        raise refused("a '%' that is not percent-encoding")
+    if _ENCODED_SEPARATOR.search(path):
+        raise refused("an encoded '/' or '\\' in the path")
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        raise refused("a dot segment in the path")  # the server, or urllib3, would climb out of it
+    port = "" if api.port == DEFAULT_PORTS[api.scheme] else f":{api.port}"
+    built = f"{api.scheme}://{api.host}{port}{path or '/'}" + (f"?{query}" if query else "")
+    if _client_origin(built) != api:  # cannot happen after the checks above; the client has the last word
+        raise refused("the client would connect elsewhere")
+    return built
+
+
+def _api_origin(api_base_url: str) -> _Origin:
+    """Where the client connects for the source's API base URL (operator-entered, trusted)."""
+    try:
+        parsed = parse_url(api_base_url)
+    except ValueError:
+        raise URLRefused(f"the source's API base URL cannot be read: {ascii(api_base_url[:300])}") from None
+    return _origin(parsed.scheme, parsed.host, parsed.port)
+
+
+def redirect_url(location: str, *, current: str, api_base_url: str) -> str:
+    """The URL to request for a redirect's Location, judged as a payload's URL is (request_url)."""
+    if reason := _characters_refusal(location):
+        # Before urljoin, which drops tabs and newlines and would hide them.
+        raise URLRefused(f"refused redirect ({reason}): {ascii(location[:300])}")
+    return request_url(urljoin(current, location), api_base_url, what="redirect")
+
+
 def origin_check(url: str, api_base_url: str) -> None:
-    """Raise AdvanceError unless url has the API base URL's scheme, host and port."""
-    if url_origin(url) != url_origin(api_base_url) or url_origin(url)[0] not in DEFAULT_PORTS:
-        raise AdvanceError(f"refused URL of another origin than the source's API: {url[:300]}")
+    """Raise AdvanceError (URLRefused) unless url plainly names the API base URL's scheme, host and port."""
+    request_url(url, api_base_url)
 
 
 # Outbound safety: where a connection may go ---------------------------------------------
@@ -258,6 +400,10 @@ class AdvanceClient:
     def login(self) -> str:
         """Log in as the service principal; return the access token."""
         url = f"{self.source.auth_base_url.rstrip('/')}/Authorize/ServicePrincipalLogIn"
+        if url_origin(url)[2] == -1:
+            # The password goes there: never to a URL the client may read as another host (a source
+            # saved before Source.clean refused such URLs, or stored without it).
+            raise URLRefused(f"refused to log in at an unsafe auth base URL: {ascii(self.source.auth_base_url[:300])}")
         body = {
             "ClientName": self.source.client_name,
             "PrincipalName": self.source.principal_name,
@@ -280,10 +426,14 @@ class AdvanceClient:
     # Requests ----------------------------------------------------------------------------
 
     def _get(self, url: str, *, stream: bool) -> requests.Response:
-        """GET a URL of the source's API with the access token: one re-log-in on 401, same-origin redirects only."""
+        """GET a URL of the source's API with the access token: one re-log-in on 401, same-origin redirects only.
+
+        What is requested is the API's own origin with the path and query url names (request_url),
+        and the same for every redirect hop.
+        """
         renewed = False
+        url = request_url(url, self.source.api_base_url)
         for _ in range(MAX_REDIRECTS + 2):
-            origin_check(url, self.source.api_base_url)
             headers = {"Authorization": f"Bearer {self.access_token()}"}
             try:
                 response = _session().get(
@@ -298,7 +448,7 @@ class AdvanceClient:
                 continue
             if response.is_redirect:
                 response.close()
-                url = urljoin(url, response.headers["Location"])
+                url = redirect_url(response.headers["Location"], current=url, api_base_url=self.source.api_base_url)
                 continue
             _raise_for_status(response)
             return response

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from urllib3.util import parse_url
 
 from .crypto import secret_decrypt, secret_encrypt
 
@@ -17,14 +18,31 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def url_origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a URL, default ports filled in; port -1 when it cannot be read."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    """(scheme, host, port) of a URL, default ports filled in; ("", "", -1) when it cannot be read.
+
+    Unreadable too: userinfo, a backslash, whitespace, control or non-ASCII characters, or any
+    disagreement between urlsplit and urllib3 (which the HTTP client connects by), since the
+    client may connect to another host than the one this function would name (issue 9).
+    """
+    unreadable = ("", "", -1)
+    if "\\" in url or any(not "!" <= char <= "~" for char in url):
+        return unreadable
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
-    except ValueError:
-        port = -1
-    return scheme, (parts.hostname or ""), port
+        parts = urlsplit(url)
+        port = parts.port
+        client = parse_url(url)
+    except ValueError:  # urllib3's LocationParseError is one too
+        return unreadable
+    scheme = parts.scheme.lower()
+    origin = (scheme, parts.hostname or "", port or DEFAULT_PORTS.get(scheme, 0))
+    client_origin = (
+        (client.scheme or "").lower(),
+        (client.host or "").lower().strip("[]"),
+        client.port or DEFAULT_PORTS.get(scheme, 0),
+    )
+    if "@" in parts.netloc or client_origin != origin:
+        return unreadable
+    return origin
 
 
 class Source(models.Model):
@@ -142,6 +160,11 @@ class Source(models.Model):
         self.principal_password_encrypted = secret_encrypt(password)
 
     def clean(self) -> None:
+        for name in ("api_base_url", "auth_base_url"):
+            if getattr(self, name) and url_origin(getattr(self, name))[2] == -1:
+                raise ValidationError(
+                    {name: "Must be a plain URL: no user@, backslash, whitespace or non-ASCII (write xn-- names)."}
+                )
         if self.api_base_url and self.auth_base_url and url_origin(self.auth_base_url) != url_origin(self.api_base_url):
             # The password goes to the auth URL: it must be the API's own server (as it is for the
             # cloud and on-premise editions), never another one.

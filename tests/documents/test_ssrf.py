@@ -7,6 +7,7 @@ contacted" is asserted on the connections actually attempted, not on what the cl
 """
 
 import ipaddress
+import re
 import socket
 import sys
 import threading
@@ -296,3 +297,103 @@ def test_refused_networks_can_be_extended(settings):
         assert address_refusal("100.100.100.201") is None
     finally:
         advance._refused_networks.cache_clear()
+
+
+# Payload URLs: the host never comes from the payload (issue 9; the full parser-differential table
+# runs end to end in test_url_differential.py).
+
+
+def test_request_goes_to_the_api_origin_with_only_the_path_and_query_of_the_payload_url():
+    from documents.advance import request_url
+
+    api = "https://acme.hotdocsadvance.com/api/rest/v1.1"
+
+    assert (
+        request_url("HTTPS://Acme.HotDocsAdvance.com:443/api/rest/v1.1/workitems/w-1/documents/d-1/content?v=2", api)
+        == "https://acme.hotdocsadvance.com/api/rest/v1.1/workitems/w-1/documents/d-1/content?v=2"
+    )
+    assert request_url("http://127.0.0.1:8123/x", "http://127.0.0.1:8123/HdaApi") == "http://127.0.0.1:8123/x"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/HdaApi/rest/v1.1/moved", "http://advance.acme.test:8123/HdaApi/rest/v1.1/moved"),
+        ("moved?x=1", "http://advance.acme.test:8123/HdaApi/rest/v1.1/workitems/moved?x=1"),
+        ("//advance.acme.test:8123/elsewhere", "http://advance.acme.test:8123/elsewhere"),
+    ],
+)
+def test_relative_redirects_resolve_on_the_api_origin(location, expected):
+    from documents.advance import redirect_url
+
+    current = "http://advance.acme.test:8123/HdaApi/rest/v1.1/workitems/w-1"
+    api = "http://advance.acme.test:8123/HdaApi/rest/v1.1"
+
+    assert redirect_url(location, current=current, api_base_url=api) == expected
+
+
+def test_unsafe_payload_url_is_refused_before_logging_in_or_connecting(source, advance, connects, listener):
+    port = listener.getsockname()[1]
+    url = f"http://127.0.0.1:{port}\\@{advance.api_base_url.removeprefix('http://')}/workitems/w/documents/d/content"
+
+    with pytest.raises(AdvanceError, match="backslash"), AdvanceClient(source).download(url):
+        pass
+
+    assert_never_accepted(listener)
+    assert advance.requests == []  # not even the log-in: the access token never leaves for it
+    assert connects == []
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        "https://collector.example.net\\@acme.hotdocsadvance.com/auth",  # urllib3 connects to collector
+        "https://collector.example.net:443\\@acme.hotdocsadvance.com/auth",
+        "https://user:pw@acme.hotdocsadvance.com/auth",
+    ],
+)
+@pytest.mark.parametrize("field", ["api_base_url", "auth_base_url"])
+def test_source_refuses_a_base_url_the_client_could_read_as_another_host(field, unsafe):
+    from django.core.exceptions import ValidationError
+
+    urls = {"api_base_url": "https://acme.hotdocsadvance.com/api/rest/v1.1", "auth_base_url": unsafe}
+    if field == "api_base_url":
+        urls = {
+            "api_base_url": unsafe.replace("/auth", "/api"),
+            "auth_base_url": "https://acme.hotdocsadvance.com/auth",
+        }
+
+    with pytest.raises(ValidationError) as raised:
+        source_save(slug="acme", client_name="c", principal_name="p", principal_password="pw", **urls)
+
+    assert field in raised.value.message_dict
+    assert not Source.objects.exists()
+
+
+def test_log_in_at_an_auth_url_read_as_another_host_never_sends_the_password(advance, connects, listener):
+    port = listener.getsockname()[1]
+    auth = f"http://127.0.0.1:{port}\\@{advance.auth_base_url.removeprefix('http://')}"
+    source = hostile_source(advance, advance.api_base_url, auth_base_url=auth)
+
+    with pytest.raises(AdvanceError, match="unsafe auth base URL"):
+        AdvanceClient(source).login()
+
+    assert_never_accepted(listener)
+    assert advance.requests == []
+    assert connects == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:0/HdaApi/x", "a port out of range"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/a%2F..%2Fb", "an encoded '/'"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/a%5Cb", "an encoded '/' or '\\'"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/%zz", "not percent-encoding"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/./x", "a dot segment"),
+        ("http://127.0.0.1:8123/HdaApi/rest/v1.1/%2E%2e/x", "a dot segment"),
+    ],
+)
+def test_payload_url_of_the_api_origin_with_an_unplain_port_or_path_is_refused(url, reason):
+    with pytest.raises(AdvanceError, match=re.escape(reason)):
+        origin_check(url, "http://127.0.0.1:8123/HdaApi/rest/v1.1")
