@@ -4,6 +4,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import metrics
+
 from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .parsers import PayloadTooLarge, RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
 from .payloads import PayloadError, envelope_read
@@ -17,9 +19,9 @@ from .services import (
     event_receive,
     headers_loggable,
     interview_receive,
+    refusal_log_admit,
 )
 
-AUTHENTICATION_REFUSALS = (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
 # Refusals the endpoint logs before any body is read (the body is not logged for them).
 LOGGED_REFUSALS = (
     exceptions.NotAuthenticated,
@@ -53,6 +55,13 @@ class AdvanceWebhookApi(APIView):
         # The authenticator that ran knows which source (and so which scheme) was refused.
         authenticators = getattr(request, "authenticators", None) or self.get_authenticators()
         return authenticators[0].authenticate_header(request) if authenticators else None
+
+    # Set once authentication has run: handle_exception reading request.auth before would run it there.
+    authentication_tried = False
+
+    def perform_authentication(self, request: Request) -> None:
+        self.authentication_tried = True
+        super().perform_authentication(request)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -114,15 +123,20 @@ class AdvanceWebhookApi(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         address = client_address(self.request.META)
-        if isinstance(exc, AUTHENTICATION_REFUSALS):
+        caller = self.request.auth if self.authentication_tried else None
+        caller = caller if isinstance(caller, WebhookCaller) else None
+        # Whatever refuses a caller not yet known (a bad code, or a body too large to check it
+        # against) counts as a failed authentication: an HMAC source cannot be told apart otherwise.
+        if self.authentication_tried and caller is None and isinstance(exc, exceptions.APIException):
             wait = auth_failure_record(address=address)
             if wait is not None:
                 # Not logged: a flood of failures must not become a flood of rows.
                 return super().handle_exception(
                     exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
                 )
-        if isinstance(exc, LOGGED_REFUSALS):
-            caller = self.request.auth if isinstance(self.request.auth, WebhookCaller) else None
+        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit():
+            metrics.webhook_rejected(http_status=exc.status_code, cause=getattr(exc, "cause", "") or str(exc.detail))
+        elif isinstance(exc, LOGGED_REFUSALS):
             delivery_reject(
                 http_status=exc.status_code,
                 cause=getattr(exc, "cause", "") or str(exc.detail),

@@ -214,6 +214,8 @@ DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 WEBHOOK_TOKEN_CACHE_SECONDS = env_int("WEBHOOK_TOKEN_CACHE_SECONDS", 5)
 WEBHOOK_AUTH_FAILURE_LIMIT = env_int("WEBHOOK_AUTH_FAILURE_LIMIT", 20)
 WEBHOOK_AUTH_FAILURE_WINDOW = env_int("WEBHOOK_AUTH_FAILURE_WINDOW", 60)
+# Refusals of unknown callers written to the delivery log per window, from all addresses together.
+WEBHOOK_REFUSAL_LOG_LIMIT = env_int("WEBHOOK_REFUSAL_LOG_LIMIT", 600)
 # How many proxies in front of the app append to X-Forwarded-For. 0 (default): the caller is
 # REMOTE_ADDR and X-Forwarded-For is ignored, since any client can write it.
 WEBHOOK_TRUSTED_PROXIES = env_int("WEBHOOK_TRUSTED_PROXIES", 0)

@@ -10,3 +10,4 @@ DOCUMENT_DOWNLOAD_CHUNK_BYTES = 64 * 1024
 ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F405
 # The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.
 WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
+WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
