@@ -1,4 +1,5 @@
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -146,3 +147,13 @@ class AdvanceWebhookApi(APIView):
                 remote_addr=address,
             )
         return super().handle_exception(exc)
+
+
+@csrf_exempt
+def webhook_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any path under /webhooks/ that no webhook URL matches: a JSON 404 for any method.
+
+    Senders are programs: an HTML page (or a redirect that drops a POST's body) helps none of them.
+    """
+    detail = "No webhook URL here: /webhooks/advance/ (a token names the source) or /webhooks/advance/<source slug>/."
+    return JsonResponse({"detail": detail}, status=404)
