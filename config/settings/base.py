@@ -63,10 +63,18 @@ def _var_secret(name: str, make) -> str:
                 handle.write(make())
                 handle.flush()
                 os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another process linked its own first: it wins
+            try:
                 os.link(temporary, path)
+            except FileExistsError:  # another process linked its own first: it wins
+                pass
+            except OSError:
+                # A filesystem without hard links: a rename is atomic too, though of two starts
+                # racing here the second would replace the first's key.
+                if not path.exists():
+                    os.replace(temporary, path)
         finally:
-            os.unlink(temporary)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
     value = path.read_text().strip()
     if not value:
         raise ImproperlyConfigured(f"{path} is empty (left by an interrupted start); delete it to make a new one.")
