@@ -19,10 +19,11 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# The secret here exists only for this step (collectstatic needs settings, not a real key); it is
+# The secrets here exist only for this step (collectstatic needs settings, not a real key); it is
 # not kept in the image's environment. var/ is where the embedded defaults would write.
 RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     DJANGO_SECRET_KEY=collectstatic-only-build-time-placeholder-never-used-at-runtime \
+    FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput -v 0 \
     && mkdir -p var metrics \
     && chown -R app:app var metrics

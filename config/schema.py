@@ -159,10 +159,32 @@ RESPONSES = {
     401: OpenApiResponse(
         Problem, description="Missing, unknown, revoked or expired token (or a bad HMAC code); with WWW-Authenticate."
     ),
-    404: OpenApiResponse(Problem, description="An interview event name with no answer configured."),
+    404: OpenApiResponse(
+        Problem,
+        description="An interview event name with no answer configured; or no webhook URL at this path (a source "
+        "slug that is not a slug): every path under /webhooks/ answers JSON.",
+    ),
+    405: OpenApiResponse(
+        Problem, description="A GET for an event that is not an interview event, or a method not served; with Allow."
+    ),
     413: OpenApiResponse(Problem, description="The body is larger than the limit (1 MiB by default); it is not read."),
     415: OpenApiResponse(Problem, description="A content type the endpoint does not accept (events are JSON)."),
+    429: OpenApiResponse(
+        Problem,
+        description="Too many failed authentications from this address (an IPv6 address by its /64); with "
+        "Retry-After. A call that authenticates is never throttled.",
+    ),
 }
+# The headers that come with some answers (response_headers_conformance checks them).
+RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "WWW-Authenticate", str, OpenApiParameter.HEADER, required=True, response=[401], description="The scheme."
+    ),
+    OpenApiParameter("Allow", str, OpenApiParameter.HEADER, required=True, response=[405], description="`POST`."),
+    OpenApiParameter(
+        "Retry-After", int, OpenApiParameter.HEADER, required=True, response=[429], description="Seconds to wait."
+    ),
+]
 
 INTERVIEW_QUERY = [
     OpenApiParameter("eventType", str, OpenApiParameter.QUERY, required=False, description="For GET calls."),
@@ -204,6 +226,7 @@ class AdvanceWebhookSchema(OpenApiViewExtension):
                 tags=["webhooks"],
                 request={"application/json": EventRequest},
                 responses=RESPONSES,
+                parameters=RESPONSE_HEADERS,
                 examples=[OpenApiExample("NewWorkItemVersionComplete", value=EXAMPLE_EVENT, request_only=True)],
             )
             def post(self, request, source_slug=None):
@@ -213,8 +236,8 @@ class AdvanceWebhookSchema(OpenApiViewExtension):
                 summary="Answer an interview event (GET)",
                 description="InterviewLoadEvent and CustomInterviewEvent only; see the POST operation.",
                 tags=["webhooks"],
-                parameters=INTERVIEW_QUERY,
-                responses={code: RESPONSES[code] for code in (200, 400, 401, 404)},
+                parameters=INTERVIEW_QUERY + RESPONSE_HEADERS,
+                responses={code: RESPONSES[code] for code in (200, 400, 401, 404, 405, 413, 429)},
             )
             def get(self, request, source_slug=None):
                 return super().get(request, source_slug)

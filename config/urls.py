@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from webhooks.apis import webhook_not_found
 
 from . import schema  # noqa: F401 - registers the webhook endpoint's description
 from .health import healthz, readyz
@@ -9,6 +11,8 @@ from .metrics import metrics_view
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    # Last under /webhooks/: whatever path no webhook URL matches gets a JSON 404, not a page.
+    re_path(r"^webhooks/", webhook_not_found, name="webhook-not-found"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

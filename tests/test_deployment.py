@@ -4,6 +4,7 @@ Each test runs the real tool (docker-compose, manage.py) in a subprocess, so tha
 this test process's settings leaks into what is checked. No database is needed.
 """
 
+import base64
 import os
 import re
 import secrets
@@ -98,6 +99,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        FIELD_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DJANGO_ALLOWED_HOSTS="sync.example.com",
         VAR_DIR=str(tmp_path / "var"),
     )

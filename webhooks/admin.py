@@ -4,6 +4,7 @@ Display, filters and search here; every change of state goes through webhooks.se
 """
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -58,6 +59,32 @@ def preformatted(text: str) -> str:
         '<pre style="margin:0;white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto">{}</pre>',
         text,
     )
+
+
+BODY_SHOWN_BYTES = 256 * 1024
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def body_displayable(raw: bytes) -> str:
+    """A stored body as text any page can show: JSON pretty-printed when it parses, else the text.
+
+    The log keeps whatever a sender posted, so nothing here may fail on it: nesting deeper than
+    Python recurses, lone surrogates (which cannot be sent as UTF-8), NUL and other control
+    characters (shown escaped), invalid UTF-8; a large body is cut to its first BODY_SHOWN_BYTES.
+    """
+    text = None
+    if len(raw) <= BODY_SHOWN_BYTES:
+        try:
+            text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to walk
+            text = None
+    if text is None:
+        text = raw[:BODY_SHOWN_BYTES].decode("utf-8", errors="replace")
+    text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    text = UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    if len(raw) > BODY_SHOWN_BYTES:
+        text += f"\n... (the first {BODY_SHOWN_BYTES} of {len(raw)} bytes shown)"
+    return text
 
 
 def webhook_url(request: HttpRequest, source: Source | None = None) -> str:
@@ -531,13 +558,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="body")
     def body_text(self, delivery: Delivery) -> str:
         raw = bytes(delivery.raw_body or b"")
-        if not raw:
-            return "-"
-        try:
-            text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-        except ValueError:  # not JSON, or not UTF-8
-            text = raw.decode("utf-8", errors="replace")
-        return preformatted(text)
+        return preformatted(body_displayable(raw)) if raw else "-"
 
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay_deliveries(self, request: HttpRequest, queryset) -> None:

@@ -1,8 +1,11 @@
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from config import metrics
 
 from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .parsers import PayloadTooLarge, RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
@@ -17,9 +20,9 @@ from .services import (
     event_receive,
     headers_loggable,
     interview_receive,
+    refusal_log_admit,
 )
 
-AUTHENTICATION_REFUSALS = (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
 # Refusals the endpoint logs before any body is read (the body is not logged for them).
 LOGGED_REFUSALS = (
     exceptions.NotAuthenticated,
@@ -53,6 +56,13 @@ class AdvanceWebhookApi(APIView):
         # The authenticator that ran knows which source (and so which scheme) was refused.
         authenticators = getattr(request, "authenticators", None) or self.get_authenticators()
         return authenticators[0].authenticate_header(request) if authenticators else None
+
+    # Set once authentication has run: handle_exception reading request.auth before would run it there.
+    authentication_tried = False
+
+    def perform_authentication(self, request: Request) -> None:
+        self.authentication_tried = True
+        super().perform_authentication(request)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -114,15 +124,20 @@ class AdvanceWebhookApi(APIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         address = client_address(self.request.META)
-        if isinstance(exc, AUTHENTICATION_REFUSALS):
+        caller = self.request.auth if self.authentication_tried else None
+        caller = caller if isinstance(caller, WebhookCaller) else None
+        # Whatever refuses a caller not yet known (a bad code, or a body too large to check it
+        # against) counts as a failed authentication: an HMAC source cannot be told apart otherwise.
+        if self.authentication_tried and caller is None and isinstance(exc, exceptions.APIException):
             wait = auth_failure_record(address=address)
             if wait is not None:
                 # Not logged: a flood of failures must not become a flood of rows.
                 return super().handle_exception(
                     exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
                 )
-        if isinstance(exc, LOGGED_REFUSALS):
-            caller = self.request.auth if isinstance(self.request.auth, WebhookCaller) else None
+        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit():
+            metrics.webhook_rejected(http_status=exc.status_code, cause=getattr(exc, "cause", "") or str(exc.detail))
+        elif isinstance(exc, LOGGED_REFUSALS):
             delivery_reject(
                 http_status=exc.status_code,
                 cause=getattr(exc, "cause", "") or str(exc.detail),
@@ -132,3 +147,13 @@ class AdvanceWebhookApi(APIView):
                 remote_addr=address,
             )
         return super().handle_exception(exc)
+
+
+@csrf_exempt
+def webhook_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any path under /webhooks/ that no webhook URL matches: a JSON 404 for any method.
+
+    Senders are programs: an HTML page (or a redirect that drops a POST's body) helps none of them.
+    """
+    detail = "No webhook URL here: /webhooks/advance/ (a token names the source) or /webhooks/advance/<source slug>/."
+    return JsonResponse({"detail": detail}, status=404)

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -46,35 +47,107 @@ DEBUG = env_bool("DJANGO_DEBUG")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 
+def _var_secret(name: str, make) -> str:
+    """The secret kept in VAR_DIR/name, made with make() by the first process that needs it.
+
+    Written whole to a temporary file, then linked to its name, which fails when the name exists:
+    no process ever reads it half-written, and processes starting together all end with the first
+    one linked. Raises OSError when VAR_DIR is not writable.
+    """
+    path = VAR_DIR / name
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make())
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:  # another process linked its own first: it wins
+                pass
+            except OSError:
+                # A filesystem without hard links: a rename is atomic too, though of two starts
+                # racing here the second would replace the first's key.
+                if not path.exists():
+                    os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty (left by an interrupted start); delete it to make a new one.")
+    return value
+
+
 def _secret_key() -> str:
     key = env_str("DJANGO_SECRET_KEY")
     if key:
         return key
-    key_file = VAR_DIR / "secret_key"
     try:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        if not key_file.exists():
-            # O_EXCL: two processes starting together must not write two different keys.
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(50))
-        return key_file.read_text().strip()
-    except FileExistsError:
-        return key_file.read_text().strip()
+        return _var_secret("secret_key", lambda: secrets.token_urlsafe(50))
     except OSError as error:
         if DEBUG:
             return "insecure-debug-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
         raise ImproperlyConfigured(f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error}).") from error
 
 
+# Before the secret key is made: whether an earlier run left its SQLite database here, whose
+# secrets were encrypted with a key derived from the secret key (see _field_encryption_keys).
+_EMBEDDED_DATABASE_EXISTED = (VAR_DIR / "db.sqlite3").exists()
+
 SECRET_KEY = _secret_key()
 
-# Fernet keys for secrets at rest (Advance passwords). The first encrypts, all decrypt, so a
-# new key can be put in front while old rows are re-encrypted. Without it, one key is derived
-# from SECRET_KEY: then rotating SECRET_KEY needs FIELD_ENCRYPTION_KEYS set to the old one.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
-    base64.urlsafe_b64encode(hashlib.sha256(b"advance-sync:fields:" + SECRET_KEY.encode()).digest()).decode()
-]
+FERNET_KEY_HOWTO = 'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+
+
+def _derived_field_key() -> str:
+    # What earlier versions encrypted with when FIELD_ENCRYPTION_KEYS was not set.
+    return base64.urlsafe_b64encode(hashlib.sha256(b"advance-sync:fields:" + SECRET_KEY.encode()).digest()).decode()
+
+
+def _field_encryption_keys() -> list[str]:
+    """FIELD_ENCRYPTION_KEYS, or the embedded run's keys in VAR_DIR/field_encryption_keys.
+
+    The embedded keys are generated once, like the secret key, so that a new DJANGO_SECRET_KEY
+    never makes stored secrets unreadable. When the file is made, the key earlier versions
+    derived from the secret key is kept as a second, decrypt-only key, unless nothing can have
+    been encrypted with it (the embedded database does not exist yet); `secrets_rotate`
+    re-encrypts with the first key, after which the second line may be deleted.
+    """
+    keys = env_list("FIELD_ENCRYPTION_KEYS")
+    if not keys:
+        fresh = not env_str("DATABASE_URL") and not _EMBEDDED_DATABASE_EXISTED
+
+        def make() -> str:
+            generated = Fernet.generate_key().decode()
+            return generated if fresh else f"{generated}\n{_derived_field_key()}"
+
+        try:
+            keys = _var_secret("field_encryption_keys", make).split()
+        except OSError as error:
+            if DEBUG:
+                return [_derived_field_key()]
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS is not set and {VAR_DIR} is not writable ({error}). Make a key with: "
+                + FERNET_KEY_HOWTO
+            ) from error
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            # The key itself is not repeated: a wrong key may still be someone's secret.
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes). "
+                f"Make one with: {FERNET_KEY_HOWTO}"
+            ) from None
+    return keys
+
+
+# Fernet keys for secrets at rest (Advance passwords, HMAC secrets). The first encrypts, all
+# decrypt, so a new key can be put in front while old rows are re-encrypted (`secrets_rotate`).
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -214,6 +287,8 @@ DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 WEBHOOK_TOKEN_CACHE_SECONDS = env_int("WEBHOOK_TOKEN_CACHE_SECONDS", 5)
 WEBHOOK_AUTH_FAILURE_LIMIT = env_int("WEBHOOK_AUTH_FAILURE_LIMIT", 20)
 WEBHOOK_AUTH_FAILURE_WINDOW = env_int("WEBHOOK_AUTH_FAILURE_WINDOW", 60)
+# Refusals of unknown callers written to the delivery log per window, from all addresses together.
+WEBHOOK_REFUSAL_LOG_LIMIT = env_int("WEBHOOK_REFUSAL_LOG_LIMIT", 600)
 # How many proxies in front of the app append to X-Forwarded-For. 0 (default): the caller is
 # REMOTE_ADDR and X-Forwarded-For is ignored, since any client can write it.
 WEBHOOK_TRUSTED_PROXIES = env_int("WEBHOOK_TRUSTED_PROXIES", 0)

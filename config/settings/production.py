@@ -3,6 +3,8 @@
 Everything is read from the environment, as in base.py. What this module adds, with its default:
 
 - DJANGO_SECRET_KEY: required. Production never generates or reads a key file under var/.
+- FIELD_ENCRYPTION_KEYS: required, the keys of secrets at rest, so that they never depend on
+  DJANGO_SECRET_KEY (a leaked secret key would open them; rotating it would lose them).
 - DJANGO_DEBUG: must be off; turning it on here is refused.
 - DJANGO_SECURE_PROXY_SSL_HEADER (``HTTP_X_FORWARDED_PROTO,https``): the header and value by which
   the proxy says the request came over HTTPS; ``off`` when no proxy sets it.
@@ -18,9 +20,16 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-# Checked before base.py runs, which would otherwise generate a key into var/ as the embedded run does.
+# Checked before base.py runs, which would otherwise generate keys into var/ as the embedded run does.
 if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set with production settings.")
+if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS must be set with production settings: comma-separated Fernet keys that "
+        "encrypt Advance passwords and HMAC secrets at rest (the first encrypts, all decrypt). Make one with: "
+        'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())". '
+        "An installation that ran without it: see 'Keys of secrets at rest' in README.md."
+    )
 
 from .base import *  # noqa: E402, F403
 from .base import BASE_DIR, DEBUG, STORAGES, env_bool, env_int, env_list, env_str  # noqa: E402

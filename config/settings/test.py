@@ -2,6 +2,9 @@
 
 from .base import *  # noqa: F403
 
+# One key for every process of the suite (the test process and the workers it starts, whatever
+# their VAR_DIR): what one encrypts, the others decrypt.
+FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWtleS1uZXZlci11c2UtaXQtZWxzZSE="]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # S3's smallest part, so that tests of a few MiB already take the multipart path.
 DOCUMENT_UPLOAD_PART_SIZE = 5 * 1024 * 1024
@@ -10,3 +13,4 @@ DOCUMENT_DOWNLOAD_CHUNK_BYTES = 64 * 1024
 ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F405
 # The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.
 WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
+WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000

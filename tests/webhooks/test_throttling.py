@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from webhooks.models import Delivery
-from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set
+from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set, source_save
 
 URL = "/webhooks/advance/"
 LIMIT = 3
@@ -165,3 +165,57 @@ def test_a_remote_addr_that_is_not_an_ip_is_logged_as_none_not_a_5xx(source):
 
     assert response.status_code == 401
     assert Delivery.objects.get().remote_addr is None
+
+
+@pytest.mark.django_db
+class TestUnauthenticatedRefusals:
+    """Refusals before a caller is known (issue 9): counted as failed authentications, bounded in the log."""
+
+    def test_oversized_unauthenticated_calls_are_throttled_and_write_at_most_the_limit(self, source, token_key):
+        other, _ = source_save(
+            slug="hmac",
+            name="HMAC tenancy",
+            api_base_url=source.api_base_url,
+            auth_base_url=source.auth_base_url,
+            client_name="c",
+            principal_name="p",
+            principal_password="pw",
+        )
+        source_hmac_configure(source=other, encoding="base64")
+        source_hmac_secret_set(source=other, secret="s")
+
+        answers = [call(None, url=f"{URL}hmac/", CONTENT_LENGTH="50000000") for _ in range(50)]
+        # An authenticated caller's oversized body is its own mistake, not a failed authentication.
+        authenticated = call(token_key, CONTENT_LENGTH="50000000")
+
+        codes = [answer.status_code for answer in answers]
+        assert codes == [413] * LIMIT + [429] * (50 - LIMIT)
+        assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+        assert authenticated.status_code == 413
+        assert Delivery.objects.filter(token__isnull=True).count() == LIMIT
+
+    def test_ipv6_callers_are_throttled_by_their_64_prefix(self, source):
+        for host in range(1, LIMIT + 1):
+            assert call("whk_wrong", address=f"2001:db8:1:2::{host:x}").status_code == 401
+
+        assert call("whk_wrong", address="2001:db8:1:2:ffff:1:2:3").status_code == 429
+        assert call("whk_wrong", address="2001:db8:1:3::1").status_code == 401
+
+    def test_an_ipv4_mapped_address_counts_as_the_ipv4_address(self, source):
+        for _ in range(LIMIT):
+            call("whk_wrong", address="::ffff:198.51.100.9")
+
+        assert call("whk_wrong", address="198.51.100.9").status_code == 429
+
+    def test_the_log_keeps_at_most_the_refusal_log_limit_of_unauthenticated_rows_per_window(self, token_key, settings):
+        settings.WEBHOOK_REFUSAL_LOG_LIMIT = 5
+        settings.WEBHOOK_MAX_BODY_BYTES = 100
+        # Many addresses, each under its own limit: only the log's own bound holds the rows down.
+        codes = [call("whk_wrong", address=f"198.51.100.{host}").status_code for host in range(1, 13)]
+        authenticated = [call(token_key, CONTENT_LENGTH="500").status_code for _ in range(3)]
+
+        assert codes == [401] * 12
+        assert Delivery.objects.filter(http_status=401).count() == 5
+        # Refusals of a known caller are always logged: the bound is for strangers only.
+        assert authenticated == [413] * 3
+        assert Delivery.objects.filter(http_status=413, token__isnull=False).count() == 3

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
@@ -23,6 +24,7 @@ LOOKUP_LENGTH = len(KEY_PREFIX) + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 AUTH_FAILURES_KEY = "webhooks:auth-failures:{address}:{window}"
+REFUSALS_LOGGED_KEY = "webhooks:refusals-logged:{window}"
 
 
 def _key_digest(key: str) -> str:
@@ -83,9 +85,52 @@ def token_authenticate(*, key: str) -> WebhookToken | None:
     return found
 
 
+def throttle_bucket(address: str | None) -> str:
+    """What failed authentications are counted by: the IPv4 address, or the IPv6 address's /64.
+
+    One IPv6 host is usually given a whole /64: counted per address, it could fail without end.
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "unknown"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _window_count(key: str, window: int) -> int | None:
+    """Add one to a counter that lives for one window; None when the cache does not answer."""
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        return cache.incr(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure: count nothing rather than answer 5xx
+        logger.warning("not counted, cache unavailable: key=%s error=%r", key, error)
+        return None
+
+
+def refusal_log_admit() -> bool:
+    """Whether one more refusal of an unknown caller may be written to the delivery log.
+
+    Each address is held to WEBHOOK_AUTH_FAILURE_LIMIT by the throttle; this bounds them all
+    together to WEBHOOK_REFUSAL_LOG_LIMIT rows per window, so many addresses cannot fill the log
+    either. Refusals of a known caller are always logged. A cache outage admits every row.
+    """
+    window = settings.WEBHOOK_AUTH_FAILURE_WINDOW
+    logged = _window_count(REFUSALS_LOGGED_KEY.format(window=int(time.time() // window)), window)
+    if logged is None or logged <= settings.WEBHOOK_REFUSAL_LOG_LIMIT:
+        return True
+    if logged == settings.WEBHOOK_REFUSAL_LOG_LIMIT + 1:
+        logger.warning("unauthenticated refusals no longer logged this window: limit=%s", logged - 1)
+    return False
+
+
 def auth_failure_record(*, address: str | None) -> int | None:
-    """Count a failed authentication from this address. Return the seconds to wait (for Retry-After)
-    when it has failed more than WEBHOOK_AUTH_FAILURE_LIMIT times in the current window, else None.
+    """Count a failed authentication from this address (an IPv6 address by its /64). Return the
+    seconds to wait (for Retry-After) when it has failed more than WEBHOOK_AUTH_FAILURE_LIMIT times
+    in the current window, else None.
 
     Only failures touch the cache: a request that authenticates costs nothing here and is never
     throttled, so one sender's broken configuration cannot lock out another behind the same
@@ -94,14 +139,9 @@ def auth_failure_record(*, address: str | None) -> int | None:
     window = settings.WEBHOOK_AUTH_FAILURE_WINDOW
     now = time.time()
     # Fixed windows aligned on the clock: one atomic counter per window, no read-modify-write.
-    key = AUTH_FAILURES_KEY.format(address=address or "unknown", window=int(now // window))
-    try:
-        cache.add(key, 0, timeout=window + 1)
-        failures = cache.incr(key)
-    except Exception as error:  # noqa: BLE001 - any cache failure: count nothing rather than answer 5xx
-        logger.warning("auth failure not counted, cache unavailable: address=%s error=%r", address, error)
-        return None
-    if failures <= settings.WEBHOOK_AUTH_FAILURE_LIMIT:
+    key = AUTH_FAILURES_KEY.format(address=throttle_bucket(address), window=int(now // window))
+    failures = _window_count(key, window)
+    if failures is None or failures <= settings.WEBHOOK_AUTH_FAILURE_LIMIT:
         return None
     if failures == settings.WEBHOOK_AUTH_FAILURE_LIMIT + 1:
         logger.warning("failed webhook authentication throttled: address=%s failures=%s", address, failures)
