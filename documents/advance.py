@@ -392,8 +392,8 @@ class AdvanceClient:
         return self.source.api_base_url.rstrip("/")
 
     def version_content_url(self, work_item_id: str, version_id: str, document_id: str) -> str:
-        base = self._base()
-        return f"{base}/WorkItems/{quote(work_item_id)}/Versions/{quote(version_id)}/Documents/{quote(document_id)}/Content"
+        version = f"{self._base()}/WorkItems/{quote(work_item_id)}/Versions/{quote(version_id)}"
+        return f"{version}/Documents/{quote(document_id)}/Content"
 
     def content_url(self, work_item_id: str, document_id: str) -> str:
         base = self.source.api_base_url.rstrip("/")

@@ -111,3 +111,14 @@ def test_post_processing_event_without_documents_lists_the_versions_own(
     assert bucket.get(stored.storage_key)["Body"].read() == document_bytes(document)
     assert version.documents_from == WorkItemVersion.DocumentsFrom.VERSION
     assert len(advance.status_calls) == 1
+
+
+def test_source_page_warns_when_no_status_call_is_set(admin_client, source):
+    from django.urls import reverse
+
+    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    warning = "stays &#x27;post-assembly processing is in progress&#x27;"
+
+    assert warning in admin_client.get(url).content.decode()
+    status_path_set(source)
+    assert warning not in admin_client.get(url).content.decode()
