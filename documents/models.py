@@ -175,7 +175,7 @@ class SourceSync(models.Model):
     """
 
     class DocumentsScope(models.TextChoices):
-        AUTO = "auto", "The version's own list, else the work item's latest (on 404)"
+        AUTO = "auto", "By the API base URL: v2.0 and later the version's own list, v1.x the latest"
         VERSION = "version", "Only the version's own list (API v2.0)"
         LATEST = "latest", "Only the work item's latest list (API v1.1)"
 

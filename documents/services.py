@@ -1,11 +1,12 @@
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -130,28 +131,17 @@ def _documents_list(
 ) -> tuple[list[dict], str]:
     """The version's documents from Advance's list calls, and which list they came from.
 
-    The source's documents_scope decides: the version's own list (v2.0), the work item's latest
-    list (v1.1, whose documents may belong to a later version), or the first and, on 404 or 405,
-    the second.
+    The version's own list where the API has it (v2.0), else the work item's latest list, whose
+    documents may belong to a later version. Never the one after the other: a 404 from the
+    version's own list may mean the version is gone (Advance keeps five), and the latest list
+    would then store another version's documents under this one's name.
     """
-    scope = source_sync_get(source=source).documents_scope
     client = AdvanceClient(source)
-    found: list[dict] | None = None
-    documents_from = WorkItemVersion.DocumentsFrom.VERSION
     try:
-        if scope != SourceSync.DocumentsScope.LATEST:
-            try:
-                found = client.list_version_documents(work_item_id, version_id)
-            except AdvanceError as error:
-                if scope == SourceSync.DocumentsScope.VERSION or error.http_status not in (404, 405):
-                    raise
-                logger.warning(
-                    "no version-scoped document list (HTTP %s), using the latest: source=%s version=%s",
-                    error.http_status,
-                    source.slug,
-                    version_id,
-                )
-        if found is None:
+        if source_documents_scope(source=source) == SourceSync.DocumentsScope.VERSION:
+            found = client.list_version_documents(work_item_id, version_id)
+            documents_from = WorkItemVersion.DocumentsFrom.VERSION
+        else:
             found = client.list_documents(work_item_id)
             documents_from = WorkItemVersion.DocumentsFrom.LATEST
     except AdvanceError as error:
@@ -169,6 +159,18 @@ def _documents_list(
             continue
         listed.append({"id": item["id"], "name": item["name"][:300], "url": item.get("url", "")})
     return listed, documents_from
+
+
+API_VERSION = re.compile(r"/v(\d+)(?:\.\d+)?(?:/|$)", re.IGNORECASE)
+
+
+def source_documents_scope(*, source: Source) -> str:
+    """VERSION or LATEST: the source's setting, or for AUTO the major version in its API base URL (v2 and later)."""
+    scope = source_sync_get(source=source).documents_scope
+    if scope != SourceSync.DocumentsScope.AUTO:
+        return scope
+    match = API_VERSION.search(urlsplit(source.api_base_url).path)
+    return SourceSync.DocumentsScope.VERSION if match and int(match[1]) >= 2 else SourceSync.DocumentsScope.LATEST
 
 
 def source_sync_get(*, source: Source) -> SourceSync:

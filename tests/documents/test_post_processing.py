@@ -100,6 +100,7 @@ def test_post_processing_event_without_documents_lists_the_versions_own(
     stack, advance, source, token_key, webhook_url, bucket
 ):
     status_path_set(source)
+    SourceSync.objects.filter(source=source).update(documents_scope=SourceSync.DocumentsScope.VERSION)
     document = SimDocument(kind="docx")
     work_item = advance.add_work_item(documents=[document])
 
