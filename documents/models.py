@@ -70,6 +70,11 @@ class WorkItemVersion(models.Model):
     post_processing_attempts = models.PositiveIntegerField(default=0)
     post_processing_error = models.TextField(blank=True)
     post_processing_completed_at = models.DateTimeField(null=True, blank=True)
+    post_processing_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the status call should run (next); later than that, the sweep queues it again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -194,19 +194,47 @@ def version_post_processing_check(*, version_id: int) -> bool:
     with transaction.atomic():
         taken = WorkItemVersion.objects.filter(
             pk=version_id, post_processing_status=WorkItemVersion.PostProcessing.PENDING
-        ).update(post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_error="")
+        ).update(
+            post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
+            post_processing_error="",
+            post_processing_due_at=timezone.now(),
+        )
         if taken:
-            from .tasks import version_post_processing_complete  # the task module imports this one
-
-            transaction.on_commit(lambda: version_post_processing_complete.delay(version_id), robust=True)
+            _post_processing_send(version_id)
     return bool(taken)
 
 
-def version_post_processing_complete(*, version_id: int, final_attempt: bool = False) -> None:
+def _post_processing_send(version_id: int) -> None:
+    from .tasks import version_post_processing_complete  # the task module imports this one
+
+    def send() -> None:
+        version_post_processing_complete.delay(version_id)
+
+    transaction.on_commit(send, robust=True)  # a lost message is found again by the sweep (due_at)
+
+
+def versions_post_processing_requeue_stalled() -> int:
+    """Queue again the status calls whose due time passed long ago (their message was lost); return how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    stalled = WorkItemVersion.objects.filter(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at__lt=cutoff
+    )
+    with transaction.atomic():
+        ids = list(stalled.order_by("pk").values_list("pk", flat=True)[:1000])
+        WorkItemVersion.objects.filter(pk__in=ids).update(post_processing_due_at=timezone.now())
+        for version_id in ids:
+            _post_processing_send(version_id)
+    if ids:
+        logger.warning("re-queued %s stalled post-processing status calls", len(ids))
+    return len(ids)
+
+
+def version_post_processing_complete(*, version_id: int, retries: int = 0, final_attempt: bool = False) -> None:
     """Tell Advance the version's post-assembly processing is Complete. Safe to run twice.
 
-    Transient failures raise AdvanceUnavailable (the task retries with backoff); a refusal, a
-    missing setting or the last attempt's failure leaves the version failed with the reason.
+    Transient failures raise RetryScheduled with the backoff for this many retries (written as
+    the version's due time); a refusal, a missing setting or the last attempt's failure leaves
+    the version failed with the reason.
     """
     version = WorkItemVersion.objects.select_related("work_item__source").filter(pk=version_id).first()
     if version is None or version.post_processing_status != WorkItemVersion.PostProcessing.COMPLETING:
@@ -239,9 +267,15 @@ def version_post_processing_complete(*, version_id: int, final_attempt: bool = F
         if final_attempt:
             _post_processing_end(version_id, WorkItemVersion.PostProcessing.FAILED, f"gave up: {error}")
             return
-        WorkItemVersion.objects.filter(pk=version_id).update(post_processing_error=f"will be retried: {error}")
-        logger.warning("post-processing status will be retried: version=%s error=%s", version_id, error)
-        raise
+        countdown = retry_countdown(retries, error.retry_after)
+        WorkItemVersion.objects.filter(pk=version_id).update(
+            post_processing_error=f"will be retried: {error}",
+            post_processing_due_at=timezone.now() + timedelta(seconds=countdown),
+        )
+        logger.warning(
+            "post-processing status will be retried: version=%s in=%.1fs error=%s", version_id, countdown, error
+        )
+        raise RetryScheduled(str(error), retry_after=countdown) from error
     _post_processing_end(version_id, WorkItemVersion.PostProcessing.COMPLETED, "")
     logger.info("post-processing status completed: version=%s status=%s", version_id, status)
 

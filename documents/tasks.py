@@ -42,9 +42,16 @@ def spool_prune() -> int:
 def version_post_processing_complete(self, version_id: int) -> None:
     final_attempt = self.request.retries >= self.max_retries
     try:
-        services.version_post_processing_complete(version_id=version_id, final_attempt=final_attempt)
+        services.version_post_processing_complete(
+            version_id=version_id, retries=self.request.retries, final_attempt=final_attempt
+        )
     except RetryableError as error:
-        raise self.retry(exc=error, countdown=retry_countdown(self.request.retries, error.retry_after)) from error
+        raise self.retry(exc=error, countdown=error.retry_after) from error
+
+
+@shared_task(acks_late=True)
+def versions_post_processing_requeue_stalled() -> int:
+    return services.versions_post_processing_requeue_stalled()
 
 
 @shared_task(acks_late=True, soft_time_limit=settings.DOCUMENT_SYNC_TIME_LIMIT)

@@ -279,6 +279,10 @@ CELERY_BEAT_SCHEDULE = {
     "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
     # Each source's own interval decides; this only looks every minute for sources that are due.
     "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
+    "requeue-stalled-post-processing": {
+        "task": "documents.tasks.versions_post_processing_requeue_stalled",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -123,3 +123,29 @@ def test_source_page_warns_when_no_status_call_is_set(admin_client, source):
     assert warning in admin_client.get(url).content.decode()
     status_path_set(source)
     assert warning not in admin_client.get(url).content.decode()
+
+
+def test_a_status_call_whose_message_was_lost_is_sent_again_by_the_sweep(
+    stack, advance, source, token_key, webhook_url, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from documents.services import versions_post_processing_requeue_stalled
+
+    status_path_set(source)
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+    send(webhook_url, advance.event_payload(work_item), token_key)
+    wait_until_settled(1)
+    # As if the status call had been queued long ago and its message lost with the broker.
+    long_ago = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 60)
+    WorkItemVersion.objects.update(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at=long_ago
+    )
+
+    assert versions_post_processing_requeue_stalled() == 1
+    assert versions_post_processing_requeue_stalled() == 0  # due again only once stale again
+    version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+
+    assert len(advance.status_calls) == 1
