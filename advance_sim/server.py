@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import requests
 
@@ -21,12 +21,20 @@ from .documents import SimDocument, document_chunks, document_size
 # Advance keeps only the last five versions of a work item; older document URLs stop working.
 KEPT_VERSIONS = 5
 MAX_REQUEST_BODY = 1024 * 1024
+# Where this simulator takes the post-assembly processing status (Advance's help names no call:
+# this path is our guess, and the source's setting must be given it).
+POST_PROCESSING_STATUS_PATH = "WorkItems/{workItemId}/Versions/{versionId}/PostAssemblyProcessingStatus"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
 class SimVersion:
     id: str
     documents: list[SimDocument]
+    completed_at: datetime = field(default_factory=_now)
 
 
 @dataclass
@@ -50,6 +58,16 @@ class SimWorkItem:
                 if document.id.lower() == document_id.lower():
                     return document
         return None
+
+
+@dataclass(frozen=True)
+class StatusCall:
+    """A post-assembly processing status call received: for which version, with what body."""
+
+    method: str
+    work_item_id: str
+    version_id: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,9 @@ class SimulatedAdvance:
         # must still be running when a test interrupts them (or that stall past a read timeout).
         self.chunk_delay_seconds: float = 0.0
         self.token_ttl_seconds: float | None = None
+        # False: an API v1.1 that has no version-scoped document list (404, as for an unknown route).
+        self.version_scoped_documents: bool = True
+        self.status_calls: list[StatusCall] = []
         self.login_count = 0
         self._lock = threading.Lock()
         self._work_items: dict[str, SimWorkItem] = {}
@@ -172,6 +193,18 @@ class SimulatedAdvance:
             rf"^{re.escape(self.api_prefix)}/workitems/(?P<work_item>[^/]+)/documents"
             r"(?:/(?P<document>[^/]+)/content)?/?$",
             re.IGNORECASE,  # Advance runs on IIS; its own payloads use lower-case paths
+        )
+        prefix = re.escape(self.api_prefix)
+        self._work_items_path = re.compile(rf"^{prefix}/workitems/?$", re.IGNORECASE)
+        self._versions_path = re.compile(rf"^{prefix}/workitems/(?P<work_item>[^/]+)/versions/?$", re.IGNORECASE)
+        self._version_documents_path = re.compile(
+            rf"^{prefix}/workitems/(?P<work_item>[^/]+)/versions/(?P<version>[^/]+)/documents"
+            r"(?:/(?P<document>[^/]+)/content)?/?$",
+            re.IGNORECASE,
+        )
+        self._status_path = re.compile(
+            rf"^{prefix}/workitems/(?P<work_item>[^/]+)/versions/(?P<version>[^/]+)/postassemblyprocessingstatus/?$",
+            re.IGNORECASE,
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -236,6 +269,10 @@ class SimulatedAdvance:
             work_item.versions = [*work_item.versions, version][-KEPT_VERSIONS:]
         return version.id
 
+    def version(self, work_item: SimWorkItem, version_id: str) -> SimVersion | None:
+        with self._lock:
+            return next((v for v in work_item.versions if v.id.lower() == version_id.lower()), None)
+
     def document_url(self, work_item_id: str, document_id: str) -> str:
         return f"{self.api_base_url}/workitems/{work_item_id}/documents/{document_id}/content"
 
@@ -274,6 +311,7 @@ class SimulatedAdvance:
             self.cut_after_bytes = None
             self.chunk_delay_seconds = 0.0
             self.login_count = 0
+            self.status_calls.clear()
 
     # --- request log -------------------------------------------------------------------------
 
@@ -371,6 +409,28 @@ class SimulatedAdvance:
         with self._lock:
             return self._work_items.get(work_item_id.lower())
 
+    def _work_items_listed(self, query: str) -> list[dict[str, Any]]:
+        """GET /WorkItems: work items whose latest version completed at or after modifiedSince, paged by skip/take.
+
+        Advance documents a `filter` parameter on this call (for a status) but not its syntax nor
+        paging; this simulator takes filter=Completed, modifiedSince (ISO 8601), skip and take.
+        """
+        params = {key.lower(): values[-1] for key, values in parse_qs(query).items()}
+        since = (
+            datetime.fromisoformat(params["modifiedsince"].replace("Z", "+00:00"))
+            if "modifiedsince" in params
+            else None
+        )
+        with self._lock:
+            items = sorted(self._work_items.values(), key=lambda w: w.versions[-1].completed_at)
+        if since is not None:
+            items = [w for w in items if w.versions[-1].completed_at >= since]
+        skip, take = int(params.get("skip", 0)), int(params.get("take", 100))
+        return [
+            {"id": w.id, "name": w.name, "status": "Completed", "lastModified": w.versions[-1].completed_at.isoformat()}
+            for w in items[skip : skip + take]
+        ]
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stalled download must not keep stop() or the process waiting
@@ -408,6 +468,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._log_in(body)
         elif path.lower() == sim._login_path:
             self._send_json(405, {"error": "use POST"})
+        elif match := sim._status_path.match(path):
+            self._status_call(match["work_item"], match["version"], body)
+        elif self.command == "GET" and sim._work_items_path.match(path) and self._authorized():
+            self._send_json(200, sim._work_items_listed(url.query))
+        elif self.command == "GET" and (match := sim._versions_path.match(path)) and self._authorized():
+            self._versions(match["work_item"])
+        elif match := sim._version_documents_path.match(path):
+            self._version_documents(match["work_item"], match["version"], match["document"])
         elif match := sim._api_path.match(path):
             self._api(match["work_item"], match["document"])
         else:
@@ -454,6 +522,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": f"document {document_id} not found"})
         else:
             self._send_document(document)
+
+    def _authorized(self) -> bool:
+        """True when the access token is valid; else answers 401 and returns False."""
+        if self.server.sim._token_valid(self.headers.get("Authorization", "")):
+            return True
+        self._send_json(
+            401, {"error": "missing, invalid or expired access token"}, headers={"WWW-Authenticate": "Bearer"}
+        )
+        return False
+
+    def _versions(self, work_item_id: str) -> None:
+        sim = self.server.sim
+        if (work_item := sim._work_item(work_item_id)) is None:
+            self._send_json(404, {"error": f"work item {work_item_id} not found"})
+            return
+        with sim._lock:
+            versions = list(work_item.versions)
+        self._send_json(
+            200, [{"id": v.id, "status": "Completed", "completedDate": v.completed_at.isoformat()} for v in versions]
+        )
+
+    def _version_documents(self, work_item_id: str, version_id: str, document_id: str | None) -> None:
+        sim = self.server.sim
+        if not sim.version_scoped_documents:
+            self._send_json(404, {"error": "not found"})
+        elif self.command != "GET":
+            self._send_json(405, {"error": "use GET"})
+        elif not self._authorized():
+            return
+        elif (work_item := sim._work_item(work_item_id)) is None:
+            self._send_json(404, {"error": f"work item {work_item_id} not found"})
+        elif (version := sim.version(work_item, version_id)) is None:
+            self._send_json(404, {"error": f"version {version_id} not found"})  # one of the 5 kept, or none
+        elif document_id is None:
+            self._send_json(200, [{"id": d.id, "name": d.name} for d in version.documents])
+        elif (document := next((d for d in version.documents if d.id.lower() == document_id.lower()), None)) is None:
+            self._send_json(404, {"error": f"document {document_id} not found"})
+        else:
+            self._send_document(document)
+
+    def _status_call(self, work_item_id: str, version_id: str, body: bytes) -> None:
+        sim = self.server.sim
+        if self.command not in ("PUT", "POST", "PATCH"):
+            self._send_json(405, {"error": "use PUT"})
+        elif not self._authorized():
+            return
+        elif (work_item := sim._work_item(work_item_id)) is None or sim.version(work_item, version_id) is None:
+            self._send_json(404, {"error": f"version {version_id} not found"})
+        else:
+            with sim._lock:
+                sim.status_calls.append(StatusCall(self.command, work_item_id, version_id, body))
+            self._send(204, b"")
 
     def _send_document(self, document: SimDocument) -> None:
         cut_after = (

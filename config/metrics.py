@@ -71,6 +71,16 @@ DOCUMENTS_SYNCED = Counter(f"{PREFIX}_documents_synced", "Documents stored.")
 DOCUMENTS_FAILED = Counter(f"{PREFIX}_documents_failed", "Documents refused for good (404, another origin, too large).")
 DOCUMENTS_DEAD = Counter(f"{PREFIX}_documents_dead", "Documents given up after their retries ran out.")
 DOCUMENT_BYTES = Counter(f"{PREFIX}_document_downloaded_bytes", "Bytes downloaded from Advance and stored.")
+POST_PROCESSING_COMPLETED = Counter(
+    f"{PREFIX}_post_processing_completed", "Versions whose post-assembly processing status was set to Complete."
+)
+POST_PROCESSING_FAILED = Counter(
+    f"{PREFIX}_post_processing_failed", "Versions whose post-assembly processing status could not be set (for good)."
+)
+RECONCILED_VERSIONS = Counter(
+    f"{PREFIX}_reconciled_versions", "Completed versions that no webhook had announced, recorded by reconciliation."
+)
+RECONCILE_FAILURES = Counter(f"{PREFIX}_reconcile_failures", "Reconciliation runs that ended in an error.")
 DOCUMENT_SYNC_SECONDS = Histogram(
     f"{PREFIX}_document_sync_seconds",
     "Time from a document being recorded (its event processed) to its bytes stored, retries included.",

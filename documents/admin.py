@@ -21,8 +21,8 @@ from webhooks.models import Source
 
 from . import selectors
 from .advance import AdvanceClient
-from .models import Document, DocumentAttempt, WorkItem, WorkItemVersion
-from .services import documents_retry
+from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
+from .services import documents_retry, versions_post_processing_retry
 from .storage import object_download_url, object_open
 
 DOCUMENT_TONES = {
@@ -211,6 +211,7 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "status_badge",
                     "download_link",
                     "url",
+                    "listed_from",
                 ]
             },
         ),
@@ -291,6 +292,10 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
+
+    @admin.display(description="listed from")
+    def listed_from(self, document: Document) -> str:
+        return documents_from_display(document.version)
 
     @admin.display(description="work item", ordering="version__work_item__name")
     def work_item_name(self, document: Document) -> str:
@@ -403,6 +408,16 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # Work items and versions -------------------------------------------------------------------
 
 
+def documents_from_display(version: WorkItemVersion) -> str:
+    """Where the version's document list came from; a warning when it may be a later version's."""
+    if version.documents_from == WorkItemVersion.DocumentsFrom.LATEST:
+        return format_html(
+            '<span style="background:var(--message-error-bg);padding:1px 6px">{}</span>',
+            "The work item's latest list: these documents may belong to a later version",
+        )
+    return version.get_documents_from_display()
+
+
 def versions_newest_first(queryset):
     return queryset.order_by(F("completed_at").desc(nulls_last=True), "-created_at", "-pk")
 
@@ -497,24 +512,67 @@ class DocumentInline(ReadOnlyInlineMixin, admin.TabularInline):
         return document_download_link(document)
 
 
+POST_PROCESSING_TONES = {
+    WorkItemVersion.PostProcessing.PENDING: "info",
+    WorkItemVersion.PostProcessing.COMPLETING: "info",
+    WorkItemVersion.PostProcessing.COMPLETED: "success",
+    WorkItemVersion.PostProcessing.FAILED: "error",
+}
+
+
 @admin.register(WorkItemVersion)
 class WorkItemVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["advance_id", "work_item", "completed_at", "created_by_login", "document_count"]
-    list_filter = ["work_item__source"]
+    list_display = [
+        "advance_id",
+        "work_item",
+        "completed_at",
+        "created_by_login",
+        "document_count",
+        "recorded_by",
+        "post_processing_badge",
+    ]
+    list_filter = ["work_item__source", "recorded_by", "documents_from", "post_processing_status"]
     search_fields = ["advance_id", "work_item__name", "created_by_login"]
     list_select_related = ["work_item"]
     inlines = [DocumentInline]
+    actions = ["retry_post_processing"]
     fields = [
         "work_item",
         "advance_id",
         "delivery",
+        "recorded_by",
+        "listed_from",
         "completed_at",
         "created_by_id",
         "created_by_login",
         "created_by_account_type",
         "created_at",
+        "post_processing_badge",
+        "post_processing_attempts",
+        "post_processing_error",
+        "post_processing_completed_at",
     ]
     readonly_fields = fields
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return model_permission(request, self.opts, "change")
+
+    @admin.display(description="listed from")
+    def listed_from(self, version: WorkItemVersion) -> str:
+        return documents_from_display(version)
+
+    @admin.display(description="post-processing status", ordering="post_processing_status")
+    def post_processing_badge(self, version: WorkItemVersion) -> str:
+        if not version.post_processing_status:
+            return "-"
+        tone = POST_PROCESSING_TONES.get(version.post_processing_status, "quiet")
+        return status_badge(version.get_post_processing_status_display(), tone)
+
+    @admin.action(description="Retry post-processing status of selected", permissions=["retry"])
+    def retry_post_processing(self, request: HttpRequest, queryset) -> None:
+        queued = versions_post_processing_retry(versions=queryset)
+        message = f"Queued the post-processing status call for {queued} version{'s' if queued != 1 else ''}."
+        self.message_user(request, message, messages.SUCCESS if queued else messages.WARNING)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(document_count=Count("documents"))
@@ -555,10 +613,110 @@ def source_test_connection(modeladmin: admin.ModelAdmin, request: HttpRequest, q
             )
 
 
+@admin.action(description="Reconcile with Advance now", permissions=["change"])
+def source_reconcile_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> None:
+    from .tasks import source_reconcile
+
+    for source in queryset:
+        source_reconcile.delay(source.pk)
+    modeladmin.message_user(request, f"Queued a reconciliation of {queryset.count()} source(s).", messages.SUCCESS)
+
+
+POST_PROCESSING_WARNING = (
+    "No post-assembly processing status call is set: if this tenancy registers a PostProcessingEvent webhook, "
+    "its documents are stored but every work item stays 'post-assembly processing is in progress' in Advance. "
+    "Advance's help does not name the call; enter the one your Advance offers."
+)
+
+
+@admin.register(SourceSync)
+class SourceSyncAdmin(admin.ModelAdmin):
+    """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
+
+    list_display = [
+        "source",
+        "documents_scope",
+        "post_processing_call",
+        "reconcile_interval_minutes",
+        "reconcile_watermark",
+    ]
+    list_select_related = ["source"]
+    fieldsets = [
+        (None, {"fields": ["source"]}),
+        (
+            "Post-assembly processing (PostProcessingEvent)",
+            {
+                "fields": [
+                    "post_processing_warning",
+                    "post_processing_status_path",
+                    "post_processing_status_method",
+                    "post_processing_status_body",
+                ]
+            },
+        ),
+        ("Documents of a version", {"fields": ["documents_scope"]}),
+        (
+            "Reconciliation",
+            {
+                "fields": [
+                    "reconcile_interval_minutes",
+                    "reconcile_query",
+                    "reconcile_watermark",
+                    "reconcile_next_at",
+                    "reconcile_last_run_at",
+                    "reconcile_last_error",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["post_processing_warning", "reconcile_next_at", "reconcile_last_run_at", "reconcile_last_error"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*self.readonly_fields, "source"] if obj is not None else self.readonly_fields
+
+    @admin.display(description="post-processing status call", boolean=True)
+    def post_processing_call(self, sync: SourceSync) -> bool:
+        return bool(sync.post_processing_status_path)
+
+    @admin.display(description="")
+    def post_processing_warning(self, sync: SourceSync | None) -> str:
+        if sync is not None and sync.post_processing_status_path:
+            return "-"
+        return format_html(
+            '<p style="padding:6px 10px;background:var(--message-error-bg);max-width:60em">{}</p>',
+            POST_PROCESSING_WARNING,
+        )
+
+
+def _source_change_view_with_sync_warning(change_view):
+    """The source's page, with a warning when PostProcessingEvent would leave work items in progress."""
+
+    def view(request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if request.method == "GET" and str(object_id).isdigit():
+            sync = SourceSync.objects.filter(source_id=object_id).first()
+            if sync is None or not sync.post_processing_status_path:
+                link = (
+                    reverse("admin:documents_sourcesync_change", args=[sync.pk])
+                    if sync
+                    else reverse("admin:documents_sourcesync_add") + "?" + urlencode({"source": object_id})
+                )
+                # Shown in this very page: a message added and rendered within one request is not kept.
+                messages.warning(
+                    request, format_html('{} <a href="{}">Sync settings</a>', POST_PROCESSING_WARNING, link)
+                )
+        return change_view(request, object_id, form_url, extra_context)
+
+    view.sync_warning = True
+    return view
+
+
 def source_admin_extend() -> None:
     source_admin = admin.site.get_model_admin(Source)
-    if source_test_connection not in (source_admin.actions or []):
-        source_admin.actions = [*(source_admin.actions or []), source_test_connection]
+    for action in (source_test_connection, source_reconcile_now):
+        if action not in (source_admin.actions or []):
+            source_admin.actions = [*(source_admin.actions or []), action]
+    if not getattr(source_admin.change_view, "sync_warning", False):
+        source_admin.change_view = _source_change_view_with_sync_warning(source_admin.change_view)
 
 
 source_admin_extend()

@@ -472,6 +472,79 @@ class AdvanceClient:
                     documents.append({"id": str(folded["id"]), "name": str(folded.get("name") or "")})
         return documents
 
+    def _json_list(self, url: str, what: str) -> list[dict]:
+        """GET a JSON list (bare, or the first list inside an object), its objects' keys case-folded."""
+        response = self._get(url, stream=False)
+        try:
+            items = response.json()
+        except ValueError:
+            raise AdvanceError(f"the {what} is not JSON") from None
+        if isinstance(items, dict):  # some editions wrap lists
+            items = next((value for value in items.values() if isinstance(value, list)), [])
+        return [
+            {str(key).lower(): value for key, value in item.items()}
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict)
+        ]
+
+    def list_version_documents(self, work_item_id: str, version_id: str) -> list[dict]:
+        """The documents of that very version (API v2.0): [{"id": ..., "name": ..., "url": ...}, ...]."""
+        url = f"{self._base()}/WorkItems/{quote(work_item_id)}/Versions/{quote(version_id)}/Documents"
+        return [
+            {
+                "id": str(item["id"]),
+                "name": str(item.get("name") or ""),
+                "url": self.version_content_url(work_item_id, version_id, str(item["id"])),
+            }
+            for item in self._json_list(url, "version's document list")
+            if item.get("id")
+        ]
+
+    def list_work_items(self, *, query: str, skip: int, take: int) -> list[dict]:
+        """One page of GET /WorkItems?{query}&skip=&take= (keys case-folded)."""
+        separator = "&" if query else ""
+        url = f"{self._base()}/WorkItems?{query}{separator}skip={skip}&take={take}"
+        return self._json_list(url, "work item list")
+
+    def list_versions(self, work_item_id: str) -> list[dict]:
+        """GET /WorkItems/{id}/Versions (keys case-folded)."""
+        return self._json_list(f"{self._base()}/WorkItems/{quote(work_item_id)}/Versions", "version list")
+
+    def send_json(self, method: str, path: str, body: bytes | None) -> int:
+        """Send a call with a JSON body to a path of the source's API; return the HTTP status.
+
+        One re-log-in on 401; a redirect is refused rather than followed (a write is not replayed elsewhere).
+        """
+        url = f"{self._base()}/{path.lstrip('/')}"
+        origin_check(url, self.source.api_base_url)
+        for renewed in (False, True):
+            headers = {"Authorization": f"Bearer {self.access_token(renew=renewed)}"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            try:
+                response = _session().request(
+                    method, url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                raise AdvanceUnavailable(f"request failed: {type(error).__name__}") from None
+            if response.status_code == 401 and not renewed:
+                response.close()
+                continue
+            break
+        if response.is_redirect:
+            response.close()
+            raise AdvanceError(f"Advance answered a redirect (HTTP {response.status_code}) to {method} {path[:200]}")
+        _raise_for_status(response)
+        response.close()
+        return response.status_code
+
+    def _base(self) -> str:
+        return self.source.api_base_url.rstrip("/")
+
+    def version_content_url(self, work_item_id: str, version_id: str, document_id: str) -> str:
+        version = f"{self._base()}/WorkItems/{quote(work_item_id)}/Versions/{quote(version_id)}"
+        return f"{version}/Documents/{quote(document_id)}/Content"
+
     def content_url(self, work_item_id: str, document_id: str) -> str:
         base = self.source.api_base_url.rstrip("/")
         return f"{base}/WorkItems/{quote(work_item_id)}/Documents/{quote(document_id)}/Content"

@@ -62,10 +62,12 @@ class PostProcessingEventSerializer(EnvelopeSerializer):
 
 
 def post_processing_record(*, delivery, payload: dict) -> None:
-    from .services import event_documents_record
+    """Sync the version's documents, then set its post-assembly processing status to Complete."""
+    from .services import version_documents_record
 
-    if (payload.get("data") or {}).get("documents"):
-        event_documents_record(delivery=delivery, payload=payload)
+    data = payload.get("data") or {}
+    if data.get("workitemid") and data.get("workitemversionid"):
+        version_documents_record(source=delivery.source, delivery=delivery, payload=payload, post_processing=True)
 
 
 def register() -> None:

@@ -22,6 +22,22 @@ class WorkItem(models.Model):
 
 
 class WorkItemVersion(models.Model):
+    class RecordedBy(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        RECONCILE = "reconcile", "Reconciliation"
+
+    class DocumentsFrom(models.TextChoices):
+        EVENT = "event", "Listed in the event"
+        VERSION = "version", "The version's own list"
+        LATEST = "latest", "The work item's latest list: may belong to a later version"
+
+    class PostProcessing(models.TextChoices):
+        NONE = "", "-"
+        PENDING = "pending", "Waiting for its documents"
+        COMPLETING = "completing", "Completing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
     work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="versions")
     advance_id = models.CharField("work item version id", max_length=100)
     delivery = models.ForeignKey(
@@ -36,6 +52,29 @@ class WorkItemVersion(models.Model):
     created_by_id = models.CharField("user id", max_length=100, blank=True)
     created_by_login = models.CharField("user login", max_length=300, blank=True)
     created_by_account_type = models.CharField("account type", max_length=100, blank=True)
+    recorded_by = models.CharField(max_length=16, choices=RecordedBy.choices, default=RecordedBy.WEBHOOK)
+    documents_from = models.CharField(
+        "documents listed from",
+        max_length=16,
+        choices=DocumentsFrom.choices,
+        default=DocumentsFrom.EVENT,
+        help_text="'The work item's latest list': Advance offered no list of this version's own documents.",
+    )
+    post_processing_status = models.CharField(
+        max_length=16,
+        choices=PostProcessing.choices,
+        default=PostProcessing.NONE,
+        blank=True,
+        help_text="A PostProcessingEvent's version: Advance's post-assembly processing status, set to Complete here.",
+    )
+    post_processing_attempts = models.PositiveIntegerField(default=0)
+    post_processing_error = models.TextField(blank=True)
+    post_processing_completed_at = models.DateTimeField(null=True, blank=True)
+    post_processing_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the status call should run (next); later than that, the sweep queues it again.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -132,3 +171,70 @@ class DocumentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome or 'running'}"
+
+
+class SourceSync(models.Model):
+    """How one source's documents are fetched beyond the webhook: post-processing, reconciliation, list calls.
+
+    Kept beside the source (not on it) so that the sync's own settings and state live in this app.
+    """
+
+    class DocumentsScope(models.TextChoices):
+        AUTO = "auto", "By the API base URL: v2.0 and later the version's own list, v1.x the latest"
+        VERSION = "version", "Only the version's own list (API v2.0)"
+        LATEST = "latest", "Only the work item's latest list (API v1.1)"
+
+    class StatusMethod(models.TextChoices):
+        PUT = "PUT", "PUT"
+        POST = "POST", "POST"
+        PATCH = "PATCH", "PATCH"
+
+    source = models.OneToOneField(Source, on_delete=models.CASCADE, related_name="sync")
+    documents_scope = models.CharField(
+        "documents list when an event names none",
+        max_length=16,
+        choices=DocumentsScope.choices,
+        default=DocumentsScope.AUTO,
+        help_text="Advance v2.0 lists a version's own documents; v1.1 only the latest completed version's.",
+    )
+    post_processing_status_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text=(
+            "Empty: off. The call that sets a version's post-assembly processing status to Complete, "
+            "relative to the API base URL, with {workItemId} and {versionId}; Advance's help does not name it. "
+            "Without it, a registered PostProcessingEvent leaves work items 'post-assembly processing is in progress'."
+        ),
+    )
+    post_processing_status_method = models.CharField(
+        max_length=8, choices=StatusMethod.choices, default=StatusMethod.PUT
+    )
+    post_processing_status_body = models.TextField(
+        blank=True,
+        default='{"status": "Complete"}',
+        help_text="JSON sent with the call ({workItemId} and {versionId} are replaced); empty: no body.",
+    )
+    reconcile_interval_minutes = models.PositiveIntegerField(
+        default=15, help_text="How often beat asks Advance for completed versions no webhook announced; 0: never."
+    )
+    reconcile_query = models.CharField(
+        max_length=500,
+        blank=True,
+        default="filter=Completed&modifiedSince={since}",
+        help_text="Query string of GET /WorkItems ({since} is the watermark, ISO 8601); skip and take are added.",
+    )
+    reconcile_watermark = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Versions completed before this are not looked for again; it moves only over what was recorded.",
+    )
+    reconcile_next_at = models.DateTimeField(null=True, blank=True, help_text="When beat reconciles next.")
+    reconcile_last_run_at = models.DateTimeField(null=True, blank=True)
+    reconcile_last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "sync settings"
+        verbose_name_plural = "sync settings"
+
+    def __str__(self) -> str:
+        return f"sync settings of {self.source}"

@@ -1,10 +1,12 @@
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -12,13 +14,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config import metrics
-from webhooks.models import Delivery
+from webhooks.models import Delivery, Source
 from webhooks.registry import RetryableError
 from webhooks.retry import DUE_SLACK, retry_countdown
 
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
-from .models import Document, DocumentAttempt, WorkItem, WorkItemVersion
+from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
 from .storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
 
 logger = logging.getLogger(__name__)
@@ -35,31 +37,35 @@ class LeaseHeld(RetryableError):
 # Recording an event's documents ----------------------------------------------------------
 
 
-def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
+def event_documents_record(*, delivery: Delivery, payload: dict) -> WorkItemVersion:
     """Record the event's work item, version and documents, and queue each document's sync.
 
     Safe to run again (a replay): rows are not duplicated and only documents not stored yet are
     queued; failed ones are given another chance.
     """
+    return version_documents_record(source=delivery.source, delivery=delivery, payload=payload)
+
+
+def version_documents_record(
+    *,
+    source: Source,
+    payload: dict,
+    delivery: Delivery | None = None,
+    recorded_by: str = WorkItemVersion.RecordedBy.WEBHOOK,
+    post_processing: bool = False,
+) -> WorkItemVersion:
+    """Record a work item version and its documents (from an event, or found by reconciliation); queue their sync.
+
+    The one recording path: an event and a reconciliation of the same version meet on the same
+    rows (one version per work item and id, one document per version and id), so whichever comes
+    second records nothing new and downloads nothing again.
+    """
     data = payload["data"]
-    source = delivery.source
     listed = data.get("documents") or []
+    documents_from = WorkItemVersion.DocumentsFrom.EVENT
     if not listed:
         # The event names no documents: ask Advance (network I/O, so before the transaction).
-        listed = []
-        try:
-            found = AdvanceClient(source).list_documents(data["workitemid"])
-        except AdvanceError as error:
-            # Refused for good (404, another origin): the intake fails the event on a ValueError
-            # (and retries a RetryableError); anything else would leave it accepted, re-queued forever.
-            raise ValueError(f"the work item's documents could not be listed: {error}") from error
-        for item in found:
-            try:
-                advance_id_validator(item["id"])
-            except Exception:
-                logger.warning("skipped a listed document with an invalid id: delivery=%s", delivery.pk)
-                continue
-            listed.append({"id": item["id"], "name": item["name"][:300], "url": ""})
+        listed, documents_from = _documents_list(source, data["workitemid"], data["workitemversionid"], delivery)
 
     created_by = payload.get("createdby") or {}
     with transaction.atomic():
@@ -68,7 +74,7 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
         )
         if not created and data.get("workitemname") and work_item.name != data["workitemname"]:
             WorkItem.objects.filter(pk=work_item.pk).update(name=data["workitemname"], updated_at=timezone.now())
-        version, _ = WorkItemVersion.objects.get_or_create(
+        version, version_created = WorkItemVersion.objects.get_or_create(
             work_item=work_item,
             advance_id=data["workitemversionid"],
             defaults={
@@ -77,8 +83,19 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
                 "created_by_id": created_by.get("id", ""),
                 "created_by_login": created_by.get("loginname", ""),
                 "created_by_account_type": created_by.get("accounttype", ""),
+                "recorded_by": recorded_by,
+                "documents_from": documents_from,
             },
         )
+        if not version_created and delivery is not None and version.delivery_id is None:
+            # Reconciled first, announced later: the event becomes the version's provenance.
+            WorkItemVersion.objects.filter(pk=version.pk, delivery__isnull=True).update(delivery=delivery)
+        if post_processing:
+            # A version completed once stays completed: a re-delivered event does not undo it.
+            none = WorkItemVersion.PostProcessing.NONE
+            WorkItemVersion.objects.filter(pk=version.pk, post_processing_status=none).update(
+                post_processing_status=WorkItemVersion.PostProcessing.PENDING
+            )
         Document.objects.bulk_create(
             [
                 Document(
@@ -96,7 +113,193 @@ def event_documents_record(*, delivery: Delivery, payload: dict) -> None:
             status=Document.Status.PENDING, last_error=""
         )
         documents_enqueue(Document.objects.filter(version=version, status=Document.Status.PENDING))
-    logger.info("event recorded: delivery=%s version=%s documents=%s", delivery.pk, version.pk, len(listed))
+        if post_processing:
+            version_pk = version.pk
+            transaction.on_commit(lambda: version_post_processing_check(version_id=version_pk), robust=True)
+    logger.info(
+        "version recorded: delivery=%s version=%s documents=%s by=%s",
+        delivery.pk if delivery else None,
+        version.pk,
+        len(listed),
+        recorded_by,
+    )
+    return version
+
+
+def _documents_list(
+    source: Source, work_item_id: str, version_id: str, delivery: Delivery | None
+) -> tuple[list[dict], str]:
+    """The version's documents from Advance's list calls, and which list they came from.
+
+    The version's own list where the API has it (v2.0), else the work item's latest list, whose
+    documents may belong to a later version. Never the one after the other: a 404 from the
+    version's own list may mean the version is gone (Advance keeps five), and the latest list
+    would then store another version's documents under this one's name.
+    """
+    client = AdvanceClient(source)
+    try:
+        if source_documents_scope(source=source) == SourceSync.DocumentsScope.VERSION:
+            found = client.list_version_documents(work_item_id, version_id)
+            documents_from = WorkItemVersion.DocumentsFrom.VERSION
+        else:
+            found = client.list_documents(work_item_id)
+            documents_from = WorkItemVersion.DocumentsFrom.LATEST
+    except AdvanceError as error:
+        # Refused for good (404, another origin): the intake fails the event on a ValueError
+        # (and retries a RetryableError); anything else would leave it accepted, re-queued forever.
+        raise ValueError(f"the work item's documents could not be listed: {error}") from error
+    listed = []
+    for item in found:
+        try:
+            advance_id_validator(item["id"])
+        except Exception:
+            logger.warning(
+                "skipped a listed document with an invalid id: delivery=%s", delivery.pk if delivery else None
+            )
+            continue
+        listed.append({"id": item["id"], "name": item["name"][:300], "url": item.get("url", "")})
+    return listed, documents_from
+
+
+API_VERSION = re.compile(r"/v(\d+)(?:\.\d+)?(?:/|$)", re.IGNORECASE)
+
+
+def source_documents_scope(*, source: Source) -> str:
+    """VERSION or LATEST: the source's setting, or for AUTO the major version in its API base URL (v2 and later)."""
+    scope = source_sync_get(source=source).documents_scope
+    if scope != SourceSync.DocumentsScope.AUTO:
+        return scope
+    match = API_VERSION.search(urlsplit(source.api_base_url).path)
+    return SourceSync.DocumentsScope.VERSION if match and int(match[1]) >= 2 else SourceSync.DocumentsScope.LATEST
+
+
+def source_sync_get(*, source: Source) -> SourceSync:
+    """The source's sync settings, created with the defaults on first use."""
+    sync, _ = SourceSync.objects.get_or_create(source=source)
+    return sync
+
+
+# Post-assembly processing ------------------------------------------------------------------
+
+
+def version_post_processing_check(*, version_id: int) -> bool:
+    """Queue the post-assembly processing status call once every document of the version is stored.
+
+    A conditional UPDATE lets exactly one caller through, however many documents finish at once.
+    Returns whether this call queued it.
+    """
+    not_stored = Document.objects.filter(version_id=version_id).exclude(status=Document.Status.STORED)
+    if not_stored.exists():
+        return False
+    with transaction.atomic():
+        taken = WorkItemVersion.objects.filter(
+            pk=version_id, post_processing_status=WorkItemVersion.PostProcessing.PENDING
+        ).update(
+            post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
+            post_processing_error="",
+            post_processing_due_at=timezone.now(),
+        )
+        if taken:
+            _post_processing_send(version_id)
+    return bool(taken)
+
+
+def _post_processing_send(version_id: int) -> None:
+    from .tasks import version_post_processing_complete  # the task module imports this one
+
+    def send() -> None:
+        version_post_processing_complete.delay(version_id)
+
+    transaction.on_commit(send, robust=True)  # a lost message is found again by the sweep (due_at)
+
+
+def versions_post_processing_requeue_stalled() -> int:
+    """Queue again the status calls whose due time passed long ago (their message was lost); return how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    stalled = WorkItemVersion.objects.filter(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at__lt=cutoff
+    )
+    with transaction.atomic():
+        ids = list(stalled.order_by("pk").values_list("pk", flat=True)[:1000])
+        WorkItemVersion.objects.filter(pk__in=ids).update(post_processing_due_at=timezone.now())
+        for version_id in ids:
+            _post_processing_send(version_id)
+    if ids:
+        logger.warning("re-queued %s stalled post-processing status calls", len(ids))
+    return len(ids)
+
+
+def version_post_processing_complete(*, version_id: int, retries: int = 0, final_attempt: bool = False) -> None:
+    """Tell Advance the version's post-assembly processing is Complete. Safe to run twice.
+
+    Transient failures raise RetryScheduled with the backoff for this many retries (written as
+    the version's due time); a refusal, a missing setting or the last attempt's failure leaves
+    the version failed with the reason.
+    """
+    version = WorkItemVersion.objects.select_related("work_item__source").filter(pk=version_id).first()
+    if version is None or version.post_processing_status != WorkItemVersion.PostProcessing.COMPLETING:
+        return
+    source = version.work_item.source
+    sync = source_sync_get(source=source)
+    WorkItemVersion.objects.filter(pk=version_id).update(post_processing_attempts=F("post_processing_attempts") + 1)
+    if not sync.post_processing_status_path:
+        _post_processing_end(
+            version_id,
+            WorkItemVersion.PostProcessing.FAILED,
+            "no post-assembly processing status call is configured for the source: the work item stays "
+            "'in progress' in Advance",
+        )
+        return
+    names = {"workItemId": quote(version.work_item.advance_id), "versionId": quote(version.advance_id)}
+    path = sync.post_processing_status_path
+    body = sync.post_processing_status_body
+    for name, value in names.items():
+        path = path.replace("{" + name + "}", value)
+        body = body.replace("{" + name + "}", value)
+    try:
+        status = AdvanceClient(source).send_json(
+            sync.post_processing_status_method, path, body.encode() if body.strip() else None
+        )
+    except AdvanceError as error:
+        _post_processing_end(version_id, WorkItemVersion.PostProcessing.FAILED, str(error))
+        return
+    except RetryableError as error:
+        if final_attempt:
+            _post_processing_end(version_id, WorkItemVersion.PostProcessing.FAILED, f"gave up: {error}")
+            return
+        countdown = retry_countdown(retries, error.retry_after)
+        WorkItemVersion.objects.filter(pk=version_id).update(
+            post_processing_error=f"will be retried: {error}",
+            post_processing_due_at=timezone.now() + timedelta(seconds=countdown),
+        )
+        logger.warning(
+            "post-processing status will be retried: version=%s in=%.1fs error=%s", version_id, countdown, error
+        )
+        raise RetryScheduled(str(error), retry_after=countdown) from error
+    _post_processing_end(version_id, WorkItemVersion.PostProcessing.COMPLETED, "")
+    logger.info("post-processing status completed: version=%s status=%s", version_id, status)
+
+
+def _post_processing_end(version_id: int, status: str, error: str) -> None:
+    completed = status == WorkItemVersion.PostProcessing.COMPLETED
+    WorkItemVersion.objects.filter(pk=version_id).update(
+        post_processing_status=status,
+        post_processing_error=error,
+        post_processing_completed_at=timezone.now() if completed else None,
+    )
+    if completed:
+        metrics.POST_PROCESSING_COMPLETED.inc()
+    else:
+        metrics.POST_PROCESSING_FAILED.inc()
+        logger.warning("post-processing status failed: version=%s reason=%s", version_id, error)
+
+
+def versions_post_processing_retry(*, versions) -> int:
+    """Try the post-assembly processing status call again for these failed versions; return how many."""
+    failed = versions.filter(post_processing_status=WorkItemVersion.PostProcessing.FAILED)
+    ids = list(failed.values_list("pk", flat=True))
+    WorkItemVersion.objects.filter(pk__in=ids).update(post_processing_status=WorkItemVersion.PostProcessing.PENDING)
+    return sum(version_post_processing_check(version_id=pk) for pk in ids)
 
 
 def documents_enqueue(documents) -> int:
@@ -353,6 +556,10 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     )
     if stored_now:
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
+        # Read now, not from the row loaded before the download: a PostProcessingEvent may have come meanwhile.
+        pending = WorkItemVersion.PostProcessing.PENDING
+        if WorkItemVersion.objects.filter(pk=document.version_id, post_processing_status=pending).exists():
+            version_post_processing_check(version_id=document.version_id)
     logger.info(
         "document stored: document=%s bytes=%s seconds=%.2f recorded=%s",
         document_id,

@@ -5,6 +5,7 @@ from webhooks.registry import RetryableError
 from webhooks.retry import retry_countdown
 
 from . import services, storage
+from .advance import AdvanceError
 
 
 @shared_task(
@@ -35,3 +36,41 @@ def documents_requeue_stalled() -> int:
 @shared_task(acks_late=True)
 def spool_prune() -> int:
     return storage.spool_prune()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.DOCUMENT_SYNC_MAX_RETRIES)
+def version_post_processing_complete(self, version_id: int) -> None:
+    final_attempt = self.request.retries >= self.max_retries
+    try:
+        services.version_post_processing_complete(
+            version_id=version_id, retries=self.request.retries, final_attempt=final_attempt
+        )
+    except RetryableError as error:
+        raise self.retry(exc=error, countdown=error.retry_after) from error
+
+
+@shared_task(acks_late=True)
+def versions_post_processing_requeue_stalled() -> int:
+    return services.versions_post_processing_requeue_stalled()
+
+
+@shared_task(acks_late=True, soft_time_limit=settings.DOCUMENT_SYNC_TIME_LIMIT)
+def source_reconcile(source_id: int) -> None:
+    from webhooks.models import Source
+
+    from .reconcile import source_reconcile as reconcile
+
+    source = Source.objects.filter(pk=source_id, is_active=True).first()
+    if source is None:
+        return
+    try:
+        reconcile(source=source)
+    except (AdvanceError, RetryableError):
+        return  # recorded on the source's sync settings; the next interval tries again
+
+
+@shared_task(acks_late=True)
+def sources_reconcile_due() -> int:
+    from .reconcile import sources_reconcile_due as due
+
+    return due()

@@ -352,6 +352,12 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": 60.0},
     "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": 60.0},
     "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
+    # Each source's own interval decides; this only looks every minute for sources that are due.
+    "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
+    "requeue-stalled-post-processing": {
+        "task": "documents.tasks.versions_post_processing_requeue_stalled",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -1,0 +1,151 @@
+"""PostProcessingEvent over the real stack: the documents stored, then Advance's post-assembly
+processing status set to Complete once, by the call configured for the source."""
+
+import json
+
+import pytest
+
+from advance_sim import SimDocument, document_bytes
+from advance_sim.server import POST_PROCESSING_STATUS_PATH
+from documents.models import Document, SourceSync, WorkItemVersion
+from tests.conftest import wait_for
+from tests.documents.test_sync_integration import send, wait_until_settled
+from webhooks.models import Delivery
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def webhook_url(live_server) -> str:
+    return f"{live_server.url}/webhooks/advance/"
+
+
+@pytest.fixture
+def stack(celery_worker, bucket, webhook_url):
+    return celery_worker
+
+
+def status_path_set(source, path: str = POST_PROCESSING_STATUS_PATH) -> None:
+    SourceSync.objects.update_or_create(source=source, defaults={"post_processing_status_path": path})
+
+
+def version_settled(version_id: str, *statuses: str) -> WorkItemVersion:
+    def settled():
+        version = WorkItemVersion.objects.filter(advance_id=version_id).first()
+        return version if version is not None and version.post_processing_status in statuses else None
+
+    return wait_for(settled, timeout=90, interval=0.1, message=f"version {version_id} to reach {statuses}")
+
+
+def test_post_processing_status_is_completed_once_after_the_documents_are_stored(
+    stack, advance, source, token_key, webhook_url, bucket
+):
+    status_path_set(source)
+    documents = [SimDocument(kind="docx"), SimDocument(name="Summary", kind="pdf")]
+    work_item = advance.add_work_item(documents=documents)
+    payload = advance.event_payload(work_item, event_type="PostProcessingEvent")
+
+    assert send(webhook_url, payload, token_key).status_code == 202
+    stored = wait_until_settled(2)
+    version = version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+    # The same event again, and the version announced once more by NewWorkItemVersionComplete.
+    assert send(webhook_url, payload, token_key).status_code == 200
+    announced = send(webhook_url, advance.event_payload(work_item), token_key)
+    assert announced.status_code == 202
+    wait_for(
+        lambda: Delivery.objects.get(public_id=announced.json()["id"]).status == Delivery.Status.PROCESSED,
+        message="the second event processed",
+    )
+
+    assert {d.status for d in stored} == {Document.Status.STORED}
+    for document in documents:
+        key = next(d.storage_key for d in stored if d.advance_id == document.id)
+        assert bucket.get(key)["Body"].read() == document_bytes(document)
+    [call] = advance.status_calls
+    assert (call.method, call.work_item_id, call.version_id) == ("PUT", work_item.id, work_item.version_id)
+    assert json.loads(call.body) == {"status": "Complete"}
+    [status_request] = advance.requests_for("/PostAssemblyProcessingStatus")
+    assert status_request.time > max(r.time for r in advance.requests_for("/content"))
+    assert version.post_processing_attempts == 1
+    assert version.post_processing_completed_at is not None
+    assert version.post_processing_error == ""
+
+
+def test_post_processing_status_call_is_retried_after_a_503(stack, advance, source, token_key, webhook_url, bucket):
+    status_path_set(source)
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+    advance.fail_next(1, 503, path_contains="/postassemblyprocessingstatus", headers={"Retry-After": "1"})
+
+    send(webhook_url, advance.event_payload(work_item, event_type="PostProcessingEvent"), token_key)
+    version = version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+
+    assert len(advance.requests_for("/PostAssemblyProcessingStatus")) == 2
+    assert len(advance.status_calls) == 1
+    assert version.post_processing_attempts == 2
+    assert version.documents.get().status == Document.Status.STORED
+
+
+def test_post_processing_without_a_configured_call_fails_visibly(stack, advance, source, token_key, webhook_url):
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+
+    send(webhook_url, advance.event_payload(work_item, event_type="PostProcessingEvent"), token_key)
+    version = version_settled(work_item.version_id, WorkItemVersion.PostProcessing.FAILED)
+
+    assert "in progress" in version.post_processing_error
+    assert advance.requests_for("/PostAssemblyProcessingStatus") == []
+    assert version.documents.get().status == Document.Status.STORED
+
+
+def test_post_processing_event_without_documents_lists_the_versions_own(
+    stack, advance, source, token_key, webhook_url, bucket
+):
+    status_path_set(source)
+    SourceSync.objects.filter(source=source).update(documents_scope=SourceSync.DocumentsScope.VERSION)
+    document = SimDocument(kind="docx")
+    work_item = advance.add_work_item(documents=[document])
+
+    payload = advance.event_payload(work_item, event_type="PostProcessingEvent", include_documents=False)
+    send(webhook_url, payload, token_key)
+    version = version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+
+    [stored] = version.documents.all()
+    assert bucket.get(stored.storage_key)["Body"].read() == document_bytes(document)
+    assert version.documents_from == WorkItemVersion.DocumentsFrom.VERSION
+    assert len(advance.status_calls) == 1
+
+
+def test_source_page_warns_when_no_status_call_is_set(admin_client, source):
+    from django.urls import reverse
+
+    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    warning = "stays &#x27;post-assembly processing is in progress&#x27;"
+
+    assert warning in admin_client.get(url).content.decode()
+    status_path_set(source)
+    assert warning not in admin_client.get(url).content.decode()
+
+
+def test_a_status_call_whose_message_was_lost_is_sent_again_by_the_sweep(
+    stack, advance, source, token_key, webhook_url, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from documents.services import versions_post_processing_requeue_stalled
+
+    status_path_set(source)
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+    send(webhook_url, advance.event_payload(work_item), token_key)
+    wait_until_settled(1)
+    # As if the status call had been queued long ago and its message lost with the broker.
+    long_ago = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 60)
+    WorkItemVersion.objects.update(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at=long_ago
+    )
+
+    assert versions_post_processing_requeue_stalled() == 1
+    assert versions_post_processing_requeue_stalled() == 0  # due again only once stale again
+    version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+
+    assert len(advance.status_calls) == 1
