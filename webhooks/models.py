@@ -45,6 +45,9 @@ class Source(models.Model):
 
     class HmacSignedMaterial(models.TextChoices):
         BODY = "body", "The raw body"
+        BODY_WITHOUT_TOKEN = "body-without-token", "The raw body without its token form field"
+        JSON_FIELD = "json-field", "The value of the form field holding the event as JSON"
+        SHARED_VALUE = "shared-value", "No HMAC: the code is the secret itself (a shared value)"
         TIMESTAMP_BODY = "timestamp.body", "{timestamp}.{body}, the timestamp from a header"
         STANDARD_WEBHOOKS = "standard-webhooks", "Standard Webhooks: {id}.{timestamp}.{body} in webhook-* headers"
         GITHUB = "github", "GitHub: X-Hub-Signature-256: sha256=<hex>"
@@ -247,6 +250,18 @@ class Delivery(models.Model):
     answered_by = models.CharField(max_length=300, blank=True, help_text="The answer provider that answered.")
     duration_ms = models.PositiveIntegerField("answer time (ms)", null=True, blank=True)
     answer_size = models.PositiveIntegerField("answer size (bytes)", null=True, blank=True)
+    # A call an HMAC source's method refused is kept (bounded per source) with the credentials
+    # removed from it encrypted here, so that it can be checked again once the scheme is right.
+    # Emptied when it is accepted or no longer kept: never a code in plaintext.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    accepted_as = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A refused call, checked again and accepted: the delivery it became.",
+    )
 
     class Meta:
         ordering = ["-received_at"]

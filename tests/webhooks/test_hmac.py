@@ -302,7 +302,9 @@ class TestEndpoint:
     @pytest.mark.parametrize(
         "case", ["wrong secret", "tampered body", "no code", "code of an empty body", "garbage code"]
     )
-    def test_a_bad_code_is_401_with_www_authenticate_and_logged_without_the_body(self, client, hmac_source, case):
+    def test_a_bad_code_is_401_with_www_authenticate_and_kept_for_a_second_check_without_the_code(
+        self, client, hmac_source, case
+    ):
         body = event_body()
         code = {
             "wrong secret": b64_code("advance-secret-2", body),
@@ -317,8 +319,12 @@ class TestEndpoint:
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("HMAC")
         delivery = Delivery.objects.get()
-        assert (delivery.source, delivery.http_status, bytes(delivery.raw_body)) == (hmac_source, 401, b"")
+        # Kept to be checked again once the scheme is right (issue 11); the code only encrypted.
+        assert (delivery.source, delivery.http_status, bytes(delivery.raw_body)) == (hmac_source, 401, body)
         assert delivery.rejection_cause.startswith("hmac:")
+        assert delivery.query_string == "" and delivery.credentials_encrypted
+        if len(code) > 4:
+            assert code not in delivery.credentials_encrypted and quote(code, safe="") not in delivery.query_string
 
     def test_the_published_standard_webhooks_vector_authenticates_through_the_endpoint(self, client, source):
         # The vector's timestamp is from 2021: a tolerance reaching back to it lets the exact bytes through.
