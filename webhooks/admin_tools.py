@@ -227,14 +227,15 @@ def webhook_registrations(request: HttpRequest, source: Source) -> list[dict]:
     for number, (event_type, verb, note) in enumerate(REGISTRATIONS):
         if event_type == "CustomInterviewEvent":
             url = reverse("webhooks:advance-source-interview-event", args=[source.slug, "EVENTNAME"])
-            url = url.replace("EVENTNAME", "<eventName>")
+            # The placeholder as the operator must read it, not percent-encoded.
+            url = request.build_absolute_uri(url).replace("EVENTNAME", "<eventName>")
         else:
-            url = reverse("webhooks:advance-source-event", args=[source.slug, event_type])
+            url = request.build_absolute_uri(reverse("webhooks:advance-source-event", args=[source.slug, event_type]))
         rows.append(
             {
                 "id": f"registration-url-{number}",
                 "event_type": event_type,
-                "url": request.build_absolute_uri(url),
+                "url": url,
                 "verb": verb,
                 "authentication": authentication,
                 "note": note,
