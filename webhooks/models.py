@@ -91,8 +91,13 @@ class Source(models.Model):
         default=HmacEncoding.BASE64,
         help_text="Base64 (standard or URL-safe, padding optional) or hex (any case).",
     )
+    # The default is the body without the token field: for a JSON body the same as the raw body, and
+    # the one of the two that can match a form body carrying its own code (Advance's HMAC).
     hmac_signed_material = models.CharField(
-        "HMAC signed material", max_length=32, choices=HmacSignedMaterial.choices, default=HmacSignedMaterial.BODY
+        "HMAC signed material",
+        max_length=32,
+        choices=HmacSignedMaterial.choices,
+        default=HmacSignedMaterial.BODY_WITHOUT_TOKEN,
     )
     hmac_code_location = models.CharField(
         "HMAC code location",

@@ -144,7 +144,7 @@ def test_a_per_url_custom_interview_event_get_without_type_or_name_is_answered(s
     assert delivery.query_string == "workItemId=wi-1"  # the code is not kept
 
 
-def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, advance, source, token_key):
+def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, advance, source, token_key, bucket):
     other, _ = source_save(
         slug="other",
         api_base_url=source.api_base_url,
@@ -166,6 +166,7 @@ def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, advance, sour
 
     assert foreign.status_code == 401
     assert own.status_code == 202
+    assert stored_documents(bucket, item)  # the source's own token works, and nothing is left running
 
 
 def test_a_call_refused_by_a_wrong_scheme_is_accepted_after_the_operator_adopts_the_matching_one(
