@@ -514,6 +514,12 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs):
         return DeliveryChangeList
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        # The schemes are shown only for a refused call that is kept, or was accepted on a second check.
+        if obj is not None and (obj.credentials_encrypted or obj.accepted_as_id):
+            return self.fieldsets
+        return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
+
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
 
