@@ -220,9 +220,9 @@ REGISTRATIONS = [
 def webhook_registrations(request: HttpRequest, source: Source) -> list[dict]:
     """For each event type: the URL, verb and authentication to enter in Advance's webhook form."""
     if source.auth_method == Source.AuthMethod.HMAC:
-        authentication = "HMAC (Advance's default); paste the secret Advance shows into 'New HMAC secret' here"
+        authentication = "HMAC (Advance's default)"
     else:
-        authentication = "Access token: a webhook token of this source (issue one below)"
+        authentication = "Access token: a webhook token of this source"
     rows = []
     for number, (event_type, verb, note) in enumerate(REGISTRATIONS):
         if event_type == "CustomInterviewEvent":

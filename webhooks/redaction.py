@@ -6,6 +6,7 @@ request without the credentials the source's method uses, wherever they came (a 
 define the HMAC scheme "body-without-token": the code is computed over exactly what is stored.
 """
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 CODE_FIELD = "token"
+ORIGINAL_BODY = "body"  # key of the credentials: the body as sent, when it held the code
 
 # Headers that carry a credential whatever the source's method (its own code header is added).
 CREDENTIAL_HEADER_NAMES = frozenset(
@@ -173,9 +175,13 @@ def request_redact(*, meta: Mapping[str, str], raw_body: bytes, source=None) -> 
         code = query_code(query_string)
     if code is not None:
         credentials[CODE_FIELD] = code
+    kept_body = body_without_code(raw_body, content_type)
+    if kept_body != raw_body:
+        # The body as sent holds the code: a scheme signing the whole body can only be checked on it.
+        credentials[ORIGINAL_BODY] = base64.b64encode(raw_body).decode()
     return LoggableRequest(
         headers=headers_redact(meta, source=source),
-        raw_body=body_without_code(raw_body, content_type),
+        raw_body=kept_body,
         query_string=query_redact(query_string),
         credentials=credentials,
     )

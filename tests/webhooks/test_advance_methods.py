@@ -189,6 +189,8 @@ def test_a_call_refused_by_a_wrong_scheme_is_accepted_after_the_operator_adopts_
     browser.force_login(admin_user)
     page = browser.get(f"/admin/webhooks/delivery/{delivery.pk}/change/").content.decode()
     assert "HMAC-SHA256 of body-without-token, base64, in the token field" in page
+    # The scheme that refused it is not offered: the body as sent held the code.
+    assert "HMAC-SHA256 of body, base64, in the token field" not in page
     [(number, description)] = [
         (match.group(2), match.group(1))
         for match in re.finditer(r"<li[^>]*>([^<]*) <button[^>]*value=\"(\d+)\">Adopt this scheme", page)

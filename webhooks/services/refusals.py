@@ -7,6 +7,7 @@ against another scheme needs the code itself. They are emptied as soon as the ca
 or is no longer among the kept ones.
 """
 
+import base64
 import json
 import logging
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from django.db import transaction
 from ..crypto import secret_decrypt, secret_encrypt
 from ..models import Delivery, Source
 from ..payloads import FORM_MEDIA_TYPES, PayloadError, envelope_read, form_fields, media_type_of
-from ..redaction import CODE_FIELD, body_without_code, header_key, json_field_value, query_code
+from ..redaction import CODE_FIELD, ORIGINAL_BODY, body_without_code, header_key, json_field_value, query_code
 from ..registry import event_type_get
 from ..signatures import SCHEME_FIELDS, HmacConfig, SignatureError, SignedRequest, schemes_matching, signature_verify
 from .intake import DeliveryRejected, event_receive
@@ -97,10 +98,12 @@ def _kept_signed_request(delivery: Delivery) -> SignedRequest | None:
         return None
     meta = {header_key(name): value for name, value in (delivery.headers or {}).items()}
     code = credentials.pop(CODE_FIELD, None)
+    original = credentials.pop(ORIGINAL_BODY, None)
     meta.update(credentials)
     if code is None:
         code = query_code(delivery.query_string)
-    return signed_request_make(raw_body=bytes(delivery.raw_body), meta=meta, code=code)
+    raw_body = base64.b64decode(original) if original else bytes(delivery.raw_body)
+    return signed_request_make(raw_body=raw_body, meta=meta, code=code)
 
 
 def delivery_schemes_matching(*, delivery: Delivery) -> list[HmacConfig]:
