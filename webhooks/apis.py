@@ -21,7 +21,8 @@ from .services import (
 from .services.refusals import refused_request_keep
 
 AUTHENTICATION_REFUSALS = (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
-# Refusals the endpoint logs before any body is read (the body is not logged for them).
+# Refusals the endpoint logs before any body is read (the body is not logged for them, except a
+# call an HMAC source's scheme refused, kept without its credentials: see services/refusals.py).
 LOGGED_REFUSALS = (
     exceptions.NotAuthenticated,
     exceptions.AuthenticationFailed,

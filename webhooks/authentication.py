@@ -12,7 +12,7 @@ from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields, media_type_of
 from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
 from .services.refusals import KeptRequest, signed_request_make
-from .signatures import FORM_FIELD, SignatureError
+from .signatures import FORM_FIELD, SignatureError, SignatureReplayed
 
 REALM = "advance-sync webhooks"
 
@@ -70,6 +70,8 @@ class SourceUrlAuthentication(BaseAuthentication):
         except SignatureError as error:
             detail = "The HMAC code is missing or does not match."
             refusal = source_refusal(detail, source=self.source, cause=f"hmac: {error}")
+            if isinstance(error, SignatureReplayed):
+                raise refusal from None  # a replay is not kept: no scheme makes it right
             # Kept (without its credentials in plaintext) to be checked again once the scheme is right.
             redacted = request_redact(meta=request.META, raw_body=raw_body, source=self.source)
             kwargs = request.parser_context["kwargs"]

@@ -27,6 +27,10 @@ class SignatureError(Exception):
     """The call does not carry a valid code; the message says why (never the code itself)."""
 
 
+class SignatureReplayed(SignatureError):
+    """A valid timestamped signature seen already within the tolerance."""
+
+
 @dataclass(frozen=True)
 class HmacConfig:
     algorithm: str = "sha256"

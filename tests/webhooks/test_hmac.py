@@ -556,7 +556,9 @@ class TestReplay:
 
         assert (first.status_code, replayed.status_code) == (202, 401)
         assert Delivery.objects.filter(event_id="replayed-1").count() == 1
-        assert "replay" in Delivery.objects.get(http_status=401).rejection_cause
+        refused = Delivery.objects.get(http_status=401)
+        assert "replay" in refused.rejection_cause
+        assert refused.credentials_encrypted == ""  # a replay is not kept for a second check
 
     def test_a_replayed_timestamp_dot_body_code_is_401_and_a_new_timestamp_is_not_a_replay(self, client, source):
         source_hmac_configure(

@@ -12,6 +12,7 @@ from ..signatures import (
     HmacConfig,
     SignatureError,
     SignatureMatch,
+    SignatureReplayed,
     SignedRequest,
     secret_check,
     signature_verify,
@@ -141,7 +142,7 @@ def signature_seen_record(*, source: Source, match: SignatureMatch, now: float) 
         logger.warning("replay check skipped, cache unavailable: source=%s", source.slug)
         return
     if not first:
-        raise SignatureError("signature seen already within the tolerance (replay)")
+        raise SignatureReplayed("signature seen already within the tolerance (replay)")
 
 
 def secrets_rotate() -> tuple[int, list[str]]:
