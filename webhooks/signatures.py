@@ -267,6 +267,7 @@ def signature_make(
 # What a scheme is made of, for showing and adopting one (the Source fields are hmac_<name>).
 SCHEME_FIELDS = ("signed_material", "algorithm", "encoding", "code_location", "header_name", "prefix")
 _CODE_PREFIX = re.compile(r"^([A-Za-z0-9-]{1,16}[=,])")
+DIGEST_SIZES = (20, 32, 64)  # sha1, sha256, sha512
 
 
 def _location_code(request: SignedRequest, location: str, header_name: str) -> str:
@@ -295,6 +296,9 @@ def schemes_matching(
         where = dict(code_location=location, header_name=header)
         for prefix in prefixes:
             candidates.append(replace(base, signed_material="shared-value", prefix=prefix, **where))
+            unprefixed = _strip_prefix(code, prefix)
+            if not any(len(_code_decode(unprefixed, enc) or b"") in DIGEST_SIZES for enc in ("hex", "base64")):
+                continue  # no digest spelled there: only a shared value could match (bounds the work)
             for material in materials:
                 for algorithm in ALGORITHMS:
                     for encoding in ("base64", "hex"):
