@@ -3,8 +3,9 @@
 Command-line options given next to it win over these (scripts/run.py passes its --bind).
 What this file adds that the command line cannot: the Prometheus multiprocess directory, set
 before any worker imports prometheus_client, and the hook that tells prometheus_client a worker
-has exited, so /metrics stays right under several workers. With LOG_FORMAT=json, gunicorn's own
-error and access logs are JSON lines too.
+has exited, so /metrics stays right under several workers, and the access logger that removes
+credentials (config/access_log.py). With LOG_FORMAT=json, gunicorn's own error and access logs are
+JSON lines too.
 """
 
 import os
@@ -21,6 +22,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
+# The access log never writes a credential: no `token` in request lines or query strings.
+logger_class = "config.access_log.RedactingLogger"
 graceful_timeout = 10
 
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":

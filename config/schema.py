@@ -209,8 +209,12 @@ class ProjectAutoSchema(AutoSchema):
 
     def get_operation_id(self) -> str:
         if self.path.startswith("/webhooks/advance/"):
-            # One view serves two paths: name the operations after the path they are on.
+            # One view serves several paths: name the operations after the path they are on.
             kind = "interview_event" if self.method == "GET" else "event"
+            if "{event_name}" in self.path:
+                return f"webhook_{kind}_for_interview_event_registration"
+            if "{event_type}" in self.path:
+                return f"webhook_{kind}_for_registration"
             return f"webhook_{kind}_for_source" if "{source_slug}" in self.path else f"webhook_{kind}"
         return super().get_operation_id()
 
@@ -229,8 +233,8 @@ class AdvanceWebhookSchema(OpenApiViewExtension):
                 parameters=RESPONSE_HEADERS,
                 examples=[OpenApiExample("NewWorkItemVersionComplete", value=EXAMPLE_EVENT, request_only=True)],
             )
-            def post(self, request, source_slug=None):
-                return super().post(request, source_slug)
+            def post(self, request, **url_kwargs):
+                return super().post(request, **url_kwargs)
 
             @extend_schema(
                 summary="Answer an interview event (GET)",
@@ -239,7 +243,7 @@ class AdvanceWebhookSchema(OpenApiViewExtension):
                 parameters=INTERVIEW_QUERY + RESPONSE_HEADERS,
                 responses={code: RESPONSES[code] for code in (200, 400, 401, 404, 405, 413, 429)},
             )
-            def get(self, request, source_slug=None):
-                return super().get(request, source_slug)
+            def get(self, request, **url_kwargs):
+                return super().get(request, **url_kwargs)
 
         return Described

@@ -18,21 +18,24 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from .admin_tools import (
     EXPIRING_SOON,
     compact_datetime,
+    delivery_schemes_view,
     replay_failed_redirect,
     replay_failed_since,
     replay_failed_view,
     token_expires_soon,
     tokens_rotate,
+    webhook_registrations,
 )
 from .models import Delivery, Source, WebhookToken
 from .services import delivery_replay, source_hmac_config, token_issue, token_revoke
-from .signatures import secret_check
+from .services.refusals import deliveries_refused_recheck, delivery_schemes_matching
+from .signatures import hmac_code_is_static, scheme_describe, secret_check
 
 # Badge colours from the admin's own palette, so that its dark theme applies as well.
 BADGE_BACKGROUNDS = {
@@ -263,6 +266,7 @@ class SourceAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["slug", "name", "api_base_url", "client_name", "principal_name"]
     inlines = [WebhookTokenInline]
+    actions = ["recheck_refused"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "is_active"]}),
         (
@@ -304,6 +308,11 @@ class SourceAdmin(admin.ModelAdmin):
             context.update(
                 webhook_url=webhook_url(request, obj),
                 hmac=obj.auth_method == Source.AuthMethod.HMAC,
+                hmac_static=hmac_code_is_static(obj.hmac_signed_material),
+                registrations=webhook_registrations(request, obj),
+                refused_kept=obj.deliveries.filter(status=Delivery.Status.REJECTED)
+                .exclude(credentials_encrypted="")
+                .count(),
                 token_count=token_count,
                 usable_token_count=usable,
                 tokens_url=reverse("admin:webhooks_webhooktoken_changelist")
@@ -312,6 +321,15 @@ class SourceAdmin(admin.ModelAdmin):
                 token_add_url=reverse("admin:webhooks_webhooktoken_add") + "?" + urlencode({"source": obj.pk}),
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @admin.action(description="Re-check refused calls (against the current HMAC settings)", permissions=["change"])
+    def recheck_refused(self, request: HttpRequest, queryset) -> None:
+        accepted = refused = 0
+        for source in queryset:
+            done = deliveries_refused_recheck(source=source)
+            accepted, refused = accepted + done[0], refused + done[1]
+        message = f"Refused calls checked again: {accepted} accepted, {refused} still refused."
+        self.message_user(request, message, messages.SUCCESS if accepted else messages.WARNING)
 
 
 # Tokens ------------------------------------------------------------------------------------
@@ -515,12 +533,19 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Last error", {"fields": ["last_error_text"]}),
-        ("Request", {"fields": ["headers_text", "body_text"]}),
+        ("Refused by the source's HMAC settings", {"fields": ["schemes_matching", "accepted_as"]}),
+        ("Request", {"fields": ["query_string", "headers_text", "body_text"]}),
     ]
     readonly_fields = flatten_fieldsets(fieldsets)
 
     def get_changelist(self, request: HttpRequest, **kwargs):
         return DeliveryChangeList
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        # The schemes are shown only for a refused call that is kept, or was accepted on a second check.
+        if obj is not None and (obj.credentials_encrypted or obj.accepted_as_id):
+            return self.fieldsets
+        return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
@@ -531,7 +556,33 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.replay_failed_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_replay_failed",
         )
-        return [replay_failed, *super().get_urls()]
+        adopt = path(
+            "<path:object_id>/adopt-scheme/",
+            self.admin_site.admin_view(self.delivery_schemes_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_adopt_scheme",
+        )
+        return [replay_failed, adopt, *super().get_urls()]
+
+    def delivery_schemes_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return delivery_schemes_view(self, request, object_id)
+
+    @admin.display(description="schemes that would have accepted it")
+    def schemes_matching(self, delivery: Delivery) -> str:
+        if not delivery.credentials_encrypted:
+            return "-" if delivery.accepted_as_id is None else "Accepted on a second check."
+        schemes = delivery_schemes_matching(delivery=delivery)
+        if not schemes:
+            return "None of the supported schemes matches this call with the source's secrets."
+        url = reverse("admin:webhooks_delivery_adopt_scheme", args=[delivery.pk])
+        # Buttons of the page's own form (it carries the CSRF token), posted to the adopt view.
+        buttons = format_html_join(
+            "",
+            '<li style="margin-bottom:4px">{} <button type="submit" class="button" formaction="{}" '
+            'name="scheme" value="{}">Adopt this scheme</button></li>',
+            ((scheme_describe(scheme), url, number) for number, scheme in enumerate(schemes)),
+        )
+        note = "Adopting one sets the source's HMAC settings and checks its kept refused calls again."
+        return format_html('<ul style="margin:0;padding-left:1em">{}</ul><p class="help">{}</p>', buttons, note)
 
     def replay_failed_view(self, request: HttpRequest) -> HttpResponse:
         return replay_failed_view(self, request)

@@ -199,3 +199,76 @@ def replay_failed_view(modeladmin: admin.ModelAdmin, request: HttpRequest) -> Ht
         "media": modeladmin.media + form.media,
     }
     return TemplateResponse(request, "admin/webhooks/delivery/replay_failed.html", context)
+
+
+# What to enter in Advance, one webhook registration per event type ------------------------
+
+# (event type, request verb, note). Advance's form: Name, URL, Event type, Interview Event Name
+# (CustomInterviewEvent), Authentication Method (HMAC, the default, or Access token), Request verb.
+REGISTRATIONS = [
+    ("NewWorkItemVersionComplete", "POST", "Its documents are stored."),
+    ("PostProcessingEvent", "POST", "Documents listed in it are stored."),
+    ("InterviewLoadEvent", "GET (or POST)", "Answered with the stored answer for the interview load."),
+    (
+        "CustomInterviewEvent",
+        "GET or POST (Advance's Request verb)",
+        "One registration per Interview Event Name: replace <eventName> in the URL with it.",
+    ),
+]
+
+
+def webhook_registrations(request: HttpRequest, source: Source) -> list[dict]:
+    """For each event type: the URL, verb and authentication to enter in Advance's webhook form."""
+    if source.auth_method == Source.AuthMethod.HMAC:
+        authentication = "HMAC (Advance's default)"
+    else:
+        authentication = "Access token: a webhook token of this source"
+    rows = []
+    for number, (event_type, verb, note) in enumerate(REGISTRATIONS):
+        if event_type == "CustomInterviewEvent":
+            url = reverse("webhooks:advance-source-interview-event", args=[source.slug, "EVENTNAME"])
+            # The placeholder as the operator must read it, not percent-encoded.
+            url = request.build_absolute_uri(url).replace("EVENTNAME", "<eventName>")
+        else:
+            url = request.build_absolute_uri(reverse("webhooks:advance-source-event", args=[source.slug, event_type]))
+        rows.append(
+            {
+                "id": f"registration-url-{number}",
+                "event_type": event_type,
+                "url": url,
+                "verb": verb,
+                "authentication": authentication,
+                "note": note,
+            }
+        )
+    return rows
+
+
+# Refused HMAC calls: the schemes that would have matched, and adopting one -----------------
+
+
+def delivery_schemes_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """POST from a refused delivery's page: adopt the scheme chosen there for its source, then check
+    the source's kept refused calls again."""
+    from .services.refusals import delivery_schemes_matching, source_hmac_scheme_adopt
+    from .signatures import scheme_describe
+
+    delivery = Delivery.objects.select_related("source").filter(pk=object_id).first()
+    if request.method != "POST" or delivery is None or delivery.source is None:
+        raise PermissionDenied
+    if not request.user.has_perm("webhooks.change_source"):
+        raise PermissionDenied
+    schemes = delivery_schemes_matching(delivery=delivery)
+    try:
+        scheme = schemes[int(request.POST.get("scheme", ""))]
+    except (ValueError, IndexError):
+        modeladmin.message_user(request, "That scheme no longer matches this call; nothing changed.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
+    accepted, refused = source_hmac_scheme_adopt(source=delivery.source, scheme=scheme)
+    modeladmin.message_user(
+        request,
+        f"Source {delivery.source.slug!r} now verifies {scheme_describe(scheme)}. Refused calls checked again: "
+        f"{accepted} accepted, {refused} still refused.",
+        messages.SUCCESS,
+    )
+    return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))

@@ -10,6 +10,7 @@ from config import metrics
 from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .parsers import PayloadTooLarge, RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
 from .payloads import PayloadError, envelope_read
+from .redaction import headers_redact, request_redact
 from .registry import event_type_get
 from .services import (
     DeliveryRejected,
@@ -18,12 +19,13 @@ from .services import (
     client_address,
     delivery_reject,
     event_receive,
-    headers_loggable,
     interview_receive,
     refusal_log_admit,
 )
+from .services.refusals import refused_request_keep
 
-# Refusals the endpoint logs before any body is read (the body is not logged for them).
+# Refusals the endpoint logs before any body is read (the body is not logged for them, except a
+# call an HMAC source's scheme refused, kept without its credentials: see services/refusals.py).
 LOGGED_REFUSALS = (
     exceptions.NotAuthenticated,
     exceptions.AuthenticationFailed,
@@ -68,24 +70,33 @@ class AdvanceWebhookApi(APIView):
         super().initial(request, *args, **kwargs)
         body_limit_check(request.META.get("CONTENT_LENGTH"))
 
-    def get(self, request: Request, source_slug: str | None = None) -> HttpResponse:
+    # /webhooks/advance/<slug>/<event_type>/[<event_name>/]: the URL names the event (see urls.py).
+    def get(self, request: Request, **url_kwargs: str) -> HttpResponse:
         return self.dispatch_event(request, raw_body=b"")
 
-    def post(self, request: Request, source_slug: str | None = None) -> HttpResponse:
+    def post(self, request: Request, **url_kwargs: str) -> HttpResponse:
         return self.dispatch_event(request, raw_body=request.data if isinstance(request.data, bytes) else b"")
 
     def dispatch_event(self, request: Request, *, raw_body: bytes) -> HttpResponse:
         caller: WebhookCaller = request.auth
+        # Credentials never reach the log: every row below gets the redacted request.
+        redacted = request_redact(meta=request.META, raw_body=raw_body, source=caller.source)
         logged = {
             "source": caller.source,
             "token": caller.token,
-            "headers": headers_loggable(request.META),
+            "headers": redacted.headers,
             "remote_addr": client_address(request.META),
         }
         try:
-            envelope = envelope_read(raw_body=raw_body, content_type=request.content_type, query=request.query_params)
+            envelope = envelope_read(
+                raw_body=raw_body,
+                content_type=request.content_type,
+                query=request.query_params,
+                event_type=self.kwargs.get("event_type", ""),
+                event_name=self.kwargs.get("event_name", ""),
+            )
         except PayloadError as error:
-            delivery_reject(http_status=400, cause=error.cause, raw_body=raw_body, **logged)
+            delivery_reject(http_status=400, cause=error.cause, raw_body=redacted.raw_body, **logged)
             return Response(error.detail, status=status.HTTP_400_BAD_REQUEST)
 
         event_type = event_type_get(envelope.event_type)
@@ -94,26 +105,28 @@ class AdvanceWebhookApi(APIView):
                 event_type=event_type,
                 envelope=envelope,
                 method=request.method,
-                raw_body=raw_body,
-                query_string=request.META.get("QUERY_STRING", ""),
+                raw_body=redacted.raw_body,
+                query_string=redacted.query_string,
                 **logged,
             )
             return HttpResponse(answer.body, status=answer.status, content_type="application/json")
 
-        # Other events are POSTed as JSON (an empty POST falls through, to be told its body is empty).
+        # Other events are POSTed as JSON or a form (an empty POST falls through, to be told its body is empty).
         refusal = None
         if request.method != "POST":
             refusal = (status.HTTP_405_METHOD_NOT_ALLOWED, "only interview events are answered to GET")
-        elif raw_body and not envelope.is_json:
+        elif raw_body and not (envelope.is_json or envelope.is_form):
             refusal = (status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "events other than interview events are sent as JSON")
         if refusal:
             code, cause = refusal
-            delivery_reject(http_status=code, cause=cause, raw_body=raw_body, event_type=envelope.event_type, **logged)
+            delivery_reject(
+                http_status=code, cause=cause, raw_body=redacted.raw_body, event_type=envelope.event_type, **logged
+            )
             detail = f"{envelope.event_type or 'This event'}: {cause} (application/json, POST)."
             return Response({"detail": detail}, status=code, headers={"Allow": "POST"} if code == 405 else None)
 
         try:
-            receipt = event_receive(raw_body=raw_body, payload=envelope.payload, **logged)
+            receipt = event_receive(raw_body=redacted.raw_body, payload=envelope.payload, **logged)
         except DeliveryRejected as rejected:
             return Response(rejected.detail, status=status.HTTP_400_BAD_REQUEST)
         created = receipt.created
@@ -138,14 +151,17 @@ class AdvanceWebhookApi(APIView):
         if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit():
             metrics.webhook_rejected(http_status=exc.status_code, cause=getattr(exc, "cause", "") or str(exc.detail))
         elif isinstance(exc, LOGGED_REFUSALS):
-            delivery_reject(
+            source = caller.source if caller else getattr(exc, "source", None)
+            delivery = delivery_reject(
                 http_status=exc.status_code,
                 cause=getattr(exc, "cause", "") or str(exc.detail),
-                source=caller.source if caller else getattr(exc, "source", None),
+                source=source,
                 token=caller.token if caller else None,
-                headers=headers_loggable(self.request.META),
+                headers=headers_redact(self.request.META, source=source),
                 remote_addr=address,
             )
+            if getattr(exc, "kept", None) is not None:
+                refused_request_keep(delivery=delivery, kept=exc.kept)
         return super().handle_exception(exc)
 
 

@@ -9,8 +9,10 @@ from rest_framework.request import Request
 from .models import Source
 from .parsers import PayloadTooLarge, body_limit_check
 from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields, media_type_of
+from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
-from .signatures import FORM_FIELD, SignatureError, SignedRequest
+from .services.refusals import KeptRequest, signed_request_make
+from .signatures import FORM_FIELD, SignatureError, SignatureReplayed
 
 REALM = "advance-sync webhooks"
 
@@ -61,12 +63,27 @@ class SourceUrlAuthentication(BaseAuthentication):
             return self.token_authenticate(request)
 
         raw_body = request_body_read(request)
-        signed = SignedRequest(raw_body=raw_body, meta=request.META, form=self.code_fields(request, raw_body))
+        code = self.code_fields(request, raw_body).get(FORM_FIELD)
+        signed = signed_request_make(raw_body=raw_body, meta=request.META, code=code)
         try:
             source_hmac_authenticate(source=self.source, request=signed)
         except SignatureError as error:
             detail = "The HMAC code is missing or does not match."
-            raise source_refusal(detail, source=self.source, cause=f"hmac: {error}") from None
+            refusal = source_refusal(detail, source=self.source, cause=f"hmac: {error}")
+            if isinstance(error, SignatureReplayed):
+                raise refusal from None  # a replay is not kept: no scheme makes it right
+            # Kept (without its credentials in plaintext) to be checked again once the scheme is right.
+            redacted = request_redact(meta=request.META, raw_body=raw_body, source=self.source)
+            kwargs = request.parser_context["kwargs"]
+            refusal.kept = KeptRequest(
+                method=request.method,
+                raw_body=redacted.raw_body,
+                query_string=redacted.query_string,
+                credentials=redacted.credentials,
+                event_type=str(kwargs.get("event_type", "")),
+                event_name=str(kwargs.get("event_name", "")),
+            )
+            raise refusal from None
         return None, WebhookCaller(source=self.source)
 
     def token_authenticate(self, request: Request) -> tuple[None, WebhookCaller] | None:

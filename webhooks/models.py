@@ -63,6 +63,9 @@ class Source(models.Model):
 
     class HmacSignedMaterial(models.TextChoices):
         BODY = "body", "The raw body"
+        BODY_WITHOUT_TOKEN = "body-without-token", "The raw body without its token form field"
+        JSON_FIELD = "json-field", "The value of the form field holding the event as JSON"
+        SHARED_VALUE = "shared-value", "No HMAC: the code is the secret itself (a shared value)"
         TIMESTAMP_BODY = "timestamp.body", "{timestamp}.{body}, the timestamp from a header"
         STANDARD_WEBHOOKS = "standard-webhooks", "Standard Webhooks: {id}.{timestamp}.{body} in webhook-* headers"
         GITHUB = "github", "GitHub: X-Hub-Signature-256: sha256=<hex>"
@@ -106,8 +109,13 @@ class Source(models.Model):
         default=HmacEncoding.BASE64,
         help_text="Base64 (standard or URL-safe, padding optional) or hex (any case).",
     )
+    # The default is the body without the token field: for a JSON body the same as the raw body, and
+    # the one of the two that can match a form body carrying its own code (Advance's HMAC).
     hmac_signed_material = models.CharField(
-        "HMAC signed material", max_length=32, choices=HmacSignedMaterial.choices, default=HmacSignedMaterial.BODY
+        "HMAC signed material",
+        max_length=32,
+        choices=HmacSignedMaterial.choices,
+        default=HmacSignedMaterial.BODY_WITHOUT_TOKEN,
     )
     hmac_code_location = models.CharField(
         "HMAC code location",
@@ -270,6 +278,18 @@ class Delivery(models.Model):
     answered_by = models.CharField(max_length=300, blank=True, help_text="The answer provider that answered.")
     duration_ms = models.PositiveIntegerField("answer time (ms)", null=True, blank=True)
     answer_size = models.PositiveIntegerField("answer size (bytes)", null=True, blank=True)
+    # A call an HMAC source's method refused is kept (bounded per source) with the credentials
+    # removed from it encrypted here, so that it can be checked again once the scheme is right.
+    # Emptied when it is accepted or no longer kept: never a code in plaintext.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    accepted_as = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A refused call, checked again and accepted: the delivery it became.",
+    )
 
     class Meta:
         ordering = ["-received_at"]

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from urllib.parse import parse_qsl
 from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from rest_framework import serializers
+
+from .redaction import CODE_FIELD, json_field_value
 
 MAX_JSON_DEPTH = 32
 NUL_MESSAGE = "Null characters and lone surrogates are not allowed."
@@ -121,6 +124,10 @@ def serializer_errors_detail(errors: Any) -> Any:
 
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Keys of an event's `data` object that a form may send at its top level.
+DATA_KEYS = ("workitemid", "workitemversionid", "workitemname", "documents")
+_KEY_PATH = re.compile(r"[^.\[\]]+")
+MAX_FORM_INDEX = 500
 
 
 def media_type_of(content_type: str) -> str:
@@ -144,27 +151,108 @@ def form_fields(raw_body: bytes, content_type: str) -> dict[str, str]:
     return folded
 
 
+def _path_set(target: dict, path: list[str], value: Any) -> None:
+    for name in path[:-1]:
+        child = target.get(name)
+        if not isinstance(child, dict):
+            child = target[name] = {}
+        target = child
+    target.setdefault(path[-1], value)
+
+
+def _lists_made(value: Any) -> Any:
+    """Objects whose keys are all small indexes ("0", "1", ...) become lists, in index order."""
+    if not isinstance(value, dict):
+        return value
+    value = {key: _lists_made(item) for key, item in value.items()}
+    if value and all(key.isdigit() and int(key) < MAX_FORM_INDEX for key in value):
+        return [value[key] for key in sorted(value, key=int)]
+    return value
+
+
+def _field_value(value: str) -> Any:
+    """A field's value; one that is a JSON object or list (e.g. `data` or `documents` sent as
+    JSON) is that object or list."""
+    if value.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            pass
+    return value
+
+
+def form_payload(fields: Mapping[str, str]) -> dict[str, Any]:
+    """The event a form body carries, keys case-folded; the `token` field is never part of it.
+
+    Either one field holds the whole event as JSON (any field whose value is a JSON object with
+    eventId or eventType), or the fields are the event: nested names as `data[workItemId]` or
+    `data.workItemId` (`data[documents][0][id]` makes a list), a field holding JSON is that JSON,
+    and flat workItemId, workItemVersionId, workItemName, documents are also read as `data`'s.
+    """
+    fields = {key.lower(): value for key, value in fields.items() if key.lower() != CODE_FIELD}
+    whole = json_field_value(fields)
+    if whole is not None:
+        return casefold_keys(whole[2])
+    payload: dict[str, Any] = {}
+    for key, value in fields.items():
+        path = _KEY_PATH.findall(key)[:MAX_JSON_DEPTH]
+        if path:
+            _path_set(payload, path, _field_value(value))
+    payload = _lists_made(payload)
+    data = payload.get("data")
+    if data is None or isinstance(data, dict):
+        data = dict(data or {})
+        for key in DATA_KEYS:
+            if key in payload:
+                data.setdefault(key, payload[key])
+        if data:
+            payload["data"] = data
+    return casefold_keys(payload)
+
+
+def payload_decode(raw_body: bytes, content_type: str) -> dict[str, Any]:
+    """The event in a stored body: JSON, or a form (see form_payload). Raises PayloadError."""
+    if media_type_of(content_type) in FORM_MEDIA_TYPES:
+        return form_payload(form_fields(raw_body, content_type))
+    return payload_parse(raw_body)
+
+
 @dataclass(frozen=True)
 class Envelope:
     """What a request says about itself: its event type and name, and its fields."""
 
     event_type: str
     event_name: str
-    payload: dict[str, Any]  # the JSON object or the form fields, keys case-folded
+    payload: dict[str, Any]  # the JSON object or the form's event (form_payload), keys case-folded
     is_json: bool
+    is_form: bool = False
 
 
-def envelope_read(*, raw_body: bytes, content_type: str, query: Mapping[str, str]) -> Envelope:
+def envelope_read(
+    *, raw_body: bytes, content_type: str, query: Mapping[str, str], event_type: str = "", event_name: str = ""
+) -> Envelope:
     """Find the event type and name at the JSON body's top level, under its data, in form fields or
-    in the query string, in that order (keys in any case). Raises PayloadError for a bad body."""
+    in the query string, in that order (keys in any case). Raises PayloadError for a bad body.
+
+    `event_type` and `event_name` come from the URL (one URL per Advance registration): they win
+    over the body, and the payload gets them as its eventType and eventName."""
     media_type = media_type_of(content_type)
     is_json = media_type == "application/json"
+    is_form = media_type in FORM_MEDIA_TYPES
     if is_json:
         payload = payload_parse(raw_body) if raw_body.strip() else {}
-    elif media_type in FORM_MEDIA_TYPES:
-        payload = form_fields(raw_body, content_type)
+    elif is_form:
+        fields = form_fields(raw_body, content_type)
+        if raw_body.strip() and not fields:
+            detail = "The form data has no fields (check its boundary); the event is expected in its fields."
+            raise PayloadError("invalid form data", {"detail": detail})
+        payload = form_payload(fields)
     else:
         payload = {}
+    if event_type:
+        payload = {**payload, "eventtype": event_type[:100]}
+    if event_name:
+        payload = {**payload, "eventname": event_name[:200]}
     data = payload.get("data")
     places = [payload, data if isinstance(data, dict) else {}, {key.lower(): value for key, value in query.items()}]
 
@@ -184,4 +272,5 @@ def envelope_read(*, raw_body: bytes, content_type: str, query: Mapping[str, str
         event_name=pick("eventname", "intervieweventname"),
         payload=payload,
         is_json=is_json,
+        is_form=is_form,
     )

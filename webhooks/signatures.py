@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
 STANDARD_WEBHOOKS_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
@@ -27,11 +27,17 @@ class SignatureError(Exception):
     """The call does not carry a valid code; the message says why (never the code itself)."""
 
 
+class SignatureReplayed(SignatureError):
+    """A valid timestamped signature seen already within the tolerance."""
+
+
 @dataclass(frozen=True)
 class HmacConfig:
     algorithm: str = "sha256"
     encoding: str = "base64"  # "base64" | "hex"
-    signed_material: str = "body"  # "body" | "timestamp.body" | "standard-webhooks" | "github"
+    # "body" | "body-without-token" | "json-field" | "shared-value" | "timestamp.body"
+    # | "standard-webhooks" | "github"
+    signed_material: str = "body"
     code_location: str = "form"  # "form" | "authorization" | "header"
     header_name: str = ""
     prefix: str = ""
@@ -46,6 +52,31 @@ class SignedRequest:
     raw_body: bytes
     meta: Mapping[str, str]
     form: Mapping[str, str]  # form fields of the body, then the query string; keys lower-case
+    # The body without its `token` form field (webhooks.redaction.body_without_code), and the
+    # value of the form field holding the event as JSON (None when no field does).
+    body_without_token: bytes | None = None
+    json_field: bytes | None = None
+
+
+# Schemes where the same request always carries the same code: whoever sees one call can repeat
+# it, and a GET (empty body) carries one fixed code, a password in effect.
+STATIC_CODE_MATERIALS = ("body", "body-without-token", "json-field", "shared-value", "github")
+# Schemes with a signed timestamp: a code seen once is refused again within the tolerance.
+TIMESTAMPED_MATERIALS = ("timestamp.body", "standard-webhooks")
+
+
+def hmac_code_is_static(signed_material: str) -> bool:
+    """True when a request's code does not change with time (no signed timestamp)."""
+    return signed_material in STATIC_CODE_MATERIALS
+
+
+@dataclass(frozen=True)
+class SignatureMatch:
+    """A verified code. For timestamped schemes, a key that names the signed material (never the
+    code) and until when a replay of it would be inside the tolerance (Unix time); else empty."""
+
+    replay_key: str = ""
+    replay_until: float = 0
 
 
 def secret_key_bytes(secret: str, *, standard_webhooks: bool = False) -> bytes:
@@ -128,9 +159,26 @@ def _any_matches(candidates: Sequence[bytes | None], keys: Sequence[bytes], mate
     return matched
 
 
-def signature_verify(*, config: HmacConfig, secrets: Sequence[str], request: SignedRequest, now: float) -> None:
+def _replay(material: bytes, timestamp: str, tolerance: int) -> SignatureMatch:
+    return SignatureMatch(replay_key=hashlib.sha256(material).hexdigest(), replay_until=int(timestamp) + tolerance)
+
+
+def _shared_value_matches(code: str, secrets: Sequence[str]) -> bool:
+    # Digests of equal length, compared without early exit: neither the length nor which secret shows.
+    offered = hashlib.sha256(code.encode()).digest()
+    matched = False
+    for secret in secrets:
+        matched |= hmac.compare_digest(offered, hashlib.sha256(secret.encode()).digest())
+    return matched
+
+
+def signature_verify(
+    *, config: HmacConfig, secrets: Sequence[str], request: SignedRequest, now: float
+) -> SignatureMatch:
     """Return when the request carries a code made with one of the secrets; raise SignatureError otherwise."""
     standard = config.signed_material == "standard-webhooks"
+    if not secrets:
+        raise SignatureError("no HMAC secret configured")
     try:
         keys = [secret_key_bytes(secret, standard_webhooks=standard) for secret in secrets]
     except ValueError as error:
@@ -151,7 +199,7 @@ def signature_verify(*, config: HmacConfig, secrets: Sequence[str], request: Sig
         material = f"{message_id}.{timestamp}.".encode() + body
         if not _any_matches(candidates, keys, material, "sha256"):
             raise SignatureError("no webhook-signature matches")
-        return
+        return _replay(material, timestamp, config.tolerance_seconds)
 
     if config.signed_material == "github":
         code = _header(request.meta, "X-Hub-Signature-256")
@@ -159,7 +207,7 @@ def signature_verify(*, config: HmacConfig, secrets: Sequence[str], request: Sig
             raise SignatureError("missing X-Hub-Signature-256 header")
         if not _any_matches([_code_decode(code[7:], "hex")], keys, body, "sha256"):
             raise SignatureError("X-Hub-Signature-256 does not match")
-        return
+        return SignatureMatch()
 
     if config.code_location == "authorization":
         code = _header(request.meta, "Authorization")
@@ -174,14 +222,26 @@ def signature_verify(*, config: HmacConfig, secrets: Sequence[str], request: Sig
     if not code:
         raise SignatureError("no HMAC code in the request")
 
+    if config.signed_material == "shared-value":
+        if len(code) > MAX_CODE_LENGTH or not _shared_value_matches(code, secrets):
+            raise SignatureError("the code is not the shared value")
+        return SignatureMatch()
+    timestamp = ""
     if config.signed_material == "timestamp.body":
         timestamp = _header(request.meta, config.timestamp_header)
         _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
         material = timestamp.encode() + b"." + body
+    elif config.signed_material == "body-without-token":
+        material = body if request.body_without_token is None else request.body_without_token
+    elif config.signed_material == "json-field":
+        if request.json_field is None:
+            raise SignatureError("no form field holds the event as JSON")
+        material = request.json_field
     else:
         material = body
     if not _any_matches([_code_decode(code, config.encoding)], keys, material, config.algorithm):
         raise SignatureError("the HMAC code does not match")
+    return _replay(material, timestamp, config.tolerance_seconds) if timestamp else SignatureMatch()
 
 
 def signature_make(
@@ -194,7 +254,83 @@ def signature_make(
         return "v1," + base64.b64encode(digest).decode()
     if config.signed_material == "github":
         return "sha256=" + _mac(key, raw_body, "sha256").hex()
+    if config.signed_material == "shared-value":
+        return config.prefix + secret
+    # body-without-token and json-field: raw_body is that material (the body without the token
+    # field, the JSON field's value).
     material = f"{timestamp}.".encode() + raw_body if config.signed_material == "timestamp.body" else raw_body
     digest = _mac(key, material, config.algorithm)
     encoded = digest.hex() if config.encoding == "hex" else base64.b64encode(digest).decode()
     return config.prefix + encoded
+
+
+# What a scheme is made of, for showing and adopting one (the Source fields are hmac_<name>).
+SCHEME_FIELDS = ("signed_material", "algorithm", "encoding", "code_location", "header_name", "prefix")
+_CODE_PREFIX = re.compile(r"^([A-Za-z0-9-]{1,16}[=,])")
+DIGEST_SIZES = (20, 32, 64)  # sha1, sha256, sha512
+
+
+def _location_code(request: SignedRequest, location: str, header_name: str) -> str:
+    if location == "form":
+        value = request.form.get(FORM_FIELD, "")
+        return value.strip() if isinstance(value, str) else ""
+    return _header(request.meta, "Authorization" if location == "authorization" else header_name)
+
+
+def schemes_matching(
+    *, base: HmacConfig, secrets: Sequence[str], request: SignedRequest, now: float, header_names: Sequence[str]
+) -> list[HmacConfig]:
+    """The supported schemes under which the request carries a code made with one of the secrets:
+    what an operator may adopt when the configured one refused a call. The code is looked for in
+    the form field, Authorization and each header named; timestamps are judged as of `now`."""
+    candidates = [replace(base, signed_material="standard-webhooks"), replace(base, signed_material="github")]
+    locations = [("form", ""), ("authorization", ""), *(("header", name) for name in header_names)]
+    timestamped = bool(_header(request.meta, base.timestamp_header))
+    materials = ["body", "body-without-token", "json-field", *(["timestamp.body"] if timestamped else [])]
+    for location, header in locations:
+        code = _location_code(request, location, header)
+        if not code or len(code) > MAX_CODE_LENGTH:
+            continue
+        detected = _CODE_PREFIX.match(code)
+        prefixes = dict.fromkeys([base.prefix, "", detected.group(1) if detected else ""])
+        where = dict(code_location=location, header_name=header)
+        for prefix in prefixes:
+            candidates.append(replace(base, signed_material="shared-value", prefix=prefix, **where))
+            unprefixed = _strip_prefix(code, prefix)
+            if not any(len(_code_decode(unprefixed, enc) or b"") in DIGEST_SIZES for enc in ("hex", "base64")):
+                continue  # no digest spelled there: only a shared value could match (bounds the work)
+            for material in materials:
+                for algorithm in ALGORITHMS:
+                    for encoding in ("base64", "hex"):
+                        candidates.append(
+                            replace(
+                                base,
+                                signed_material=material,
+                                algorithm=algorithm,
+                                encoding=encoding,
+                                prefix=prefix,
+                                **where,
+                            )
+                        )
+    matching: dict[tuple, HmacConfig] = {}
+    for candidate in candidates:
+        try:
+            signature_verify(config=candidate, secrets=secrets, request=request, now=now)
+        except SignatureError:
+            continue
+        matching.setdefault(tuple(getattr(candidate, name) for name in SCHEME_FIELDS), candidate)
+    return list(matching.values())
+
+
+def scheme_describe(config: HmacConfig) -> str:
+    """One line naming a scheme, as an operator reads it."""
+    material = config.signed_material
+    if material in ("standard-webhooks", "github"):
+        return {"standard-webhooks": "Standard Webhooks", "github": "GitHub (X-Hub-Signature-256)"}[material]
+    where = {"form": "the token field", "authorization": "Authorization"}.get(
+        config.code_location, f"header {config.header_name}"
+    )
+    prefix = f", prefix {config.prefix!r}" if config.prefix else ""
+    if material == "shared-value":
+        return f"the secret itself as a shared value, in {where}{prefix}"
+    return f"HMAC-{config.algorithm.upper()} of {material}, {config.encoding}, in {where}{prefix}"

@@ -1,15 +1,25 @@
 """Secrets at rest: encrypted with a key that can be rotated, and absent from a real database dump."""
 
+import base64
+import hashlib
+import hmac
+import json
 import os
+import socket
 import subprocess
+import sys
 from io import StringIO
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 
+from interviews.services import answer_stored_set
+from tests.conftest import BASE_DIR, wait_for
 from webhooks.models import Delivery, Source
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
 
@@ -145,3 +155,186 @@ def test_a_database_dump_reveals_no_password_key_or_hmac_secret():
     for secret in (PASSWORD, key, key[len(token.lookup) :], HMAC_CURRENT, HMAC_PREVIOUS):
         assert secret.encode() not in dump, secret
         assert secret.encode().hex().encode() not in dump, secret
+
+
+# Credentials of webhook calls: none kept at rest, whatever the method and however the call ends -----
+
+
+def hex_hmac(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def b64_hmac(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def event_json(event_id: str) -> bytes:
+    return json.dumps(
+        {
+            "eventId": event_id,
+            "eventType": "NewWorkItemVersionComplete",
+            "data": {"workItemId": "wi-dump", "workItemVersionId": f"v-{event_id}", "documents": []},
+        }
+    ).encode()
+
+
+def hmac_source_make(slug: str, secret: str, **settings) -> Source:
+    source, _ = source_save(
+        slug=slug,
+        api_base_url=f"https://{slug}.example.com",
+        auth_base_url=f"https://{slug}.example.com/auth",
+        client_name="c",
+        principal_name="p",
+        principal_password=PASSWORD,
+    )
+    source_hmac_configure(source=source, **settings)
+    source_hmac_secret_set(source=source, secret=secret)
+    return source
+
+
+def forms(*pairs: tuple[str, str]) -> bytes:
+    return urlencode(pairs).encode()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PG_BIN") or connection.vendor != "postgresql",
+    reason="needs the PostgreSQL that `make test` starts (PG_BIN)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_database_dump_after_calls_of_every_kind_holds_none_of_their_codes():
+    client = Client()
+    codes: list[str] = []
+    statuses: list[int] = []
+
+    def call(method: str, url: str, code: str, **kwargs) -> None:
+        codes.append(code)
+        statuses.append(getattr(client, method)(url, **kwargs).status_code)
+
+    # A code in the source's own header (--code-in header --header X-Advance-Code).
+    hmac_source_make("hdr", "header-secret", code_location="header", header_name="X-Advance-Code", encoding="hex")
+    for body in (event_json("h-1"), event_json("h-1"), b'{"eventId": "h-2"}'):  # accepted, duplicate, rejected
+        code = hex_hmac("header-secret", body)
+        call(
+            "post", "/webhooks/advance/hdr/", code, data=body, content_type="application/json", HTTP_X_ADVANCE_CODE=code
+        )
+    call(
+        "post", "/webhooks/advance/hdr/", "0badc0de" * 8, data=event_json("h-3"), content_type="application/json",
+        HTTP_X_ADVANCE_CODE="0badc0de" * 8,
+    )  # fmt: skip
+
+    # The code in the query string of interview GETs: the code of an empty body, the same every time.
+    query_source = hmac_source_make("qry", "query-secret")
+    answer_stored_set(source=query_source, event_type="InterviewLoadEvent", event_name="", answer_json='{"A": 1}')
+    static_code = b64_hmac("query-secret", b"")
+    call("get", "/webhooks/advance/qry/", static_code, data={"eventType": "InterviewLoadEvent", "token": static_code})
+    call(
+        "get",
+        "/webhooks/advance/qry/",
+        static_code,
+        data={"eventType": "CustomInterviewEvent", "eventName": "none", "token": static_code},
+    )
+    call("get", "/webhooks/advance/qry/", "d3Jvbmc=", data={"eventType": "InterviewLoadEvent", "token": "d3Jvbmc="})
+
+    # The code in a `token` form field (Advance's documented HMAC), signed over the rest of the form.
+    hmac_source_make("frm", "form-secret", signed_material="body-without-token")
+    for event_id in ("f-1", "f-1"):
+        rest = forms(("eventId", event_id), ("eventType", "NewWorkItemVersionComplete"), ("data[workItemId]", "wi"))
+        rest += b"&data[workItemVersionId]=v-" + event_id.encode()
+        code = b64_hmac("form-secret", rest)
+        body = rest + b"&" + forms(("token", code))
+        call("post", "/webhooks/advance/frm/", code, data=body, content_type="application/x-www-form-urlencoded")
+    refused_code = b64_hmac("another-secret", b"eventId=f-2")
+    call(
+        "post", "/webhooks/advance/frm/", refused_code, data=b"eventId=f-2&" + forms(("token", refused_code)),
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+
+    # A webhook token in Authorization, bare and as a bearer token.
+    token_source, _ = source_save(
+        slug="bearer",
+        api_base_url="https://bearer.example.com",
+        auth_base_url="https://bearer.example.com/auth",
+        client_name="c",
+        principal_name="p",
+        principal_password=PASSWORD,
+    )
+    _, key = token_issue(source=token_source, name="dump")
+    for body, authorization in ((event_json("t-1"), f"Bearer {key}"), (event_json("t-1"), key), (b"{", key)):
+        call(
+            "post",
+            "/webhooks/advance/",
+            key,
+            data=body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=authorization,
+        )
+
+    assert statuses == [202, 200, 400, 401, 200, 404, 401, 202, 200, 401, 202, 200, 400]
+    kinds = set(Delivery.objects.values_list("status", flat=True))
+    assert kinds == {"accepted", "duplicate", "rejected", "answered"}
+
+    dump = pg_dump(connection.settings_dict["NAME"])
+
+    # The rows are in the dump (bodies are bytea, dumped as hex), else the test proves nothing.
+    assert b"wi-dump".hex().encode() in dump and b"data[workItemVersionId]=v-f-1".hex().encode() in dump
+    for code in set(codes):
+        for spelling in {code, quote(code, safe=""), quote_plus(code)}:
+            assert spelling.encode() not in dump, code
+            assert spelling.encode().hex().encode() not in dump, code
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("log_format", ["", "json"])
+def test_the_access_log_of_the_documented_gunicorn_command_writes_no_token(tmp_path, log_format):
+    """gunicorn started as the README and the Dockerfile start it: the request line keeps the rest
+    of the query and loses the code."""
+    port = free_port()
+    env = {**os.environ, "LOG_FORMAT": log_format, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", "-",
+            ],
+            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/healthz?keep=1&token=S3cretCode%2B%3D&Token=second-code"
+
+            def answered() -> bool:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    return requests.get(url, timeout=5, headers={"Referer": url}).status_code == 200
+                except requests.RequestException:
+                    return False
+
+            wait_for(answered, timeout=30, message="gunicorn")
+            wait_for(lambda: "keep=1" in log_path.read_text(), timeout=10, message="the access log line")
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    text = log_path.read_text()
+    assert "GET /healthz?keep=1 HTTP/1.1" in text
+    for secret in ("S3cretCode", "second-code"):
+        assert secret not in text
+
+
+def test_the_dockerfile_and_compose_start_gunicorn_with_the_redacting_access_logger():
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("logger_class", __import__("config.gunicorn", fromlist=["logger_class"]).logger_class)
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    compose = (BASE_DIR / "docker-compose.yml").read_text()
+
+    assert config.logger_class.__name__ == "RedactingLogger"
+    assert '"--config", "python:config.gunicorn"' in dockerfile
+    assert "--config=python:config.gunicorn" in compose
+    for text in (dockerfile, compose):
+        assert "logger-class" not in text and "access-logformat" not in text

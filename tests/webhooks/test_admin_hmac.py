@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from tests.webhooks.test_admin import source_form_data, token_inline_management
 from webhooks.models import Source
+from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 SECRET_1 = "advance-generated-secret-one"
 SECRET_2 = "advance-generated-secret-two"
@@ -109,3 +110,38 @@ def test_an_hmac_source_page_shows_its_own_webhook_url(admin_client):
 
     assert "http://testserver/webhooks/advance/globex/" in page
     assert "authenticates by HMAC" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("material", "static"), [("body", True), ("timestamp.body", False)])
+def test_the_source_page_says_plainly_when_its_code_is_static(admin_client, source, material, static):
+    source_hmac_configure(source=source, signed_material=material)
+    source_hmac_secret_set(source=source, secret=SECRET_1)
+
+    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+
+    assert ("its code is static" in page) is static
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["token", "hmac"])
+def test_the_source_page_lists_what_to_enter_in_advance_for_each_event_type(admin_client, source, method):
+    if method == "hmac":
+        source_hmac_configure(source=source)
+        source_hmac_secret_set(source=source, secret=SECRET_1)
+
+    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+
+    for number, path in enumerate(
+        [
+            "/webhooks/advance/acme/NewWorkItemVersionComplete/",
+            "/webhooks/advance/acme/PostProcessingEvent/",
+            "/webhooks/advance/acme/InterviewLoadEvent/",
+            "/webhooks/advance/acme/CustomInterviewEvent/&lt;eventName&gt;/",
+        ]
+    ):
+        assert f'id="registration-url-{number}" value="http://testserver{path}"' in page
+        assert f'data-copy="registration-url-{number}"' in page
+    expected = "HMAC (Advance&#x27;s default)" if method == "hmac" else "Access token: a webhook token of this source"
+    assert page.count(expected) == 4
+    assert "navigator.clipboard" in page  # the copy-button script

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Delivery
-from ..payloads import PayloadError, payload_parse
+from ..payloads import PayloadError, payload_decode
 from ..registry import RetryableError, event_type_get
 from ..retry import DUE_SLACK, retry_countdown
 from .intake import delivery_enqueue, delivery_enqueue_on_commit
@@ -36,7 +36,9 @@ def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool 
         event_type = event_type_get(delivery.event_type)
         if event_type is None:
             raise LookupError(f"no handler registered for {delivery.event_type!r}")
-        serializer = event_type.serializer_class(data=payload_parse(bytes(delivery.raw_body)))
+        # A form body is read as intake read it; the type intake decided (maybe from the URL) wins.
+        payload = payload_decode(bytes(delivery.raw_body), (delivery.headers or {}).get("Content-Type", ""))
+        serializer = event_type.serializer_class(data={**payload, "eventtype": delivery.event_type})
         serializer.is_valid(raise_exception=True)
         event_type.process(delivery=delivery, payload=serializer.validated_data)
     except (PayloadError, serializers.ValidationError, LookupError, ValueError):

@@ -3,11 +3,20 @@
 import logging
 import time
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from ..crypto import secret_rotate
 from ..models import Source
-from ..signatures import HmacConfig, SignatureError, SignedRequest, secret_check, signature_verify
+from ..signatures import (
+    HmacConfig,
+    SignatureError,
+    SignatureMatch,
+    SignatureReplayed,
+    SignedRequest,
+    secret_check,
+    signature_verify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +117,32 @@ def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> None:
         # No key of FIELD_ENCRYPTION_KEYS opens the secret: the operator's to fix, the sender's 401.
         logger.error("hmac secret cannot be decrypted (FIELD_ENCRYPTION_KEYS): source=%s", source.slug)
         raise SignatureError("the HMAC secret cannot be decrypted") from None
+    now = time.time()
     try:
-        signature_verify(config=source_hmac_config(source), secrets=secrets, request=request, now=time.time())
+        match = signature_verify(config=source_hmac_config(source), secrets=secrets, request=request, now=now)
+        if match.replay_key:
+            signature_seen_record(source=source, match=match, now=now)
     except SignatureError as error:
         logger.info("hmac authentication failed: source=%s reason=%s", source.slug, error)
         raise
+
+
+SEEN_SIGNATURE_KEY = "webhooks:hmac-seen:{source}:{material}"
+
+
+def signature_seen_record(*, source: Source, match: SignatureMatch, now: float) -> None:
+    """Remember a timestamped signature until its timestamp leaves the tolerance; raise
+    SignatureError when it was seen already (a replay). Only a digest of what was signed is
+    kept, in the cache, never the code. With the cache down the call is let through (logged):
+    a lost event would be worse than a replay window."""
+    key = SEEN_SIGNATURE_KEY.format(source=source.pk, material=match.replay_key)
+    try:
+        first = cache.add(key, 1, timeout=max(1, int(match.replay_until - now) + 1))
+    except Exception:  # noqa: BLE001 - any cache failure
+        logger.warning("replay check skipped, cache unavailable: source=%s", source.slug)
+        return
+    if not first:
+        raise SignatureReplayed("signature seen already within the tolerance (replay)")
 
 
 def secrets_rotate() -> tuple[int, list[str]]:

@@ -5,6 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from webhooks.models import Source
 from webhooks.services import source_hmac_configure, source_hmac_previous_drop, source_hmac_secret_set
+from webhooks.signatures import hmac_code_is_static
+
+STATIC_CODE_WARNING = (
+    "Warning: {material} signs no timestamp, so the code is static: the same request always carries the same "
+    "code, and a GET (interview events, whose body is empty) carries one fixed code every time, a password in "
+    "effect. Whoever sees one call can repeat it. Keep the URL on HTTPS; prefer timestamp.body or "
+    "standard-webhooks if Advance signs a timestamp."
+)
 
 SECRET_VARIABLE = "ADVANCE_HMAC_SECRET"  # noqa: S105 - the variable's name
 
@@ -58,3 +66,5 @@ class Command(BaseCommand):
             f"Source {source.slug!r} authenticates by HMAC ({source.hmac_signed_material}, {source.hmac_algorithm}, "
             f"{source.hmac_encoding}); {kept}. Webhook URL path: /webhooks/advance/{source.slug}/"
         )
+        if hmac_code_is_static(source.hmac_signed_material):
+            self.stdout.write(STATIC_CODE_WARNING.format(material=source.hmac_signed_material))
