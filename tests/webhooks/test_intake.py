@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -81,6 +82,45 @@ class TestAccepted:
 
 
 @pytest.mark.django_db
+class TestTheRequestDoesOneThing:
+    def test_the_request_stores_the_event_unpublished_and_sends_no_message(
+        self, client, token_key, example_payload, redis_queue_lengths
+    ):
+        before = redis_queue_lengths()
+
+        response = post(client, example_payload, key=token_key)
+
+        assert response.status_code == 202
+        # The row is the outbox: the relay in the workers publishes it (webhooks/relay.py).
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        assert (delivery.status, delivery.due_at) == (Delivery.Status.ACCEPTED, None)
+        time.sleep(0.5)  # a publisher thread of the web process, as there was one, would have sent by now
+        assert redis_queue_lengths() == before
+
+    def test_browser_middleware_does_not_run_for_webhook_calls(self, client, token_key, example_payload):
+        response = post(client, example_payload, key=token_key, HTTP_COOKIE="sessionid=abc; csrftoken=x")
+
+        assert response.status_code == 202
+        assert "X-Frame-Options" not in response.headers
+        assert "Cookie" not in response.headers.get("Vary", "")
+        # Every other path still gets them.
+        assert client.get("/admin/login/").headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.fixture
+def redis_queue_lengths():
+    """The length of every queue the app publishes to, read from the broker."""
+    from config.celery_app import app
+
+    def lengths() -> dict[str, int]:
+        with app.connection_for_write() as connection:
+            client = connection.default_channel.client
+            return {queue: client.llen(queue) for queue in ("intake", "documents", "default")}
+
+    return lengths
+
+
+@pytest.mark.django_db
 class TestDuplicates:
     def test_second_delivery_of_an_event_answers_200_duplicate_with_the_same_id(
         self, client, token_key, example_payload
@@ -122,7 +162,7 @@ class TestRejected:
             ({"eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
             ({"eventId": "x", "data": {}}, "eventType"),
             ({"eventId": "x", "eventType": "NewWorkItemVersionComplete"}, "data"),
-            ({"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": {"workItemVersionId": "v"}}, "data"),
+            ({"eventId": "x", "eventType": "NewWorkItemVersionComplete", "data": "v"}, "data"),
             ({"eventId": "x", "eventType": "SomethingElse", "data": {}}, "eventType"),
             ({"eventId": {"a": 1}, "eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
             ({"eventId": "x" * 201, "eventType": "NewWorkItemVersionComplete", "data": {}}, "eventId"),
@@ -138,13 +178,35 @@ class TestRejected:
         assert delivery.http_status == 400
         assert delivery.rejection_cause
 
-    def test_path_traversal_in_an_id_is_refused(self, client, token_key, example_payload):
-        example_payload["data"]["workItemId"] = "../../etc"
+    # The request checks the top level (what a 400 needs); what lies below it is checked when the
+    # event is processed, which fails the event with the reason, shown in the admin's delivery log.
+    @pytest.mark.parametrize(
+        "data",
+        [
+            {"workItemVersionId": "v", "documents": []},  # no workItemId
+            {"workItemId": "../../etc", "workItemVersionId": "v", "documents": []},  # path traversal
+            {"workItemId": "w", "workItemVersionId": "v", "documents": [{"id": "a/b", "name": "n"}]},
+        ],
+    )
+    def test_a_payload_malformed_below_the_top_level_fails_its_event_with_the_reason(
+        self, client, token_key, example_payload, data
+    ):
+        from documents.models import WorkItem
+        from webhooks.services import delivery_process
+
+        example_payload["data"] = data
 
         response = post(client, example_payload, key=token_key)
+        assert response.status_code == 202
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        delivery_process(delivery_id=delivery.pk)
 
-        assert response.status_code == 400
-        assert "workItemId" in response.json()["data"]
+        delivery.refresh_from_db()
+        assert delivery.status == Delivery.Status.FAILED
+        reason = delivery.last_error.splitlines()[0]
+        assert reason.startswith("Invalid payload: ")
+        assert "workItemId" in reason or "documents" in reason
+        assert not WorkItem.objects.exists()
 
     def test_nul_character_is_a_400_not_a_database_error(self, client, token_key, example_payload):
         example_payload["eventId"] = "a\u0000b"

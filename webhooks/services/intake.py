@@ -3,15 +3,17 @@
 import ipaddress
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from config import metrics
 
-from ..dispatch import publish_soon
 from ..models import Delivery, Source, WebhookToken
 from ..payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
 from ..registry import Answer, EventType, event_type_get, event_type_names
@@ -129,24 +131,60 @@ def delivery_reject(
     return delivery
 
 
-def event_validate(payload: dict) -> tuple[str, str, dict]:
-    """Return (eventId, canonical event type, validated payload) or raise PayloadError."""
+def _top_level_fields(serializer_class: type[serializers.Serializer]) -> dict[str, serializers.Field]:
+    """The serializer's own fields, bound once per process (DRF copies them on every instance)."""
+    fields = _TOP_LEVEL_FIELDS.get(serializer_class)
+    if fields is None:
+        fields = _TOP_LEVEL_FIELDS[serializer_class] = dict(serializer_class().fields)
+    return fields
+
+
+_TOP_LEVEL_FIELDS: dict[type, dict[str, serializers.Field]] = {}
+
+
+def _top_level_check(serializer_class: type[serializers.Serializer], payload: dict) -> tuple[dict, dict]:
+    """Check the payload's top-level fields only: plain fields by their own field, nested objects
+    and lists by their presence and JSON kind; their contents are the processing's to check.
+    Returns (plain fields' validated values, errors)."""
+    values, errors = {}, {}
+    for name, field in _top_level_fields(serializer_class).items():
+        value = payload.get(name, empty)
+        try:
+            if isinstance(field, serializers.ListSerializer | serializers.Serializer):
+                field.validate_empty_values(value)  # required, null; raises SkipField when absent
+                kind = list if isinstance(field, serializers.ListSerializer) else dict
+                if value is not None and not isinstance(value, kind):
+                    raise serializers.ValidationError(f"Expected {'a list' if kind is list else 'an object'}.")
+            else:
+                values[name] = field.run_validation(value)
+        except SkipField:
+            continue
+        except serializers.ValidationError as error:
+            errors[name] = error.detail
+    return values, errors
+
+
+def event_validate(payload: dict) -> tuple[str, str]:
+    """Return (eventId, canonical event type) or raise PayloadError, checking what a 400 needs:
+    a JSON object, eventId and eventType well-formed, the type one we process, and the type's
+    top-level fields present and of the right kind. Deeper fields (data's ids, the documents)
+    are checked when the event is processed, which fails it with the reason."""
     if not payload:
         detail = "The body is empty; a JSON object with eventId and eventType is expected."
         raise PayloadError("empty body", {"detail": detail})
-    envelope = EnvelopeSerializer(data=payload)
-    if not envelope.is_valid():
-        raise PayloadError("missing or malformed field", serializer_errors_detail(envelope.errors))
-    event_type = event_type_get(envelope.validated_data["eventtype"])
+    envelope, errors = _top_level_check(EnvelopeSerializer, payload)
+    if errors:
+        raise PayloadError("missing or malformed field", serializer_errors_detail(errors))
+    event_type = event_type_get(envelope["eventtype"])
     if event_type is None or event_type.process is None:
         raise PayloadError(
             "unknown event type",
             {"eventType": [f"Unknown event type; accepted: {', '.join(event_type_names())}."]},
         )
-    serializer = event_type.serializer_class(data=payload)
-    if not serializer.is_valid():
-        raise PayloadError("missing or malformed field", serializer_errors_detail(serializer.errors))
-    return envelope.validated_data["eventid"], event_type.name, serializer.validated_data
+    _, errors = _top_level_check(event_type.serializer_class, payload)
+    if errors:
+        raise PayloadError("missing or malformed field", serializer_errors_detail(errors))
+    return envelope["eventid"], event_type.name
 
 
 def event_receive(
@@ -158,7 +196,7 @@ def event_receive(
     headers: dict,
     remote_addr: str | None,
 ) -> Receipt:
-    """Store a delivery durably and queue its processing after commit.
+    """Store a delivery durably; the relay in the workers (webhooks.relay) publishes its processing.
 
     A new (source, eventId) is accepted; the same again is logged as a duplicate of the first.
     Raises DeliveryRejected (after logging it) for a body that is not an acceptable event.
@@ -167,7 +205,7 @@ def event_receive(
     """
     source = source or token.source
     try:
-        event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
+        event_id, event_type = event_validate(payload_parse(raw_body) if payload is None else payload)
     except PayloadError as error:
         delivery = delivery_reject(
             http_status=400,
@@ -190,12 +228,12 @@ def event_receive(
         remote_addr=remote_addr,
     )
     try:
-        # A savepoint of its own, so that a duplicate's IntegrityError leaves the caller's
-        # transaction usable; in autocommit it is one INSERT committed before the answer.
-        with transaction.atomic():
-            delivery = Delivery.objects.create(
-                status=Delivery.Status.ACCEPTED, http_status=202, due_at=timezone.now(), **fields
-            )
+        # The row is the outbox: due_at empty means no message announced it yet, and the relay
+        # takes it. In autocommit this is the request's one statement, committed before the
+        # answer; inside a caller's transaction a savepoint keeps that transaction usable after
+        # a duplicate's IntegrityError.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            delivery = Delivery.objects.create(status=Delivery.Status.ACCEPTED, http_status=202, **fields)
     except IntegrityError:
         # The unique constraint, not a check in Python, decides what is a duplicate.
         original = Delivery.objects.get(source=source, event_id=event_id, status__in=Delivery.EVENT_STATUSES)
@@ -203,9 +241,6 @@ def event_receive(
         logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
         metrics.WEBHOOK_DUPLICATE.inc()
         return Receipt(delivery=original, created=False)
-    # The task message is published by a thread of this process, off the request's path (see
-    # webhooks.dispatch); on commit, should a caller have wrapped this in a transaction.
-    delivery_enqueue_on_commit(delivery_id=delivery.pk, soon=True)
     logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
     metrics.WEBHOOK_ACCEPTED.inc()
     return Receipt(delivery=delivery, created=True)
@@ -271,21 +306,16 @@ def interview_receive(
     return answer
 
 
-def delivery_enqueue_on_commit(*, delivery_id: int, soon: bool = False) -> None:
+def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
     """Queue the delivery's processing once the current transaction commits, never failing it:
-    a broker outage must not turn a stored event into a 5xx; the sweep queues it again.
-    With soon=True the message is handed to this process's publisher thread instead of being
-    published before returning."""
+    a broker outage must not turn a stored event into a 5xx; the sweep queues it again."""
 
     # A function, not functools.partial: when a robust on_commit callback fails, Django logs its
     # __qualname__, which a partial lacks, and that AttributeError escaped as a 500.
     def enqueue() -> None:
         delivery_enqueue(delivery_id=delivery_id)
 
-    def hand_over() -> None:
-        publish_soon(enqueue)
-
-    transaction.on_commit(hand_over if soon else enqueue, robust=True)
+    transaction.on_commit(enqueue, robust=True)
 
 
 def delivery_enqueue(*, delivery_id: int) -> None:
