@@ -1,6 +1,5 @@
 """Processing accepted events in the workers: handlers, retries, replay and the sweep."""
 
-import json
 import logging
 import traceback
 from datetime import timedelta
@@ -12,7 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Delivery
-from ..payloads import PayloadError, payload_parse, serializer_errors_detail
+from ..payloads import PayloadError, payload_parse
 from ..registry import RetryableError, event_type_get
 from ..retry import DUE_SLACK, retry_countdown
 from .intake import delivery_enqueue, delivery_enqueue_on_commit
@@ -40,13 +39,9 @@ def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool 
         serializer = event_type.serializer_class(data=payload_parse(bytes(delivery.raw_body)))
         serializer.is_valid(raise_exception=True)
         event_type.process(delivery=delivery, payload=serializer.validated_data)
-    except (PayloadError, serializers.ValidationError, LookupError, ValueError) as error:
+    except (PayloadError, serializers.ValidationError, LookupError, ValueError):
         logger.exception("delivery processing failed: delivery=%s", delivery.pk)
-        reason = ""
-        if isinstance(error, serializers.ValidationError):
-            # The request checked only the top level; say what is wrong below it, as Advance spells it.
-            reason = f"Invalid payload: {json.dumps(serializer_errors_detail(error.detail))}\n\n"
-        _delivery_fail(delivery, reason + traceback.format_exc())
+        _delivery_fail(delivery, traceback.format_exc())
         return
     except Exception as error:
         # Retryable, and anything unforeseen too: retried, then failed with its reason, never looping.
@@ -88,9 +83,8 @@ def delivery_replay(*, delivery: Delivery) -> bool:
 
 def deliveries_requeue_stalled() -> int:
     """Queue again the accepted events whose processing was due long ago and has not happened: a
-    message lost (Redis restarted without its data), or stored events no relay published (no
-    worker ran for that long; webhooks.relay publishes them as they are stored). Events waiting
-    for a retry are not due yet and are left alone."""
+    message lost, or the broker down when the event was stored. Events waiting for a retry are
+    not due yet and are left alone."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
     stalled = list(
