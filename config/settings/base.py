@@ -267,9 +267,9 @@ CELERY_WORKER_QUEUES = "intake,documents,default"
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
-# The relay in every worker (webhooks/relay.py) publishes stored events in batches of this many,
-# woken by PostgreSQL as they are stored, and looking every POLL seconds in any case (SQLite).
-WEBHOOK_RELAY_POLL_SECONDS = float(env_str("WEBHOOK_RELAY_POLL_SECONDS", "1"))
+# The relay in every worker (webhooks/relay.py) looks for stored events every POLL seconds and
+# publishes them in batches of this many.
+WEBHOOK_RELAY_POLL_SECONDS = float(env_str("WEBHOOK_RELAY_POLL_SECONDS", "0.25"))
 WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).

@@ -1,8 +1,7 @@
 """The outbox: accepted events whose processing no message has announced yet, published in batches.
 
 The request only stores the event's row (due_at empty). The relay in every Celery worker
-(webhooks.relay) calls deliveries_publish whenever PostgreSQL says a row was stored, and every
-WEBHOOK_RELAY_POLL_SECONDS in any case.
+(webhooks.relay) calls deliveries_publish every WEBHOOK_RELAY_POLL_SECONDS.
 """
 
 import logging
