@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from webhooks.models import Delivery, WebhookToken
 from webhooks.parsers import PayloadTooLarge, RawJsonParser
@@ -97,14 +98,26 @@ class TestTheRequestDoesOneThing:
         time.sleep(0.5)  # a publisher thread of the web process, as there was one, would have sent by now
         assert redis_queue_lengths() == before
 
-    def test_browser_middleware_does_not_run_for_webhook_calls(self, client, token_key, example_payload):
-        response = post(client, example_payload, key=token_key, HTTP_COOKIE="sessionid=abc; csrftoken=x")
+    @pytest.mark.parametrize(
+        ("name", "adds"),
+        [("SessionMiddleware", "session"), ("AuthenticationMiddleware", "user"), ("MessageMiddleware", "_messages")],
+    )
+    def test_browser_middleware_passes_webhook_calls_straight_on(self, rf, name, adds):
+        from django.conf import settings
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.http import HttpResponse
 
-        assert response.status_code == 202
-        assert "X-Frame-Options" not in response.headers
-        assert "Cookie" not in response.headers.get("Vary", "")
-        # Every other path still gets them.
-        assert client.get("/admin/login/").headers["X-Frame-Options"] == "DENY"
+        path = next(path for path in settings.MIDDLEWARE if path.endswith(f".{name}"))
+        middleware = import_string(path)(lambda request: HttpResponse())
+        webhook, admin = rf.post(URL), rf.get("/admin/")
+        if name != "SessionMiddleware":
+            admin.session = SessionStore()  # as SessionMiddleware, before it, gives every browser request
+
+        middleware(webhook)
+        middleware(admin)
+
+        assert not hasattr(webhook, adds)
+        assert hasattr(admin, adds)
 
 
 @pytest.fixture
