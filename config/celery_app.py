@@ -7,3 +7,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every worker publishes what the intake stored (webhooks/relay.py): nothing for an operator to start.
+app.steps["worker"].add("webhooks.relay:RelayStep")

@@ -270,7 +270,8 @@ class Delivery(models.Model):
     due_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When processing should next run; later than that, the sweep queues it again.",
+        help_text="When processing should next run; later than that, the sweep queues it again. "
+        "Empty on an accepted event: stored, not published yet (the relay publishes it).",
     )
     last_error = models.TextField(blank=True)
     # Interview calls, answered while Advance waits:
@@ -301,7 +302,13 @@ class Delivery(models.Model):
                 name="one_event_per_source_and_event_id",
             ),
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="delivery_status_received")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="delivery_status_received"),
+            # The outbox: accepted events no message has announced yet (webhooks.relay).
+            models.Index(
+                fields=["id"], condition=Q(status="accepted", due_at__isnull=True), name="delivery_unpublished"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type or 'delivery'} {self.event_id or self.public_id}"

@@ -164,14 +164,15 @@ INSTALLED_APPS = [
     "interviews.apps.InterviewsConfig",
 ]
 
+# config.middleware's are Django's own, passing webhook calls straight on (no browser behind them).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -341,6 +342,10 @@ CELERY_WORKER_QUEUES = "intake,documents,default"
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
+# The relay in every worker (webhooks/relay.py) looks for stored events every POLL seconds and
+# publishes them in batches of this many.
+WEBHOOK_RELAY_POLL_SECONDS = float(env_str("WEBHOOK_RELAY_POLL_SECONDS", "0.25"))
+WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
 DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)

@@ -2,12 +2,14 @@
 
 import io
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from webhooks.models import Delivery, WebhookToken
 from webhooks.parsers import PayloadTooLarge, RawJsonParser
@@ -78,6 +80,57 @@ class TestAccepted:
         assert delivery.headers["X-Request-Id"] == "abc"
         assert "Authorization" not in delivery.headers
         assert token_key not in json.dumps(delivery.headers)
+
+
+@pytest.mark.django_db
+class TestTheRequestDoesOneThing:
+    def test_the_request_stores_the_event_unpublished_and_sends_no_message(
+        self, client, token_key, example_payload, redis_queue_lengths
+    ):
+        before = redis_queue_lengths()
+
+        response = post(client, example_payload, key=token_key)
+
+        assert response.status_code == 202
+        # The row is the outbox: the relay in the workers publishes it (webhooks/relay.py).
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        assert (delivery.status, delivery.due_at) == (Delivery.Status.ACCEPTED, None)
+        time.sleep(0.5)  # a publisher thread of the web process, as there was one, would have sent by now
+        assert redis_queue_lengths() == before
+
+    @pytest.mark.parametrize(
+        ("name", "adds"),
+        [("SessionMiddleware", "session"), ("AuthenticationMiddleware", "user"), ("MessageMiddleware", "_messages")],
+    )
+    def test_browser_middleware_passes_webhook_calls_straight_on(self, rf, name, adds):
+        from django.conf import settings
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.http import HttpResponse
+
+        path = next(path for path in settings.MIDDLEWARE if path.endswith(f".{name}"))
+        middleware = import_string(path)(lambda request: HttpResponse())
+        webhook, admin = rf.post(URL), rf.get("/admin/")
+        if name != "SessionMiddleware":
+            admin.session = SessionStore()  # as SessionMiddleware, before it, gives every browser request
+
+        middleware(webhook)
+        middleware(admin)
+
+        assert not hasattr(webhook, adds)
+        assert hasattr(admin, adds)
+
+
+@pytest.fixture
+def redis_queue_lengths():
+    """The length of every queue the app publishes to, read from the broker."""
+    from config.celery_app import app
+
+    def lengths() -> dict[str, int]:
+        with app.connection_for_write() as connection:
+            client = connection.default_channel.client
+            return {queue: client.llen(queue) for queue in ("intake", "documents", "default")}
+
+    return lengths
 
 
 @pytest.mark.django_db

@@ -15,6 +15,7 @@ from .intake import (
     interview_receive,
     text_storable,
 )
+from .outbox import deliveries_publish
 from .processing import (
     deliveries_requeue_stalled,
     delivery_process,
@@ -58,6 +59,7 @@ __all__ = [
     "auth_failure_record",
     "checked_tokens_forget",
     "client_address",
+    "deliveries_publish",
     "deliveries_requeue_stalled",
     "delivery_enqueue",
     "delivery_enqueue_on_commit",

@@ -85,8 +85,9 @@ def delivery_replay(*, delivery: Delivery) -> bool:
 
 def deliveries_requeue_stalled() -> int:
     """Queue again the accepted events whose processing was due long ago and has not happened: a
-    message lost, or the broker down when the event was stored. Events waiting for a retry are
-    not due yet and are left alone."""
+    message lost (a broker restarted without its data), or stored events no relay published for
+    that long (webhooks.relay publishes them as they are stored, in every worker). Events waiting
+    for a retry are not due yet and are left alone."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
     stalled = list(
