@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import schema  # noqa: F401 - registers the webhook endpoint's description
-from .health import healthz, readyz
+from .health import healthz, readyz, readyz_queues
 from .metrics import metrics_view
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("readyz/queues", readyz_queues, name="readyz-queues"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

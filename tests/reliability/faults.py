@@ -28,7 +28,7 @@ from documents.services import documents_requeue_stalled
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
 from webhooks.services import deliveries_requeue_stalled
 
-QUEUES = settings.CELERY_WORKER_QUEUES.split(",")
+QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 # What the workers of these tests read from the environment: every wait of the production
 # defaults (a minute's lease, 5 s backoff, 10 retries, 60 s read timeout) cut to seconds.
 FAST_SETTINGS = {
@@ -63,8 +63,10 @@ def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
 # Workers -----------------------------------------------------------------------------------
 
 
-def worker_start(database_name: str, log_path: Path, **extra_env: str) -> WorkerProcess:
-    worker = WorkerProcess(database_name, log_path, extra_env={**FAST_SETTINGS, **extra_env})
+def worker_start(
+    database_name: str, log_path: Path, *, queues: list[str] | None = None, **extra_env: str
+) -> WorkerProcess:
+    worker = WorkerProcess(database_name, log_path, extra_env={**FAST_SETTINGS, **extra_env}, queues=queues)
     worker.start()
     return worker
 
