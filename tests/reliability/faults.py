@@ -121,21 +121,6 @@ def process_tree(worker: WorkerProcess) -> list[psutil.Process]:
     return [main, *main.children(recursive=True)]
 
 
-def downloading_child(worker: WorkerProcess, port: int) -> psutil.Process:
-    """The worker's pool process with a connection open to the simulated Advance on `port`."""
-
-    def find():
-        for child in psutil.Process(worker.process.pid).children(recursive=True):
-            try:
-                if any(c.raddr and c.raddr.port == port for c in child.net_connections(kind="tcp")):
-                    return child
-            except psutil.NoSuchProcess:
-                continue
-        return None
-
-    return wait_for(find, timeout=10, message="the pool process downloading the document")
-
-
 def kill_whole_worker(worker: WorkerProcess) -> None:
     """SIGKILL the worker's main process and its pool at one instant, as a lost machine would.
 
@@ -150,14 +135,6 @@ def kill_whole_worker(worker: WorkerProcess) -> None:
         process.send_signal(signal.SIGKILL)
     worker.process.wait(timeout=10)
     psutil.wait_procs(tree, timeout=10)
-    _remove(spooled)
-
-
-def kill_process(process: psutil.Process) -> None:
-    """SIGKILL one process (a pool process of a worker)."""
-    spooled = spool_files([process])
-    process.kill()
-    process.wait(timeout=10)
     _remove(spooled)
 
 
