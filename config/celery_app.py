@@ -7,3 +7,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The threads pool's free slots are taken at once (config/worker_steps.py).
+app.steps["worker"].add("config.worker_steps.ThreadsPoolWakeup")
