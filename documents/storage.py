@@ -230,18 +230,18 @@ def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: 
             # The download is hashed on its way into the spool, so the one upload carries its sha256.
             shutil.copyfileobj(reader, spool, SPOOL_COPY_BYTES)
             spool.flush()
-            # By file name, s3transfer reads each part from the file as it sends it: no part sits
-            # in memory, whatever the concurrency.
-            client.upload_file(
-                spool.name,
-                storage.bucket_name,
-                object_key,
-                ExtraArgs={
-                    "ContentType": content_type or "application/octet-stream",
-                    "Metadata": {"sha256": reader.sha256},
-                },
-                Config=_transfer_config(),
-            )
+            extra = {"ContentType": content_type or "application/octet-stream", "Metadata": {"sha256": reader.sha256}}
+            if reader.size < settings.DOCUMENT_UPLOAD_PART_SIZE:
+                # One request, read from the file: a transfer manager (and its threads) per small
+                # document cost more CPU than the upload itself in a burst of many.
+                spool.seek(0)
+                client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=spool, **extra)
+            else:
+                # By file name, s3transfer reads each part from the file as it sends it: no part
+                # sits in memory, whatever the concurrency.
+                client.upload_file(
+                    spool.name, storage.bucket_name, object_key, ExtraArgs=extra, Config=_transfer_config()
+                )
     except (BotoCoreError, ClientError, S3UploadFailedError) as error:
         raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
 
