@@ -120,6 +120,7 @@ def _post_all(web_url: str, key: str, payloads: list[bytes]) -> list[int]:
     import requests
 
     session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))  # one connection per thread
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     with ThreadPoolExecutor(16) as pool:
         return list(
