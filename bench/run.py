@@ -6,12 +6,9 @@ import json
 import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +26,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from advance_sim import SimDocument, SimulatedAdvance  # noqa: E402
+from bench import burst  # noqa: E402
 from bench.urls import BASELINE_TABLE  # noqa: E402
+from config.queues import queue_names  # noqa: E402
 from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
 from interviews.services import answer_stored_set  # noqa: E402
 from webhooks.models import Delivery  # noqa: E402
@@ -38,10 +37,8 @@ from webhooks.services import source_save, token_issue  # noqa: E402
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
-BURST_EVENTS = int(os.environ.get("BENCH_BURST_EVENTS", "1000"))
-BURST_WORKERS = [int(n) for n in os.environ.get("BENCH_BURST_WORKERS", "1,2,4").split(",")]
 MiB = 1024 * 1024
-SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst").split(",")
+SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory").split(",")
 
 
 @dataclass
@@ -107,46 +104,6 @@ class Gunicorn:
         self.process.wait(timeout=30)
 
 
-class Workers:
-    """A Celery worker with N prefork processes on all queues."""
-
-    def __init__(self, concurrency: int):
-        self.concurrency = concurrency
-
-    def __enter__(self) -> "Workers":
-        self.log = open(f"{os.environ.get('VAR_DIR', tempfile.gettempdir())}/bench-worker-{self.concurrency}.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                settings.CELERY_WORKER_QUEUES,
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-                "--hostname",
-                f"bench{self.concurrency}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=app_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-        self.log.close()
-
-
 def wrk(url: str, script: str, *, connections: int, seconds: int, **env: str) -> dict:
     output = subprocess.run(
         [
@@ -176,7 +133,7 @@ def purge_queues() -> None:
     from config.celery_app import app
 
     with app.connection_for_write() as conn:
-        for queue in settings.CELERY_WORKER_QUEUES.split(","):
+        for queue in queue_names():
             conn.default_channel.client.delete(queue)
 
 
@@ -325,53 +282,45 @@ def bench_streaming(advance: SimulatedAdvance, source) -> list[Row]:
 # Burst -------------------------------------------------------------------------------------
 
 
-def bench_burst(web: Gunicorn, advance: SimulatedAdvance, key: str, workers: int) -> Row:
-    items = [
-        advance.add_work_item(
-            name=f"burst {workers}-{n}",
-            documents=[SimDocument(name=f"Doc {i}", kind="pdf", size=100 * 1024) for i in range(3)],
+def bench_burst(web: Gunicorn, advance: SimulatedAdvance, source, key: str) -> list[Row]:
+    """bench/burst.py: the app with one plain worker against a 16-thread client, Advance answering late."""
+    rows = []
+    size = f"{burst.DOCUMENT_BYTES // 1024} KiB"
+    for delay in burst.DELAYS:
+        ours = burst.app_burst(web_url=web.url, advance=advance, key=key, delay=delay)
+        baseline = burst.baseline_burst(advance=advance, source=source, items=ours["items"], delay=delay)
+        ratio = ours["docs_s"] / baseline["docs_s"]
+        complete = ours["stored"] == ours["expected"] and not ours["rejected"]
+        rows += [
+            Row(
+                f"burst {burst.EVENTS} events x 3 docs of {size}, Advance answering after {delay} s, docs/s",
+                f"{ours['docs_s']:.1f} ({ours['stored']}/{ours['expected']} stored)",
+                f"{baseline['docs_s']:.1f} ({burst.BASELINE_THREADS} threads)",
+                f"{ratio:.2f}",
+                ">= 0.8 (< 0.5 regression)",
+                yes(ratio >= 0.8 and complete),
+            ),
+            Row(
+                f"worker RSS during it (1 worker, {settings.CELERY_WORKER_CONCURRENCY} threads), MiB",
+                f"{ours['rss_mib']:.0f}",
+            ),
+        ]
+    return rows
+
+
+def bench_memory(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
+    memory = burst.worker_memory(web_url=web.url, advance=advance, key=key)
+    complete = memory["stored"] == burst.MEMORY_DOCS and not memory["rejected"]
+    return [
+        Row(
+            f"worker growth, {burst.MEMORY_DOCS} concurrent downloads of {burst.MEMORY_BYTES / MiB:.0f} MiB, MiB",
+            f"{memory['growth_mib']:.0f} ({memory['stored']}/{burst.MEMORY_DOCS} stored)",
+            "",
+            "",
+            "< 128",
+            yes(memory["growth_mib"] < 128 and complete),
         )
-        for n in range(BURST_EVENTS)
     ]
-    payloads = [json.dumps(advance.event_payload(item)).encode() for item in items]
-    session = requests.Session()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    with Workers(workers):
-        time.sleep(3)  # the worker's processes are up before the burst
-        started = time.monotonic()
-        with ThreadPoolExecutor(16) as pool:
-            codes = list(
-                pool.map(
-                    lambda body: (
-                        session.post(f"{web.url}/webhooks/advance/", data=body, headers=headers, timeout=30).status_code
-                    ),
-                    payloads,
-                )
-            )
-        version_ids = [json.loads(p)["data"]["workItemVersionId"] for p in payloads]
-        versions = WorkItemVersion.objects.filter(advance_id__in=version_ids)
-        expected = 3 * BURST_EVENTS
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            done = Document.objects.filter(version__in=versions).exclude(status__in=["pending", "syncing"]).count()
-            if done >= expected:
-                break
-            time.sleep(0.5)
-        elapsed = time.monotonic() - started
-    documents = Document.objects.filter(version__in=versions).select_related("version__delivery")
-    latencies = sorted((d.synced_at - d.version.delivery.received_at).total_seconds() for d in documents if d.synced_at)
-    stored = len(latencies)
-    p50 = statistics.median(latencies) if latencies else float("nan")
-    p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
-    bad = sum(code != 202 for code in codes)
-    return Row(
-        f"burst {BURST_EVENTS} events x 3 docs, {workers} worker process(es)",
-        f"{stored / elapsed:.0f} docs/s",
-        f"p50 {p50:.1f} s / p95 {p95:.1f} s",
-        f"{stored}/{expected} stored",
-        "",
-        yes(stored == expected and bad == 0),
-    )
 
 
 def main() -> int:
@@ -399,7 +348,9 @@ def main() -> int:
             if "streaming" in SECTIONS:
                 rows += bench_streaming(advance, source)
             if "burst" in SECTIONS:
-                rows += [bench_burst(web, advance, key, workers) for workers in BURST_WORKERS]
+                rows += bench_burst(web, advance, source, key)
+            if "memory" in SECTIONS:
+                rows += bench_memory(web, advance, key)
     header = Row("figure", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(getattr(row, field)) for row in [header, *rows]) for field in Row.__dataclass_fields__]
     for row in [header, *rows]:

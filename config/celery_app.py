@@ -10,3 +10,5 @@ app.autodiscover_tasks()
 
 # Every worker publishes what the intake stored (webhooks/relay.py): nothing for an operator to start.
 app.steps["worker"].add("webhooks.relay:RelayStep")
+# The threads pool's free slots are taken at once (config/worker_steps.py).
+app.steps["worker"].add("config.worker_steps.ThreadsPoolWakeup")

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from documents.storage import document_storage
 
 from .celery_app import app as celery_app
+from .queues import queues_inspect
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +58,32 @@ def readyz(request) -> JsonResponse:
             states[name] = f"failed: {type(error).__name__}"
     ready = all(state == "ok" for state in states.values())
     return JsonResponse({"status": "ready" if ready else "not ready", "checks": states}, status=200 if ready else 503)
+
+
+@require_GET
+def readyz_queues(request) -> JsonResponse:
+    """200 unless work waits on a queue that no worker consumes (or the broker does not answer): 503 naming it.
+
+    Kept apart from /readyz: a web process can still store every webhook then, and taking it out
+    of the load balancer would refuse them too. This is for monitoring to alert on.
+    """
+    try:
+        states = queues_inspect(timeout=1.0)
+    except Exception as error:  # a probe reports every failure, whatever its kind
+        logger.warning("queue check failed: %s", type(error).__name__)
+        return JsonResponse({"status": "failed", "error": f"broker: {type(error).__name__}"}, status=503)
+    unconsumed = [state.name for state in states if state.unconsumed]
+    queues = {
+        state.name: {
+            "depth": state.depth,
+            "consumers": len(state.consumers),
+            "state": "no worker consumes it" if state.unconsumed else "ok",
+        }
+        for state in states
+    }
+    if unconsumed:
+        logger.warning("work waits on queues no worker consumes: %s", ",".join(unconsumed))
+    return JsonResponse(
+        {"status": "unconsumed" if unconsumed else "ok", "unconsumed": unconsumed, "queues": queues},
+        status=503 if unconsumed else 200,
+    )

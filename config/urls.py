@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from webhooks.apis import webhook_not_found
 
 from . import schema  # noqa: F401 - registers the webhook endpoint's description
-from .health import healthz, readyz
+from .health import healthz, readyz, readyz_queues
 from .metrics import metrics_view
 
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     re_path(r"^webhooks/", webhook_not_found, name="webhook-not-found"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("readyz/queues", readyz_queues, name="readyz-queues"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,6 +1,7 @@
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -432,9 +433,14 @@ def _lease_kept(document_id: int, token: uuid.UUID) -> Iterator[threading.Event]
         thread.join()
 
 
+class SyncTimeExceeded(RetryableError):
+    """The attempt ran past DOCUMENT_SYNC_TIME_LIMIT; it stops and is retried like a network failure."""
+
+
 def _download_and_store(
     document: Document, attempt: _Attempt, lease_lost: threading.Event
 ) -> tuple[StoredObject, str, str]:
+    deadline = time.monotonic() + settings.DOCUMENT_SYNC_TIME_LIMIT
     client = AdvanceClient(document.source)
     url = document.url or client.content_url(document.version.work_item.advance_id, document.advance_id)
     with client.download(url) as download:
@@ -446,6 +452,12 @@ def _download_and_store(
                 if lease_lost.is_set():
                     # Another attempt owns the document now: stop rather than upload it twice.
                     raise LeaseLost(f"the lease was lost after {download.bytes_read} bytes; another attempt took over")
+                if time.monotonic() > deadline:
+                    # The threads pool enforces no task time limit: a trickling download stops here.
+                    raise SyncTimeExceeded(
+                        f"the download took longer than {settings.DOCUMENT_SYNC_TIME_LIMIT} s"
+                        f" ({download.bytes_read} bytes read)"
+                    )
                 yield chunk
 
         if download.content_length is not None and download.content_length > settings.DOCUMENT_MAX_BYTES:

@@ -15,8 +15,10 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import unicodedata
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -25,6 +27,7 @@ from urllib.parse import unquote
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
@@ -192,26 +195,53 @@ def _transfer_config() -> TransferConfig:
     )
 
 
+_s3_clients: "weakref.WeakKeyDictionary[S3Storage, object]" = weakref.WeakKeyDictionary()
+_s3_clients_lock = threading.Lock()
+
+
+def _s3_client(storage: S3Storage):
+    """One S3 client per process and storage, shared by the worker's threads.
+
+    django-storages makes a boto3 session and resource per thread, about 13 MiB each: a pool of 16
+    threads would pay it 16 times. boto3 clients are thread-safe; its connection pool is sized
+    for every thread's upload at once.
+    """
+    with _s3_clients_lock:
+        client = _s3_clients.get(storage)
+        if client is None:
+            pool = max(10, settings.CELERY_WORKER_CONCURRENCY * settings.DOCUMENT_UPLOAD_CONCURRENCY)
+            client = storage._create_session().client(
+                "s3",
+                region_name=storage.region_name,
+                use_ssl=storage.use_ssl,
+                endpoint_url=storage.endpoint_url,
+                config=storage.client_config.merge(Config(max_pool_connections=pool)),
+                verify=storage.verify,
+            )
+            _s3_clients[storage] = client
+    return client
+
+
 def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str) -> None:
-    client = storage.connection.meta.client
+    client = _s3_client(storage)
     object_key = storage._normalize_name(key)
     try:
         with tempfile.NamedTemporaryFile(prefix="document-", dir=spool_dir()) as spool:
             # The download is hashed on its way into the spool, so the one upload carries its sha256.
             shutil.copyfileobj(reader, spool, SPOOL_COPY_BYTES)
             spool.flush()
-            # By file name, s3transfer reads each part from the file as it sends it: no part sits
-            # in memory, whatever the concurrency.
-            client.upload_file(
-                spool.name,
-                storage.bucket_name,
-                object_key,
-                ExtraArgs={
-                    "ContentType": content_type or "application/octet-stream",
-                    "Metadata": {"sha256": reader.sha256},
-                },
-                Config=_transfer_config(),
-            )
+            extra = {"ContentType": content_type or "application/octet-stream", "Metadata": {"sha256": reader.sha256}}
+            if reader.size < settings.DOCUMENT_UPLOAD_PART_SIZE:
+                # One request, read from the file: a transfer manager (and its threads) per small
+                # document cost more CPU than the upload itself in a burst of many.
+                spool.seek(0)
+                client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=spool, **extra)
+            else:
+                # By file name, s3transfer reads each part from the file as it sends it: no part
+                # sits in memory, whatever the concurrency.
+                client.upload_file(
+                    spool.name, storage.bucket_name, object_key, ExtraArgs=extra, Config=_transfer_config()
+                )
     except (BotoCoreError, ClientError, S3UploadFailedError) as error:
         raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
 

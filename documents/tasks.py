@@ -8,6 +8,10 @@ from . import services, storage
 from .advance import AdvanceError
 
 
+# The project's pool is threads (settings.CELERY_WORKER_POOL), which enforces neither time limits
+# nor reject_on_worker_lost; both stay for a worker started with -P prefork. Under threads the
+# sync keeps its own deadline, and a killed worker's document comes back by acks_late (the
+# message returns after the visibility timeout) and by its lapsed lease (the sweep).
 @shared_task(
     bind=True,
     acks_late=True,

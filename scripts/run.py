@@ -152,10 +152,7 @@ def main() -> int:
                     "-A",
                     "config",
                     "worker",
-                    "-Q",
-                    "intake,documents,default",
-                    "--concurrency",
-                    "2",
+                    # As the README tells users: every queue, the project's pool and concurrency.
                     "--loglevel",
                     "INFO",
                     "--hostname",

@@ -125,10 +125,23 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Itera
 
 
 class WorkerProcess:
-    def __init__(self, database_name: str, log_path: Path, extra_env: dict[str, str] | None = None):
+    """`celery -A config worker` as the README tells users to start it: no -Q, -c or -P.
+
+    `queues` is only for the tests of splitting the queues across workers (`-Q`).
+    """
+
+    def __init__(
+        self,
+        database_name: str,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        queues: list[str] | None = None,
+    ):
         self.database_name = database_name
         self.log_path = log_path
         self.extra_env = extra_env or {}  # settings read from the environment, e.g. shorter leases
+        self.queues = queues
         self.process: subprocess.Popen | None = None
 
     def environment(self) -> dict[str, str]:
@@ -151,16 +164,11 @@ class WorkerProcess:
                 "-A",
                 "config",
                 "worker",
-                "-Q",
-                settings.CELERY_WORKER_QUEUES,
-                "--concurrency",
-                "2",
                 "--loglevel",
                 "INFO",
                 "--hostname",
                 self.hostname,
-                "--without-mingle",
-                "--without-gossip",
+                *(["-Q", ",".join(self.queues)] if self.queues else []),
             ],
             cwd=BASE_DIR,
             env=self.environment(),

@@ -16,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -338,7 +339,17 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "intake"},
     "documents.tasks.document_sync": {"queue": "documents"},
 }
-CELERY_WORKER_QUEUES = "intake,documents,default"
+# Every queue the app publishes to (the routes' and the default). A worker consumes all of
+# task_queues unless `-Q` names some of them, so a plain `celery -A config worker` takes every
+# task; `-Q intake` and `-Q documents,default` split them across workers.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "default")]
+# A plain worker runs threads: a sync spends its time waiting on Advance and S3, so one process
+# with many threads keeps many downloads in flight for the memory of one. Threads need no
+# monkey-patching of psycopg, boto3 or requests (gevent and eventlet would). The threads pool
+# enforces no time limits: the sync loop keeps its own deadline (DOCUMENT_SYNC_TIME_LIMIT).
+# `celery worker` reads both as the defaults of its -P and -c (which, given, still win).
+CELERY_WORKER_POOL = "threads"
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)

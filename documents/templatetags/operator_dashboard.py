@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from config.queues import queues_inspect
 from documents import selectors
 from documents.charts import daily_bars_svg
 from documents.models import Document
@@ -53,7 +54,16 @@ def operator_dashboard(context) -> dict:
             "events_waiting": _changelist("admin:webhooks_delivery_changelist", status__exact="accepted"),
         },
         "can_view_deliveries": request.user.has_perm("webhooks.view_delivery"),
+        **_queues(),
     }
+
+
+def _queues() -> dict:
+    """The queue panel: each queue's waiting messages and workers (a broadcast of at most half a second)."""
+    try:
+        return {"queues": queues_inspect(timeout=0.5), "queues_error": ""}
+    except Exception as error:  # the broker is down: the rest of the dashboard still shows
+        return {"queues": [], "queues_error": f"the broker did not answer ({type(error).__name__})"}
 
 
 @register.filter

@@ -56,7 +56,7 @@ def test_sync_status_prints_a_table_per_source_with_counts_and_the_oldest_pendin
 
     header = lines[0].split()
     assert header[:7] == ["SOURCE", "PENDING", "SYNCING", "STORED", "FAILED", "DEAD", "TOTAL"]
-    rows = {line.split()[0]: line for line in lines[1:]}
+    rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
     assert rows["acme"].split()[1:7] == ["1", "0", "1", "1", "0", "3"]
     assert "3 h 5 min" in rows["acme"]
     assert rows["globex"].split()[1:7] == ["0", "0", "0", "0", "1", "1"]
@@ -66,7 +66,7 @@ def test_sync_status_prints_a_table_per_source_with_counts_and_the_oldest_pendin
 def test_sync_status_as_json(source):
     document_make(source, status=Document.Status.PENDING)
 
-    [row] = json.loads(run("sync_status", "--json"))
+    [row] = json.loads(run("sync_status", "--json"))["sources"]
 
     assert row["source"] == "acme"
     assert row["documents"]["pending"] == 1 and row["total"] == 1

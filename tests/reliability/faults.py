@@ -28,7 +28,7 @@ from documents.services import documents_requeue_stalled
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
 from webhooks.services import deliveries_requeue_stalled
 
-QUEUES = settings.CELERY_WORKER_QUEUES.split(",")
+QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 # What the workers of these tests read from the environment: every wait of the production
 # defaults (a minute's lease, 5 s backoff, 10 retries, 60 s read timeout) cut to seconds.
 FAST_SETTINGS = {
@@ -63,8 +63,10 @@ def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
 # Workers -----------------------------------------------------------------------------------
 
 
-def worker_start(database_name: str, log_path: Path, **extra_env: str) -> WorkerProcess:
-    worker = WorkerProcess(database_name, log_path, extra_env={**FAST_SETTINGS, **extra_env})
+def worker_start(
+    database_name: str, log_path: Path, *, queues: list[str] | None = None, **extra_env: str
+) -> WorkerProcess:
+    worker = WorkerProcess(database_name, log_path, extra_env={**FAST_SETTINGS, **extra_env}, queues=queues)
     worker.start()
     return worker
 
@@ -122,21 +124,6 @@ def process_tree(worker: WorkerProcess) -> list[psutil.Process]:
     return [main, *main.children(recursive=True)]
 
 
-def downloading_child(worker: WorkerProcess, port: int) -> psutil.Process:
-    """The worker's pool process with a connection open to the simulated Advance on `port`."""
-
-    def find():
-        for child in psutil.Process(worker.process.pid).children(recursive=True):
-            try:
-                if any(c.raddr and c.raddr.port == port for c in child.net_connections(kind="tcp")):
-                    return child
-            except psutil.NoSuchProcess:
-                continue
-        return None
-
-    return wait_for(find, timeout=10, message="the pool process downloading the document")
-
-
 def kill_whole_worker(worker: WorkerProcess) -> None:
     """SIGKILL the worker's main process and its pool at one instant, as a lost machine would.
 
@@ -151,14 +138,6 @@ def kill_whole_worker(worker: WorkerProcess) -> None:
         process.send_signal(signal.SIGKILL)
     worker.process.wait(timeout=10)
     psutil.wait_procs(tree, timeout=10)
-    _remove(spooled)
-
-
-def kill_process(process: psutil.Process) -> None:
-    """SIGKILL one process (a pool process of a worker)."""
-    spooled = spool_files([process])
-    process.kill()
-    process.wait(timeout=10)
     _remove(spooled)
 
 

@@ -1,12 +1,13 @@
-"""A real worker killed with SIGKILL in the middle of a download.
+"""A real worker killed with SIGKILL in the middle of a download, and a download that runs too long.
 
-Three ways back, each tested alone (no other path is open in its test, so each can fail):
-- only the pool process dies: the worker's main process sees it lost and requeues the message
-  (`reject_on_worker_lost`); the retry waits for the dead attempt's lease to lapse;
-- the whole worker dies: its unacknowledged message (`acks_late`) comes back from Redis once the
+The worker runs the project's pool, threads, in one process: there is no pool process to lose
+alone (prefork's `reject_on_worker_lost`), and no task time limit is enforced by the pool. The
+ways back, each tested alone (no other path is open in its test, so each can fail):
+- the worker dies: its unacknowledged message (`acks_late`) comes back from Redis once the
   visibility timeout has passed, to a new worker;
-- the whole worker dies and the message is never seen again: beat's sweep finds the document
-  syncing under a lapsed lease and queues it again.
+- the worker dies and the message is never seen again: beat's sweep finds the document syncing
+  under a lapsed lease and queues it again;
+- a download outlives DOCUMENT_SYNC_TIME_LIMIT: the sync's own deadline stops it, and it is retried.
 
 Each worker here is the test's own (not the suite's), so killing it breaks nothing else.
 """
@@ -23,8 +24,6 @@ from documents.services import documents_requeue_stalled
 from tests.conftest import wait_for
 
 from .faults import (
-    downloading_child,
-    kill_process,
     kill_whole_worker,
     only_these_workers,
     send,
@@ -101,17 +100,30 @@ def assert_stored_exactly_once(document: SimDocument, bucket, advance) -> Docume
     return stored
 
 
-def test_killed_pool_process_requeues_the_task_and_it_is_stored_once(started, advance, token_key, webhook_url, bucket):
-    worker = started()
+def test_download_past_the_sync_time_limit_is_stopped_by_its_deadline_and_retried(
+    started, advance, token_key, webhook_url, bucket
+):
+    # About 3 s to download against a limit of 2 s: the threads pool would let it run to its end.
+    # The retry waits 1-2 s (backoff base 2), time enough to make the line fast for it.
+    worker = started(DOCUMENT_SYNC_TIME_LIMIT="2", RETRY_BACKOFF_BASE_SECONDS="2")
     document, syncing = sync_and_wait_mid_download(advance, token_key, webhook_url)
+    wait_for(
+        lambda: DocumentAttempt.objects.filter(document=syncing, finished_at__isnull=False).first(),
+        timeout=20,
+        message="the first attempt to stop",
+    )
+    advance.chunk_delay_seconds = 0  # the retry is quick
 
-    kill_process(downloading_child(worker, sim_port(advance)))
-    assert_still_syncing(syncing)
-    advance.chunk_delay_seconds = 0
-
-    assert_stored_exactly_once(document, bucket, advance)
-    assert worker.process.poll() is None  # the worker itself lived on
-    assert "signal 9 (SIGKILL)" in worker.log_text()  # the pool process died, and the worker saw it
+    [stored] = wait_until_settled(1, timeout=60)
+    assert stored.status == Document.Status.STORED, stored.last_error
+    assert bucket.keys() == [stored.storage_key]
+    s3_object = bucket.get(stored.storage_key)
+    assert hashlib.sha256(s3_object["Body"].read()).hexdigest() == document_sha256(document) == stored.sha256
+    attempts = list(DocumentAttempt.objects.filter(document=stored).order_by("started_at", "pk"))
+    assert [a.outcome for a in attempts] == [DocumentAttempt.Outcome.RETRY, DocumentAttempt.Outcome.STORED]
+    assert "the download took longer than 2 s" in attempts[0].error
+    assert attempts[0].bytes < SIZE  # stopped part-way, not after the whole download
+    assert worker.process.poll() is None
 
 
 def test_killed_worker_message_comes_back_after_the_visibility_timeout(
