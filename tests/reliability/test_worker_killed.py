@@ -136,6 +136,10 @@ def test_killed_worker_message_comes_back_after_the_visibility_timeout(
     assert_still_syncing(syncing)
     advance.chunk_delay_seconds = 0
     # No sweep here: only the unacknowledged message, back from Redis, can bring the document back.
+    # Kombu restores messages unacknowledged for longer than the visibility timeout when a worker
+    # starts, then only on every tenth of its 10-second checks: start the new worker once the
+    # message is older than that, as a worker restarted after a crash would find it.
+    time.sleep(4)
     started(CELERY_VISIBILITY_TIMEOUT="4")
 
     assert_stored_exactly_once(document, bucket, advance)
