@@ -350,6 +350,8 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "default")
 # `celery worker` reads both as the defaults of its -P and -c (which, given, still win).
 CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
+# After a broker outage, try again every second or two (Celery alone waits up to 30 s).
+CELERY_WORKER_CONSUMER = "config.worker_consumer:PromptReconnectConsumer"
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
