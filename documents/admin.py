@@ -210,7 +210,7 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "name",
                     "status_badge",
                     "download_link",
-                    "url",
+                    "event_url",
                     "listed_from",
                 ]
             },
@@ -230,6 +230,12 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("version__work_item", "source")
+
+    @admin.display(description="URL in the event")
+    def event_url(self, document: Document) -> str:
+        # Text, not the link the admin makes of a URLField: the sender chose it, and a browser may
+        # read it as another host than our client does (which refuses such URLs).
+        return document.url or "-"
 
     def get_urls(self):
         download = path(

@@ -219,3 +219,15 @@ def test_the_export_needs_the_view_permission(client, source):
     client.force_login(clerk)
 
     assert client.get(reverse("admin:documents_document_export")).status_code == 403
+
+
+def test_the_url_an_event_gave_is_shown_as_text_never_as_a_link(admin_client, source):
+    # A payload URL is the sender's to choose, and one a browser reads as another host than our
+    # client does (a backslash before "@") would send a staff member's click there.
+    url = "http://127.0.0.1:9\\@acme.example.com/api/rest/v1.1/WorkItems/wi-1/Documents/doc-1/Content"
+    document = document_make(source, status=Document.Status.FAILED, url=url)
+
+    page = admin_client.get(reverse("admin:documents_document_change", args=[document.pk])).content.decode()
+
+    assert "127.0.0.1:9\\@acme.example.com" in page
+    assert 'href="http://127.0.0.1:9' not in page
