@@ -14,3 +14,7 @@ ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F40
 # The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.
 WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
 WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
+# The cache on a Redis database of its own: throttling tests clear it (FLUSHDB), which must not
+# empty the broker's queues under the suite's workers.
+if CACHES["default"].get("LOCATION", "").startswith("redis://"):  # noqa: F405
+    CACHES["default"]["LOCATION"] = CACHES["default"]["LOCATION"].rsplit("/", 1)[0] + "/1"  # noqa: F405

@@ -51,7 +51,6 @@ def test_schemathesis_finds_no_answer_the_description_does_not_list(live_server,
     against the description: documented status codes, content types and headers, no 5xx. A small
     budget and deterministic generation keep it quick and repeatable."""
     # The default throttle, as deployed: its calls without the token are answered 429 after a while.
-    # (Not cache.clear(): the cache shares Redis with the broker the suite's workers use.)
     settings.WEBHOOK_AUTH_FAILURE_LIMIT = 20
     result = subprocess.run(
         [
