@@ -237,12 +237,11 @@ def version_post_processing_complete(*, version_id: int, retries: int = 0, final
     the version's due time); a refusal, a missing setting or the last attempt's failure leaves
     the version failed with the reason.
     """
-    version = WorkItemVersion.objects.select_related("work_item__source").filter(pk=version_id).first()
-    if version is None or version.post_processing_status != WorkItemVersion.PostProcessing.COMPLETING:
-        return
+    if not _post_processing_claim(version_id):
+        return  # completed, failed, gone, or another message's call runs now (or waits out its backoff)
+    version = WorkItemVersion.objects.select_related("work_item__source").get(pk=version_id)
     source = version.work_item.source
     sync = source_sync_get(source=source)
-    WorkItemVersion.objects.filter(pk=version_id).update(post_processing_attempts=F("post_processing_attempts") + 1)
     if not sync.post_processing_status_path:
         _post_processing_end(
             version_id,
@@ -279,6 +278,28 @@ def version_post_processing_complete(*, version_id: int, retries: int = 0, final
         raise RetryScheduled(str(error), retry_after=countdown) from error
     _post_processing_end(version_id, WorkItemVersion.PostProcessing.COMPLETED, "")
     logger.info("post-processing status completed: version=%s status=%s", version_id, status)
+
+
+def _post_processing_claim(version_id: int) -> bool:
+    """Take the version's status call for this message; False when it is not this message's to make.
+
+    A duplicate message (the sweep's, or a redelivery) may run at the same moment: the due time,
+    pushed past the longest the call can take, lets exactly one through, and keeps the sweep off
+    it while it runs. A retry's message comes when its due time is reached.
+    """
+    now = timezone.now()
+    # Up to two log-ins and two requests (one re-log-in on 401), each bounded by both timeouts.
+    call_time = 4 * (settings.ADVANCE_CONNECT_TIMEOUT + settings.ADVANCE_READ_TIMEOUT)
+    return bool(
+        WorkItemVersion.objects.filter(
+            pk=version_id,
+            post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
+            post_processing_due_at__lte=now + DUE_SLACK,
+        ).update(
+            post_processing_due_at=now + timedelta(seconds=2 * call_time),
+            post_processing_attempts=F("post_processing_attempts") + 1,
+        )
+    )
 
 
 def _post_processing_end(version_id: int, status: str, error: str) -> None:

@@ -149,3 +149,46 @@ def test_a_status_call_whose_message_was_lost_is_sent_again_by_the_sweep(
     version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
 
     assert len(advance.status_calls) == 1
+
+
+def tasks_finished(worker, task: str) -> int:
+    """How many runs of the task the worker has logged as finished (succeeded, retried or raised)."""
+    return sum(
+        1
+        for line in worker.log_text().splitlines()
+        if f"{task}[" in line and (" succeeded in " in line or " retry: " in line or " raised " in line)
+    )
+
+
+def test_a_status_call_queued_twice_at_once_is_sent_once(stack, advance, source, token_key, webhook_url, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from documents.services import versions_post_processing_requeue_stalled
+    from documents.tasks import version_post_processing_complete
+
+    task = "documents.tasks.version_post_processing_complete"
+    status_path_set(source)
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+    send(webhook_url, advance.event_payload(work_item), token_key)
+    wait_until_settled(1)
+    # The call's message waited in a long queue past the sweep's cut-off: the sweep sends a copy,
+    # and both messages reach the worker's threads at once, while Advance takes a while to answer.
+    long_ago = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 60)
+    WorkItemVersion.objects.update(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at=long_ago
+    )
+    version = WorkItemVersion.objects.get()
+    finished_before = tasks_finished(stack, task)
+    advance.delay_seconds = 1.0
+
+    assert versions_post_processing_requeue_stalled() == 1
+    version_post_processing_complete.delay(version.pk)
+    version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+    wait_for(lambda: tasks_finished(stack, task) - finished_before >= 2, message="both messages run")
+
+    assert len(advance.status_calls) == 1
+    version.refresh_from_db()
+    assert version.post_processing_attempts == 1
+    assert version.post_processing_status == WorkItemVersion.PostProcessing.COMPLETED
