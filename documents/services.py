@@ -183,19 +183,34 @@ def source_sync_get(*, source: Source) -> SourceSync:
 # Post-assembly processing ------------------------------------------------------------------
 
 
+# A version waiting for its documents, or failed for them (the status call was never tried): a
+# document of it that settles (stored, or failed again) decides its post-processing anew.
+POST_PROCESSING_WAITING = Q(post_processing_status=WorkItemVersion.PostProcessing.PENDING) | Q(
+    post_processing_status=WorkItemVersion.PostProcessing.FAILED, post_processing_attempts=0
+)
+
+
 def version_post_processing_check(*, version_id: int) -> bool:
     """Queue the post-assembly processing status call once every document of the version is stored.
 
+    Once none is pending or syncing but some failed or died, the version fails with the reason
+    (Advance keeps showing it in progress); a document retried and stored later reopens it.
     A conditional UPDATE lets exactly one caller through, however many documents finish at once.
     Returns whether this call queued it.
     """
-    not_stored = Document.objects.filter(version_id=version_id).exclude(status=Document.Status.STORED)
-    if not_stored.exists():
+    documents = Document.objects.filter(version_id=version_id)
+    if documents.filter(status__in=[Document.Status.PENDING, Document.Status.SYNCING]).exists():
+        return False
+    failed = list(
+        documents.filter(status__in=[Document.Status.FAILED, Document.Status.DEAD])
+        .order_by("pk")
+        .values_list("advance_id", "last_error")
+    )
+    if failed:
+        _post_processing_documents_failed(version_id, failed)
         return False
     with transaction.atomic():
-        taken = WorkItemVersion.objects.filter(
-            pk=version_id, post_processing_status=WorkItemVersion.PostProcessing.PENDING
-        ).update(
+        taken = WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id).update(
             post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
             post_processing_error="",
             post_processing_due_at=timezone.now(),
@@ -203,6 +218,29 @@ def version_post_processing_check(*, version_id: int) -> bool:
         if taken:
             _post_processing_send(version_id)
     return bool(taken)
+
+
+def _post_processing_documents_failed(version_id: int, failed: list[tuple[str, str]]) -> None:
+    advance_id, error = failed[0]
+    reason = (
+        f"{len(failed)} document(s) not stored, so the status call was not sent and the work item stays "
+        f"'in progress' in Advance; retry the documents to complete it. First: {advance_id}: {error}"
+    )[:2000]
+    waiting = WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id)
+    # Counted and logged once, when the version stops waiting; a later failure only updates the reason.
+    if waiting.filter(post_processing_status=WorkItemVersion.PostProcessing.PENDING).update(
+        post_processing_status=WorkItemVersion.PostProcessing.FAILED, post_processing_error=reason
+    ):
+        metrics.POST_PROCESSING_FAILED.inc()
+        logger.warning("post-processing failed for its documents: version=%s failed=%s", version_id, len(failed))
+    else:
+        waiting.update(post_processing_error=reason)
+
+
+def _version_documents_settled(version_id: int) -> None:
+    """A document of the version was stored or failed for good: decide its post-processing if it waits."""
+    if WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id).exists():
+        version_post_processing_check(version_id=version_id)
 
 
 def _post_processing_send(version_id: int) -> None:
@@ -539,6 +577,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         )
         logger.warning("document failed: document=%s reason=%s", document_id, error)
         metrics.DOCUMENTS_FAILED.inc()
+        _version_documents_settled(document.version_id)
         return
     except Exception as error:
         # Anything unforeseen is retried too, and ends as dead with its reason rather than stuck.
@@ -558,6 +597,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
             )
             logger.error("document dead: document=%s reason=%s", document_id, error)
             metrics.DOCUMENTS_DEAD.inc()
+            _version_documents_settled(document.version_id)
             raise error
         countdown = retry_countdown(retries, error.retry_after)
         # due_at is when the retry should run: the sweep queues it again only if that passes unnoticed
@@ -590,9 +630,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     if stored_now:
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
         # Read now, not from the row loaded before the download: a PostProcessingEvent may have come meanwhile.
-        pending = WorkItemVersion.PostProcessing.PENDING
-        if WorkItemVersion.objects.filter(pk=document.version_id, post_processing_status=pending).exists():
-            version_post_processing_check(version_id=document.version_id)
+        _version_documents_settled(document.version_id)
     logger.info(
         "document stored: document=%s bytes=%s seconds=%.2f recorded=%s",
         document_id,
