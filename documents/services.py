@@ -54,17 +54,21 @@ def version_documents_record(
     delivery: Delivery | None = None,
     recorded_by: str = WorkItemVersion.RecordedBy.WEBHOOK,
     post_processing: bool = False,
+    fetchable: bool = True,
 ) -> WorkItemVersion:
     """Record a work item version and its documents (from an event, or found by reconciliation); queue their sync.
 
     The one recording path: an event and a reconciliation of the same version meet on the same
     rows (one version per work item and id, one document per version and id), so whichever comes
-    second records nothing new and downloads nothing again.
+    second records nothing new and downloads nothing again. Not fetchable: recorded without
+    documents, none listed (the only list would be another version's).
     """
     data = payload["data"]
     listed = data.get("documents") or []
     documents_from = WorkItemVersion.DocumentsFrom.EVENT
-    if not listed:
+    if not fetchable:
+        listed, documents_from = [], WorkItemVersion.DocumentsFrom.NOT_FETCHABLE
+    elif not listed:
         # The event names no documents: ask Advance (network I/O, so before the transaction).
         listed, documents_from = _documents_list(source, data["workitemid"], data["workitemversionid"], delivery)
 
