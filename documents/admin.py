@@ -421,6 +421,11 @@ def documents_from_display(version: WorkItemVersion) -> str:
             '<span style="background:var(--message-error-bg);padding:1px 6px">{}</span>',
             "The work item's latest list: these documents may belong to a later version",
         )
+    if version.documents_from == WorkItemVersion.DocumentsFrom.NOT_FETCHABLE:
+        return format_html(
+            '<span style="background:var(--message-error-bg);padding:1px 6px">{}</span>',
+            "Not fetchable: reconciled after a newer version, and API v1.1 lists only the latest version's documents",
+        )
     return version.get_documents_from_display()
 
 

@@ -25,10 +25,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
-from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
-from webhooks.models import DEFAULT_PORTS, Source, url_origin
+from webhooks.models import DEFAULT_PORTS, Source, client_origin, url_origin
 from webhooks.registry import RetryableError
 
 logger = logging.getLogger(__name__)
@@ -97,14 +96,9 @@ def _origin(scheme: str | None, host: str | None, port: int | None) -> _Origin:
 
 
 def _client_origin(url: str) -> _Origin | None:
-    """Where requests connects for url: it prepares the URL, then urllib3's parse_url picks the pool."""
-    try:
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(url, None)
-        parsed = parse_url(prepared.url)
-    except (requests.RequestException, ValueError):  # urllib3's LocationParseError is a ValueError
-        return None
-    return _origin(parsed.scheme, parsed.host, parsed.port)
+    """Where the HTTP client connects for url (webhooks.models.client_origin), as an _Origin."""
+    found = client_origin(url)
+    return _origin(*found) if found else None
 
 
 def _urlsplit_origin(url: str) -> _Origin | None:
@@ -190,11 +184,10 @@ def request_url(url: str, api_base_url: str, *, what: str = "URL") -> str:
 
 def _api_origin(api_base_url: str) -> _Origin:
     """Where the client connects for the source's API base URL (operator-entered, trusted)."""
-    try:
-        parsed = parse_url(api_base_url)
-    except ValueError:
-        raise URLRefused(f"the source's API base URL cannot be read: {ascii(api_base_url[:300])}") from None
-    return _origin(parsed.scheme, parsed.host, parsed.port)
+    origin = _client_origin(api_base_url)
+    if origin is None:
+        raise URLRefused(f"the source's API base URL cannot be read: {ascii(api_base_url[:300])}")
+    return origin
 
 
 def redirect_url(location: str, *, current: str, api_base_url: str) -> str:
@@ -203,11 +196,6 @@ def redirect_url(location: str, *, current: str, api_base_url: str) -> str:
         # Before urljoin, which drops tabs and newlines and would hide them.
         raise URLRefused(f"refused redirect ({reason}): {ascii(location[:300])}")
     return request_url(urljoin(current, location), api_base_url, what="redirect")
-
-
-def origin_check(url: str, api_base_url: str) -> None:
-    """Raise AdvanceError (URLRefused) unless url plainly names the API base URL's scheme, host and port."""
-    request_url(url, api_base_url)
 
 
 # Outbound safety: where a connection may go ---------------------------------------------
@@ -515,8 +503,7 @@ class AdvanceClient:
 
         One re-log-in on 401; a redirect is refused rather than followed (a write is not replayed elsewhere).
         """
-        url = f"{self._base()}/{path.lstrip('/')}"
-        origin_check(url, self.source.api_base_url)
+        url = request_url(f"{self._base()}/{path.lstrip('/')}", self.source.api_base_url)
         for renewed in (False, True):
             headers = {"Authorization": f"Bearer {self.access_token(renew=renewed)}"}
             if body is not None:

@@ -30,6 +30,7 @@ class WorkItemVersion(models.Model):
         EVENT = "event", "Listed in the event"
         VERSION = "version", "The version's own list"
         LATEST = "latest", "The work item's latest list: may belong to a later version"
+        NOT_FETCHABLE = "none", "None: not fetchable (API v1.1 lists only the latest version's documents)"
 
     class PostProcessing(models.TextChoices):
         NONE = "", "-"

@@ -24,7 +24,7 @@ from webhooks.registry import RetryableError
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItemVersion
-from .services import source_sync_get, version_documents_record
+from .services import source_documents_scope, source_sync_get, version_documents_record
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class FoundVersion:
     work_item_name: str
     version_id: str
     completed_at: datetime | None
+    latest: bool = True  # the work item's newest completed version, as far as Advance's list tells
 
 
 @dataclass
@@ -91,18 +92,30 @@ def source_versions_completed(*, source: Source, since: datetime) -> list[FoundV
     found = []
     for item in work_items:
         work_item_id = str(item["id"])
+        completed = []
         for version in client.list_versions(work_item_id):
             version_id = _valid_id(version.get("id"))
             status = str(version.get("status") or "completed").lower()
-            if version_id is None or status not in COMPLETED_STATUSES:
-                continue
-            completed_at = _completed_at(version)
+            if version_id is not None and status in COMPLETED_STATUSES:
+                completed.append((version_id, _completed_at(version)))
+        latest = _latest(completed)
+        for version_id, completed_at in completed:
             if completed_at is not None and completed_at < since:
                 continue
-            found.append(FoundVersion(work_item_id, str(item.get("name") or "")[:300], version_id, completed_at))
+            name = str(item.get("name") or "")[:300]
+            found.append(FoundVersion(work_item_id, name, version_id, completed_at, latest=version_id == latest))
     # Undated versions last: the watermark never moves over them.
     found.sort(key=lambda v: (v.completed_at is None, v.completed_at or since))
     return found
+
+
+def _latest(completed: list[tuple[str, datetime | None]]) -> str | None:
+    """The id of the newest of a work item's completed versions; None when the dates cannot tell."""
+    if len(completed) == 1:
+        return completed[0][0]
+    if not completed or any(completed_at is None for _, completed_at in completed):
+        return None
+    return max(completed, key=lambda version: version[1])[0]
 
 
 def _missing(source: Source, found: list[FoundVersion]) -> list[FoundVersion]:
@@ -143,6 +156,9 @@ def source_reconcile(
     if dry_run:
         return result
     missing = set(result.missing)
+    # Without a version's own list (API v1.1), Advance lists only the work item's newest documents:
+    # an older version is recorded without any, rather than with the newest one's bytes under its key.
+    latest_only = source_documents_scope(source=source) == SourceSync.DocumentsScope.LATEST
     watermark, blocked = None, False
     for done, found in enumerate(result.found, start=1):
         if found in missing:
@@ -157,7 +173,10 @@ def source_reconcile(
             }
             try:
                 version_documents_record(
-                    source=source, payload=payload, recorded_by=WorkItemVersion.RecordedBy.RECONCILE
+                    source=source,
+                    payload=payload,
+                    recorded_by=WorkItemVersion.RecordedBy.RECONCILE,
+                    fetchable=found.latest or not latest_only,
                 )
             except (ValueError, AdvanceError, RetryableError) as error:
                 result.failed.append((found, str(error)))

@@ -54,17 +54,21 @@ def version_documents_record(
     delivery: Delivery | None = None,
     recorded_by: str = WorkItemVersion.RecordedBy.WEBHOOK,
     post_processing: bool = False,
+    fetchable: bool = True,
 ) -> WorkItemVersion:
     """Record a work item version and its documents (from an event, or found by reconciliation); queue their sync.
 
     The one recording path: an event and a reconciliation of the same version meet on the same
     rows (one version per work item and id, one document per version and id), so whichever comes
-    second records nothing new and downloads nothing again.
+    second records nothing new and downloads nothing again. Not fetchable: recorded without
+    documents, none listed (the only list would be another version's).
     """
     data = payload["data"]
     listed = data.get("documents") or []
     documents_from = WorkItemVersion.DocumentsFrom.EVENT
-    if not listed:
+    if not fetchable:
+        listed, documents_from = [], WorkItemVersion.DocumentsFrom.NOT_FETCHABLE
+    elif not listed:
         # The event names no documents: ask Advance (network I/O, so before the transaction).
         listed, documents_from = _documents_list(source, data["workitemid"], data["workitemversionid"], delivery)
 
@@ -183,19 +187,34 @@ def source_sync_get(*, source: Source) -> SourceSync:
 # Post-assembly processing ------------------------------------------------------------------
 
 
+# A version waiting for its documents, or failed for them (the status call was never tried): a
+# document of it that settles (stored, or failed again) decides its post-processing anew.
+POST_PROCESSING_WAITING = Q(post_processing_status=WorkItemVersion.PostProcessing.PENDING) | Q(
+    post_processing_status=WorkItemVersion.PostProcessing.FAILED, post_processing_attempts=0
+)
+
+
 def version_post_processing_check(*, version_id: int) -> bool:
     """Queue the post-assembly processing status call once every document of the version is stored.
 
+    Once none is pending or syncing but some failed or died, the version fails with the reason
+    (Advance keeps showing it in progress); a document retried and stored later reopens it.
     A conditional UPDATE lets exactly one caller through, however many documents finish at once.
     Returns whether this call queued it.
     """
-    not_stored = Document.objects.filter(version_id=version_id).exclude(status=Document.Status.STORED)
-    if not_stored.exists():
+    documents = Document.objects.filter(version_id=version_id)
+    if documents.filter(status__in=[Document.Status.PENDING, Document.Status.SYNCING]).exists():
+        return False
+    failed = list(
+        documents.filter(status__in=[Document.Status.FAILED, Document.Status.DEAD])
+        .order_by("pk")
+        .values_list("advance_id", "last_error")
+    )
+    if failed:
+        _post_processing_documents_failed(version_id, failed)
         return False
     with transaction.atomic():
-        taken = WorkItemVersion.objects.filter(
-            pk=version_id, post_processing_status=WorkItemVersion.PostProcessing.PENDING
-        ).update(
+        taken = WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id).update(
             post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
             post_processing_error="",
             post_processing_due_at=timezone.now(),
@@ -203,6 +222,29 @@ def version_post_processing_check(*, version_id: int) -> bool:
         if taken:
             _post_processing_send(version_id)
     return bool(taken)
+
+
+def _post_processing_documents_failed(version_id: int, failed: list[tuple[str, str]]) -> None:
+    advance_id, error = failed[0]
+    reason = (
+        f"{len(failed)} document(s) not stored, so the status call was not sent and the work item stays "
+        f"'in progress' in Advance; retry the documents to complete it. First: {advance_id}: {error}"
+    )[:2000]
+    waiting = WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id)
+    # Counted and logged once, when the version stops waiting; a later failure only updates the reason.
+    if waiting.filter(post_processing_status=WorkItemVersion.PostProcessing.PENDING).update(
+        post_processing_status=WorkItemVersion.PostProcessing.FAILED, post_processing_error=reason
+    ):
+        metrics.POST_PROCESSING_FAILED.inc()
+        logger.warning("post-processing failed for its documents: version=%s failed=%s", version_id, len(failed))
+    else:
+        waiting.update(post_processing_error=reason)
+
+
+def _version_documents_settled(version_id: int) -> None:
+    """A document of the version was stored or failed for good: decide its post-processing if it waits."""
+    if WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id).exists():
+        version_post_processing_check(version_id=version_id)
 
 
 def _post_processing_send(version_id: int) -> None:
@@ -237,12 +279,11 @@ def version_post_processing_complete(*, version_id: int, retries: int = 0, final
     the version's due time); a refusal, a missing setting or the last attempt's failure leaves
     the version failed with the reason.
     """
-    version = WorkItemVersion.objects.select_related("work_item__source").filter(pk=version_id).first()
-    if version is None or version.post_processing_status != WorkItemVersion.PostProcessing.COMPLETING:
-        return
+    if not _post_processing_claim(version_id):
+        return  # completed, failed, gone, or another message's call runs now (or waits out its backoff)
+    version = WorkItemVersion.objects.select_related("work_item__source").get(pk=version_id)
     source = version.work_item.source
     sync = source_sync_get(source=source)
-    WorkItemVersion.objects.filter(pk=version_id).update(post_processing_attempts=F("post_processing_attempts") + 1)
     if not sync.post_processing_status_path:
         _post_processing_end(
             version_id,
@@ -279,6 +320,28 @@ def version_post_processing_complete(*, version_id: int, retries: int = 0, final
         raise RetryScheduled(str(error), retry_after=countdown) from error
     _post_processing_end(version_id, WorkItemVersion.PostProcessing.COMPLETED, "")
     logger.info("post-processing status completed: version=%s status=%s", version_id, status)
+
+
+def _post_processing_claim(version_id: int) -> bool:
+    """Take the version's status call for this message; False when it is not this message's to make.
+
+    A duplicate message (the sweep's, or a redelivery) may run at the same moment: the due time,
+    pushed past the longest the call can take, lets exactly one through, and keeps the sweep off
+    it while it runs. A retry's message comes when its due time is reached.
+    """
+    now = timezone.now()
+    # Up to two log-ins and two requests (one re-log-in on 401), each bounded by both timeouts.
+    call_time = 4 * (settings.ADVANCE_CONNECT_TIMEOUT + settings.ADVANCE_READ_TIMEOUT)
+    return bool(
+        WorkItemVersion.objects.filter(
+            pk=version_id,
+            post_processing_status=WorkItemVersion.PostProcessing.COMPLETING,
+            post_processing_due_at__lte=now + DUE_SLACK,
+        ).update(
+            post_processing_due_at=now + timedelta(seconds=2 * call_time),
+            post_processing_attempts=F("post_processing_attempts") + 1,
+        )
+    )
 
 
 def _post_processing_end(version_id: int, status: str, error: str) -> None:
@@ -518,6 +581,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         )
         logger.warning("document failed: document=%s reason=%s", document_id, error)
         metrics.DOCUMENTS_FAILED.inc()
+        _version_documents_settled(document.version_id)
         return
     except Exception as error:
         # Anything unforeseen is retried too, and ends as dead with its reason rather than stuck.
@@ -537,6 +601,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
             )
             logger.error("document dead: document=%s reason=%s", document_id, error)
             metrics.DOCUMENTS_DEAD.inc()
+            _version_documents_settled(document.version_id)
             raise error
         countdown = retry_countdown(retries, error.retry_after)
         # due_at is when the retry should run: the sweep queues it again only if that passes unnoticed
@@ -569,9 +634,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     if stored_now:
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
         # Read now, not from the row loaded before the download: a PostProcessingEvent may have come meanwhile.
-        pending = WorkItemVersion.PostProcessing.PENDING
-        if WorkItemVersion.objects.filter(pk=document.version_id, post_processing_status=pending).exists():
-            version_post_processing_check(version_id=document.version_id)
+        _version_documents_settled(document.version_id)
     logger.info(
         "document stored: document=%s bytes=%s seconds=%.2f recorded=%s",
         document_id,

@@ -3,7 +3,7 @@
 import pytest
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
-from documents.advance import AdvanceClient, AdvanceError, AdvanceUnavailable, origin_check
+from documents.advance import AdvanceClient, AdvanceError, AdvanceUnavailable, request_url
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +25,13 @@ def test_only_the_api_origin_passes(url):
     api = "http://127.0.0.1:8123/HdaApi/rest/v1.1"
 
     with pytest.raises(AdvanceError, match="another origin"):
-        origin_check(url.format(port=8123), api)
-    origin_check("http://127.0.0.1:8123/anything/else", api)
-    origin_check("HTTP://127.0.0.1:8123/x", api)
+        request_url(url.format(port=8123), api)
+    request_url("http://127.0.0.1:8123/anything/else", api)
+    request_url("HTTP://127.0.0.1:8123/x", api)
 
 
 def test_default_ports_are_the_same_origin():
-    origin_check("https://acme.hotdocsadvance.com:443/api/x", "https://acme.hotdocsadvance.com/api/rest/v1.1")
+    request_url("https://acme.hotdocsadvance.com:443/api/x", "https://acme.hotdocsadvance.com/api/rest/v1.1")
 
 
 def test_login_is_reused_across_calls(source, advance):

@@ -10,6 +10,7 @@ from advance_sim.server import POST_PROCESSING_STATUS_PATH
 from documents.models import Document, SourceSync, WorkItemVersion
 from tests.conftest import wait_for
 from tests.documents.test_sync_integration import send, wait_until_settled
+from tests.operators.helpers import metric, metric_samples
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -149,3 +150,92 @@ def test_a_status_call_whose_message_was_lost_is_sent_again_by_the_sweep(
     version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
 
     assert len(advance.status_calls) == 1
+
+
+def tasks_finished(worker, task: str) -> int:
+    """How many runs of the task the worker has logged as finished (succeeded, retried or raised)."""
+    return sum(
+        1
+        for line in worker.log_text().splitlines()
+        if f"{task}[" in line and (" succeeded in " in line or " retry: " in line or " raised " in line)
+    )
+
+
+def test_a_status_call_queued_twice_at_once_is_sent_once(stack, advance, source, token_key, webhook_url, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from documents.services import versions_post_processing_requeue_stalled
+    from documents.tasks import version_post_processing_complete
+
+    task = "documents.tasks.version_post_processing_complete"
+    status_path_set(source)
+    work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
+    send(webhook_url, advance.event_payload(work_item), token_key)
+    wait_until_settled(1)
+    # The call's message waited in a long queue past the sweep's cut-off: the sweep sends a copy,
+    # and both messages reach the worker's threads at once, while Advance takes a while to answer.
+    long_ago = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 60)
+    WorkItemVersion.objects.update(
+        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at=long_ago
+    )
+    version = WorkItemVersion.objects.get()
+    finished_before = tasks_finished(stack, task)
+    advance.delay_seconds = 1.0
+
+    assert versions_post_processing_requeue_stalled() == 1
+    version_post_processing_complete.delay(version.pk)
+    version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+    wait_for(lambda: tasks_finished(stack, task) - finished_before >= 2, message="both messages run")
+
+    assert len(advance.status_calls) == 1
+    version.refresh_from_db()
+    assert version.post_processing_attempts == 1
+    assert version.post_processing_status == WorkItemVersion.PostProcessing.COMPLETED
+
+
+FAILED_METRIC = "advance_sync_post_processing_failed_total"
+
+
+def test_a_failed_document_fails_post_processing_and_its_retry_completes_it(
+    stack, advance, source, token_key, webhook_url, bucket, admin_client
+):
+    from django.urls import reverse
+
+    from documents.services import documents_retry
+
+    status_path_set(source)
+    good, missing = SimDocument(name="Letter", kind="docx"), SimDocument(name="Summary", kind="pdf")
+    work_item = advance.add_work_item(documents=[good, missing])
+    # Advance answers 404 for one document (a refusal: failed at once, no retry).
+    advance.fail_next(1, 404, path_contains=f"/documents/{missing.id}/content")
+    failed_before = metric(metric_samples(admin_client.get("/metrics").content.decode()), FAILED_METRIC)
+
+    send(webhook_url, advance.event_payload(work_item, event_type="PostProcessingEvent"), token_key)
+    wait_until_settled(2)
+
+    def failed():
+        version = WorkItemVersion.objects.get(advance_id=work_item.version_id)
+        return version if version.post_processing_status == WorkItemVersion.PostProcessing.FAILED else None
+
+    version = wait_for(failed, timeout=20, message="post-processing failed for its document")
+    assert missing.id in version.post_processing_error
+    assert "in progress" in version.post_processing_error
+    assert advance.status_calls == []
+    page = admin_client.get(reverse("admin:documents_workitemversion_change", args=[version.pk])).content.decode()
+    assert missing.id in page
+    samples = metric_samples(admin_client.get("/metrics").content.decode())
+    assert metric(samples, FAILED_METRIC) == failed_before + 1
+
+    # The operator retries the document; once it is stored the status call is made after all.
+    assert documents_retry(documents=Document.objects.filter(advance_id=missing.id)) == 1
+    version = version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
+
+    assert {d.status for d in version.documents.all()} == {Document.Status.STORED}
+    assert bucket.get(version.documents.get(advance_id=missing.id).storage_key)["Body"].read() == document_bytes(
+        missing
+    )
+    [call] = advance.status_calls
+    assert (call.work_item_id, call.version_id) == (work_item.id, work_item.version_id)
+    assert version.post_processing_error == ""

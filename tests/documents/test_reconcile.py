@@ -172,3 +172,34 @@ def test_beat_reconciles_each_active_source_when_its_interval_has_passed(stack, 
     assert {d.version.advance_id for d in documents} == {work_item.version_id}
     sync = SourceSync.objects.get(source=source)
     assert sync.reconcile_next_at is not None and sync.reconcile_last_run_at is not None
+
+
+def test_reconcile_on_api_v1_1_stores_only_the_newest_versions_documents(stack, advance, source, bucket, admin_client):
+    from django.urls import reverse
+
+    older = SimDocument(name="Letter v1", kind="docx")
+    work_item = advance.add_work_item(name="WI1", documents=[older])
+    older_version = work_item.version_id
+    newest = SimDocument(name="Letter v2", kind="pdf", text="the second version's letter")
+    newest_version = advance.new_version(work_item, documents=[newest])
+    # Both versions' webhooks were lost; this source's API (v1.1) lists only the latest documents.
+
+    call_command("advance_reconcile", "acme", "--no-progress", stdout=StringIO())
+
+    def settled():
+        documents = list(Document.objects.all())
+        busy = [d for d in documents if d.status in (Document.Status.PENDING, Document.Status.SYNCING)]
+        return documents if documents and not busy else None
+
+    documents = wait_for(settled, timeout=60, interval=0.1, message="the reconciled documents to settle")
+    assert bucket.keys() == [key_of(work_item, newest)]
+    assert bucket.get(key_of(work_item, newest))["Body"].read() == document_bytes(newest)
+    [document] = documents
+    assert (document.version.advance_id, document.status) == (newest_version, Document.Status.STORED)
+    old = WorkItemVersion.objects.get(advance_id=older_version)
+    assert old.documents.count() == 0
+    assert old.documents_from == WorkItemVersion.DocumentsFrom.NOT_FETCHABLE
+    assert old.recorded_by == WorkItemVersion.RecordedBy.RECONCILE
+    assert len(advance.requests_for(f"/workitems/{work_item.id}/documents")) == 2  # one list, one download
+    page = admin_client.get(reverse("admin:documents_workitemversion_change", args=[old.pk])).content.decode()
+    assert "Not fetchable" in page

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from advance_sim import SimDocument
-from documents.advance import AdvanceClient, AdvanceError, OutboundRefused, address_refusal, origin_check
+from documents.advance import AdvanceClient, AdvanceError, OutboundRefused, address_refusal, request_url
 from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from documents.services import document_sync
 from webhooks.models import Source
@@ -284,7 +284,7 @@ def test_address_refusal(address, refused):
 @pytest.mark.parametrize("url", ["http://2852039166/latest", "http://[::ffff:169.254.169.254]/latest"])
 def test_payload_urls_in_these_spellings_are_refused_before_any_connection(url):
     with pytest.raises(AdvanceError, match="another origin"):
-        origin_check(url, "http://advance.acme.test/HdaApi/rest/v1.1")
+        request_url(url, "http://advance.acme.test/HdaApi/rest/v1.1")
 
 
 def test_refused_networks_can_be_extended(settings):
@@ -396,4 +396,4 @@ def test_log_in_at_an_auth_url_read_as_another_host_never_sends_the_password(adv
 )
 def test_payload_url_of_the_api_origin_with_an_unplain_port_or_path_is_refused(url, reason):
     with pytest.raises(AdvanceError, match=re.escape(reason)):
-        origin_check(url, "http://127.0.0.1:8123/HdaApi/rest/v1.1")
+        request_url(url, "http://127.0.0.1:8123/HdaApi/rest/v1.1")
