@@ -263,22 +263,34 @@ try:  # psycopg 3
 except ImportError:  # no psycopg 3: the INSERT goes through Django's own cursor
     ServerBindingCursor = None
 else:
+    _PREPARE_ONLY_WHEN_ASKED = 2**31  # executions before psycopg would prepare a statement by itself
 
-    class _PreparedCursor(ServerBindingCursor):
+    class _InsertCursor(ServerBindingCursor):
+        prepared = True
+
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            return super().execute(query, params, prepare=self.prepared, binary=binary)
 
 
 def _insert_cursor(wrapper):
     """A cursor for the INSERT, inside Django's connection (its transaction, error wrapping and
-    query log). On PostgreSQL the statement is prepared once per connection and its values are
-    bound by the server: psycopg's default client-side binding quoted the row's values into the
-    SQL text in Python, and PostgreSQL parsed and planned it again for every request."""
+    query log). On PostgreSQL its values are bound by the server, and the statement is prepared
+    once per connection: psycopg's default client-side binding quoted the row's values into the
+    SQL text in Python, and PostgreSQL parsed and planned it again for every request. Not prepared
+    behind a transaction pooler (DISABLE_SERVER_SIDE_CURSORS, see the README), where the next
+    transaction may run on a server connection that never saw the statement."""
     if wrapper.vendor != "postgresql" or ServerBindingCursor is None:
         return wrapper.cursor()
     wrapper.close_if_health_check_failed()
     wrapper.ensure_connection()
-    cursor = _PreparedCursor(wrapper.connection)
+    raw = wrapper.connection
+    cursor = _InsertCursor(raw)
+    if wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        cursor.prepared = False
+    elif raw.prepare_threshold is None:
+        # psycopg prepares nothing on a connection without a threshold (Django's default). Its
+        # client-side cursors, Django's, never prepare: this makes only ours prepare.
+        raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
     return wrapper.make_debug_cursor(cursor) if wrapper.queries_logged else wrapper.make_cursor(cursor)
 
 
