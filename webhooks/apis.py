@@ -1,3 +1,5 @@
+import json
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -138,9 +140,13 @@ class AdvanceWebhookApi(APIView):
         except DeliveryRejected as rejected:
             return Response(rejected.detail, status=status.HTTP_400_BAD_REQUEST)
         created = receipt.created
-        return Response(
-            {"id": str(receipt.delivery.public_id), "status": "accepted" if created else "duplicate"},
+        # Written here rather than rendered by DRF (a template response, a renderer): the same
+        # JSON, for a few microseconds instead of a tenth of the request's own CPU.
+        answer = {"id": str(receipt.delivery.public_id), "status": "accepted" if created else "duplicate"}
+        return HttpResponse(
+            json.dumps(answer, separators=(",", ":")),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            content_type="application/json",
         )
 
     def handle_exception(self, exc: Exception) -> Response:
