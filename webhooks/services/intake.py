@@ -281,8 +281,10 @@ def _insert_cursor(wrapper):
     transaction may run on a server connection that never saw the statement."""
     if wrapper.vendor != "postgresql" or ServerBindingCursor is None:
         return wrapper.cursor()
+    # What Django's cursor() does before it makes its own cursor.
     wrapper.close_if_health_check_failed()
     wrapper.ensure_connection()
+    wrapper.validate_thread_sharing()
     raw = wrapper.connection
     cursor = _InsertCursor(raw)
     if wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
