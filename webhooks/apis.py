@@ -1,6 +1,9 @@
+import json
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +51,13 @@ class AdvanceWebhookApi(APIView):
     authentication_classes = [WebhookTokenAuthentication]
     permission_classes = [IsWebhookCaller]
     parser_classes = [RawJsonParser, RawFormParser, RawMultipartParser]
+    renderer_classes = [JSONRenderer]
+    renderer = JSONRenderer()
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[JSONRenderer, str]:
+        # Every answer is JSON, whatever the sender's Accept says: negotiating cost a tenth of the
+        # request's CPU, and an Accept without JSON in it was answered 406, its event not stored.
+        return self.renderer, self.renderer.media_type
 
     def get_authenticators(self):
         if "source_slug" in self.kwargs:
@@ -130,9 +140,13 @@ class AdvanceWebhookApi(APIView):
         except DeliveryRejected as rejected:
             return Response(rejected.detail, status=status.HTTP_400_BAD_REQUEST)
         created = receipt.created
-        return Response(
-            {"id": str(receipt.delivery.public_id), "status": "accepted" if created else "duplicate"},
+        # Written here rather than rendered by DRF (a template response, a renderer): the same
+        # JSON, for a few microseconds instead of a tenth of the request's own CPU.
+        answer = {"id": str(receipt.delivery.public_id), "status": "accepted" if created else "duplicate"}
+        return HttpResponse(
+            json.dumps(answer, separators=(",", ":")),
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            content_type="application/json",
         )
 
     def handle_exception(self, exc: Exception) -> Response:

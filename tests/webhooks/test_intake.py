@@ -73,6 +73,16 @@ class TestAccepted:
         assert delivery.event_type == "NewWorkItemVersionComplete"
         assert json.loads(bytes(delivery.raw_body))["extra"] == {"nested": True}
 
+    @pytest.mark.parametrize("accept", ["text/html", "application/xml"])
+    def test_any_accept_header_gets_the_event_stored_and_a_json_answer(
+        self, client, token_key, example_payload, accept
+    ):
+        response = post(client, example_payload, key=token_key, HTTP_ACCEPT=accept)
+
+        assert response.status_code == 202
+        assert response["Content-Type"] == "application/json"
+        assert Delivery.objects.filter(public_id=response.json()["id"], status=Delivery.Status.ACCEPTED).exists()
+
     def test_credentials_are_not_logged_with_the_headers(self, client, token_key, example_payload):
         response = post(client, example_payload, key=token_key, HTTP_X_REQUEST_ID="abc")
 
@@ -97,6 +107,47 @@ class TestTheRequestDoesOneThing:
         assert (delivery.status, delivery.due_at) == (Delivery.Status.ACCEPTED, None)
         time.sleep(0.5)  # a publisher thread of the web process, as there was one, would have sent by now
         assert redis_queue_lengths() == before
+
+    def test_the_row_is_written_whole_by_a_statement_prepared_once_per_connection(
+        self, client, token_key, example_payload
+    ):
+        from django.db import connection
+
+        responses = []
+        for event_id in ("e-1", "e-2"):
+            responses.append(
+                post(client, {**example_payload, "eventId": event_id}, key=token_key, REMOTE_ADDR="10.1.2.3")
+            )
+
+        assert [response.status_code for response in responses] == [202, 202]
+        delivery = Delivery.objects.select_related("token").get(public_id=responses[1].json()["id"])
+        assert (delivery.event_id, delivery.remote_addr, delivery.token.source.slug) == ("e-2", "10.1.2.3", "acme")
+        assert (delivery.method, delivery.attempts, delivery.last_error, delivery.duplicate_of) == ("POST", 0, "", None)
+        assert delivery.headers["Content-Type"] == "application/json"
+        assert abs(delivery.received_at - timezone.now()) < timedelta(seconds=30)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['INSERT INTO "webhooks_delivery"%'],
+            )
+            assert len(cursor.fetchall()) == 1
+
+    @pytest.mark.django_db(transaction=True)
+    def test_behind_a_transaction_pooler_the_insert_is_not_prepared(self, client, token_key, example_payload):
+        from django.db import connection
+
+        connection.close()  # a new connection, which has prepared nothing yet
+        previous = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+        try:
+            for event_id in ("e-1", "e-2"):
+                assert post(client, {**example_payload, "eventId": event_id}, key=token_key).status_code == 202
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+                assert cursor.fetchone()[0] == 0
+        finally:
+            connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = previous
+        assert Delivery.objects.filter(event_id__in=["e-1", "e-2"], status=Delivery.Status.ACCEPTED).count() == 2
 
     @pytest.mark.parametrize(
         ("name", "adds"),

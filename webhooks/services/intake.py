@@ -8,13 +8,21 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import Field
 from django.utils import timezone
 from rest_framework import serializers
 
 from config import metrics
 
 from ..models import Delivery, Source, WebhookToken
-from ..payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
+from ..payloads import (
+    Envelope,
+    EnvelopeSerializer,
+    PayloadError,
+    payload_parse,
+    payload_validate,
+    serializer_errors_detail,
+)
 from ..registry import Answer, EventType, event_type_get, event_type_names
 
 logger = logging.getLogger(__name__)
@@ -130,22 +138,9 @@ def delivery_reject(
     return delivery
 
 
-_SERIALIZERS: dict[type, serializers.Serializer] = {}
-
-
-def _serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
-    """One instance per serializer class and process. A new serializer deep-copies its declared
-    fields and its nested serializers' (measured: 6x the cost of validating); run_validation()
-    keeps no state on the instance, so one serves every request."""
-    serializer = _SERIALIZERS.get(serializer_class)
-    if serializer is None:
-        serializer = _SERIALIZERS[serializer_class] = serializer_class()
-    return serializer
-
-
 def _validated(serializer_class: type[serializers.Serializer], payload: dict) -> dict:
     try:
-        return _serializer(serializer_class).run_validation(payload)
+        return payload_validate(serializer_class, payload)
     except serializers.ValidationError as error:
         raise PayloadError("missing or malformed field", serializer_errors_detail(error.detail)) from None
 
@@ -224,34 +219,115 @@ def event_receive(
     return Receipt(delivery=delivery, created=True)
 
 
-_INSERT: tuple[str, list] | None = None
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    # Every concrete field but the primary key, in column order, with (python value, database
+    # value) of its default when that is the same for every row, else None.
+    columns: list[tuple[Field, tuple[object, object] | None]]
 
 
-def _delivery_insert(**values) -> Delivery:
-    """Delivery.objects.create(**values) with its INSERT compiled once per process: compiling it
-    on every call cost the intake as much as the database's work. Every field the model has is
-    written (its default when not given), as the ORM would; no signal is connected to Delivery."""
-    global _INSERT
-    if not connection.features.can_return_columns_from_insert:
-        return Delivery.objects.create(**values)
-    if _INSERT is None:
-        meta, quote = Delivery._meta, connection.ops.quote_name
-        fields = [field for field in meta.concrete_fields if not field.primary_key]
+_INSERTS: dict[str, _CompiledInsert | None] = {}
+
+
+def _insert_compiled(wrapper) -> _CompiledInsert | None:
+    """The Delivery INSERT for this connection, compiled once per process; None where the ORM
+    must write the row (a backend without RETURNING, or a field computed when it is saved)."""
+    if wrapper.alias in _INSERTS:
+        return _INSERTS[wrapper.alias]
+    meta, quote = Delivery._meta, wrapper.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    compiled = None
+    set_on_save = any(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) for field in fields)
+    if wrapper.features.can_return_columns_from_insert and meta.concrete_fields[0].primary_key and not set_on_save:
         sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 - names from the model
             quote(meta.db_table),
             ", ".join(quote(field.column) for field in fields),
             ", ".join(["%s"] * len(fields)),
             quote(meta.pk.column),
         )
-        _INSERT = sql, fields
-    sql, fields = _INSERT
-    delivery = Delivery(**values)
+        columns = []
+        for field in fields:
+            if field.has_default() and callable(field.default):
+                columns.append((field, None))  # uuid4, now, dict: one per row
+            else:
+                value = field.get_default()
+                columns.append((field, (value, field.get_db_prep_save(value, wrapper))))
+        compiled = _CompiledInsert(sql=sql, columns=columns)
+    _INSERTS[wrapper.alias] = compiled
+    return compiled
+
+
+try:  # psycopg 3
+    from django.db.backends.postgresql.base import ServerBindingCursor
+except ImportError:  # no psycopg 3: the INSERT goes through Django's own cursor
+    ServerBindingCursor = None
+else:
+    _PREPARE_ONLY_WHEN_ASKED = 2**31  # executions before psycopg would prepare a statement by itself
+
+    class _InsertCursor(ServerBindingCursor):
+        prepared = True
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=self.prepared, binary=binary)
+
+
+def _insert_cursor(wrapper):
+    """A cursor for the INSERT, inside Django's connection (its transaction, error wrapping and
+    query log). On PostgreSQL its values are bound by the server, and the statement is prepared
+    once per connection: psycopg's default client-side binding quoted the row's values into the
+    SQL text in Python, and PostgreSQL parsed and planned it again for every request. Not prepared
+    behind a transaction pooler (DISABLE_SERVER_SIDE_CURSORS, see the README), where the next
+    transaction may run on a server connection that never saw the statement."""
+    if wrapper.vendor != "postgresql" or ServerBindingCursor is None:
+        return wrapper.cursor()
+    # What Django's cursor() does before it makes its own cursor.
+    wrapper.close_if_health_check_failed()
+    wrapper.ensure_connection()
+    wrapper.validate_thread_sharing()
+    raw = wrapper.connection
+    cursor = _InsertCursor(raw)
+    if wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        cursor.prepared = False
+    elif raw.prepare_threshold is None:
+        # psycopg prepares nothing on a connection without a threshold (Django's default). Its
+        # client-side cursors, Django's, never prepare: this makes only ours prepare.
+        raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
+    return wrapper.make_debug_cursor(cursor) if wrapper.queries_logged else wrapper.make_cursor(cursor)
+
+
+def _delivery_insert(**values) -> Delivery:
+    """Delivery.objects.create(**values), the INSERT compiled once per process and its values
+    prepared from the given ones without a model instance (the ORM's __init__ and its preparation
+    of all 23 fields cost the intake a fifth of its CPU). Every field is written (its default when
+    not given), as the ORM would; relations are given as objects (`source=`) or ids (`source_id=`).
+    No signal is connected to Delivery."""
     wrapper = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy: fields ask it a lot
-    params = [field.get_db_prep_save(field.pre_save(delivery, True), wrapper) for field in fields]
-    with wrapper.cursor() as cursor:
-        cursor.execute(sql, params)
-        delivery.pk = cursor.fetchone()[0]
-    delivery._state.adding, delivery._state.db = False, wrapper.alias
+    compiled = _insert_compiled(wrapper)
+    if compiled is None:
+        return Delivery.objects.create(**values)
+    row, params, related = [None], [], []
+    for field, constant in compiled.columns:
+        if field.attname in values:
+            value = values[field.attname]
+        elif field.name in values:  # a relation given as its object
+            obj = values[field.name]
+            related.append((field, obj))
+            value = None if obj is None else getattr(obj, field.target_field.attname)
+        elif constant is not None:
+            row.append(constant[0])
+            params.append(constant[1])
+            continue
+        else:
+            value = field.get_default()
+        row.append(value)
+        params.append(field.get_db_prep_save(value, wrapper))
+    with _insert_cursor(wrapper) as cursor:
+        cursor.execute(compiled.sql, params)
+        row[0] = cursor.fetchone()[0]
+    delivery = Delivery.from_db(wrapper.alias, None, row)  # the pk comes first among concrete fields
+    for field, obj in related:
+        field.set_cached_value(delivery, obj)
     return delivery
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Delivery
-from ..payloads import PayloadError, payload_decode
+from ..payloads import PayloadError, payload_decode, payload_validate
 from ..registry import RetryableError, event_type_get
 from ..retry import DUE_SLACK, retry_countdown
 from .intake import delivery_enqueue, delivery_enqueue_on_commit
@@ -38,9 +38,8 @@ def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool 
             raise LookupError(f"no handler registered for {delivery.event_type!r}")
         # A form body is read as intake read it; the type intake decided (maybe from the URL) wins.
         payload = payload_decode(bytes(delivery.raw_body), (delivery.headers or {}).get("Content-Type", ""))
-        serializer = event_type.serializer_class(data={**payload, "eventtype": delivery.event_type})
-        serializer.is_valid(raise_exception=True)
-        event_type.process(delivery=delivery, payload=serializer.validated_data)
+        validated = payload_validate(event_type.serializer_class, {**payload, "eventtype": delivery.event_type})
+        event_type.process(delivery=delivery, payload=validated)
     except (PayloadError, serializers.ValidationError, LookupError, ValueError):
         logger.exception("delivery processing failed: delivery=%s", delivery.pk)
         _delivery_fail(delivery, traceback.format_exc())
