@@ -1,6 +1,7 @@
-"""A worker bootstep of the project's pool choice (threads, settings.CELERY_WORKER_POOL)."""
+"""Worker bootsteps of the project's pool choice (threads, settings.CELERY_WORKER_POOL)."""
 
-from celery import bootsteps
+from celery import bootsteps, signals
+from django.db import close_old_connections
 
 WAKE_SECONDS = 0.05
 
@@ -29,3 +30,26 @@ class ThreadsPoolWakeup(bootsteps.StartStopStep):
 
     def stop(self, w) -> None:
         self.timer.cancel()
+
+
+def _connections_check(**kwargs) -> None:
+    # What a request's end does in the web process: drop a connection that failed or outlived
+    # CONN_MAX_AGE; a kept one is health-checked (one SELECT 1) before the next task uses it.
+    close_old_connections()
+
+
+class DatabaseConnectionsKept(bootsteps.StartStopStep):
+    """Keep each pool thread's database connection from one task to the next.
+
+    Celery's Django fix-up closes every connection before and after each task unless
+    CELERY_DB_REUSE_MAX says otherwise (config/settings/base.py): a new PostgreSQL connection
+    per task, which measured as the largest cost per document in the burst bench. A thread's
+    connection is now closed as Django closes a web request's: after a task that broke it, or
+    once it is older than CONN_MAX_AGE. Connections stay one per pool thread (see README, Scaling).
+    """
+
+    def start(self, w) -> None:
+        signals.task_postrun.connect(_connections_check, weak=False, dispatch_uid="connections-check")
+
+    def stop(self, w) -> None:
+        signals.task_postrun.disconnect(_connections_check, dispatch_uid="connections-check")
