@@ -2,7 +2,7 @@
 
 S3 object metadata is fixed when an upload starts, and the sha256 is known only once the last
 byte has passed. So for S3 the download streams into a spool file (in DOCUMENT_SPOOL_DIR; never
-more than SPOOL_MEMORY_BYTES of a document in memory, and a document that small goes up from
+the whole document in memory, unless it is at most SPOOL_MEMORY_BYTES: that one goes up from
 memory), then one multipart upload writes the object with its content type and
 sha256, visible at once complete. That beats uploading while
 downloading and then copying the object onto itself to add the metadata: the copy rewrites every
