@@ -12,3 +12,5 @@ app.autodiscover_tasks()
 app.steps["worker"].add("webhooks.relay:RelayStep")
 # The threads pool's free slots are taken at once (config/worker_steps.py).
 app.steps["worker"].add("config.worker_steps.ThreadsPoolWakeup")
+# Database connections last from one task to the next (config/worker_steps.py).
+app.steps["worker"].add("config.worker_steps.DatabaseConnectionsKept")

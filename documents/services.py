@@ -436,8 +436,12 @@ def _lease_length() -> timedelta:
     return timedelta(seconds=settings.DOCUMENT_LEASE_SECONDS)
 
 
-def _document_claim(document_id: int) -> _Attempt | None:
-    """Take the document for one attempt (pending, or syncing under a lapsed lease); None when not ours."""
+def _document_claim(document: Document) -> _Attempt | None:
+    """Take the document for one attempt (pending, or syncing under a lapsed lease); None when not ours.
+
+    document is the row as read just before: the claim also requires its attempts count unchanged,
+    so that what the read said about open attempts still holds when the claim succeeds.
+    """
     now = timezone.now()
     token = uuid.uuid4()
     # A pending document waiting out a backoff is not taken by a stale duplicate message early:
@@ -445,7 +449,7 @@ def _document_claim(document_id: int) -> _Attempt | None:
     due = Q(due_at__isnull=True) | Q(due_at__lte=now + DUE_SLACK)
     claimable = Q(due, status=Document.Status.PENDING) | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
     with transaction.atomic():
-        claimed = Document.objects.filter(claimable, pk=document_id).update(
+        claimed = Document.objects.filter(claimable, pk=document.pk, attempts=document.attempts).update(
             status=Document.Status.SYNCING,
             attempts=F("attempts") + 1,
             lease_expires_at=now + _lease_length(),
@@ -453,13 +457,16 @@ def _document_claim(document_id: int) -> _Attempt | None:
         )
         if not claimed:
             return None
-        # An attempt still open now lost its lease: its worker was killed, or stopped renewing.
-        DocumentAttempt.objects.filter(document_id=document_id, finished_at__isnull=True).update(
-            outcome=DocumentAttempt.Outcome.RETRY,
-            finished_at=now,
-            error="abandoned: its worker stopped renewing the lease (killed or stuck); taken over",
-        )
-        row = DocumentAttempt.objects.create(document_id=document_id, started_at=now)
+        if document.status == Document.Status.SYNCING:
+            # An attempt still open now lost its lease: its worker was killed, or stopped renewing.
+            # Only a syncing document has one (every other status is written with its attempt's
+            # end), and the unchanged attempts count says no claim came between the read and this.
+            DocumentAttempt.objects.filter(document_id=document.pk, finished_at__isnull=True).update(
+                outcome=DocumentAttempt.Outcome.RETRY,
+                finished_at=now,
+                error="abandoned: its worker stopped renewing the lease (killed or stuck); taken over",
+            )
+        row = DocumentAttempt.objects.create(document_id=document.pk, started_at=now)
     return _Attempt(pk=row.pk, token=token)
 
 
@@ -552,15 +559,19 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     is the backoff for this many retries (never below Retry-After); on the final attempt they make
     it dead. A lease held by a live attempt raises LeaseHeld with the wait until it lapses.
     """
-    attempt = _document_claim(document_id)
+    # Read first, claim second: the one read serves the claim and the download.
+    document = Document.objects.select_related("version__work_item", "source").filter(pk=document_id).first()
+    if document is None or document.status not in (Document.Status.PENDING, Document.Status.SYNCING):
+        return  # stored, failed, dead or gone: a resync since this read queues a message of its own
+    attempt = _document_claim(document)
     if attempt is None:
         document = Document.objects.filter(pk=document_id).only("status", "lease_expires_at").first()
         if document is None or document.status != Document.Status.SYNCING or document.lease_expires_at is None:
             return  # stored, failed, dead, gone, or pending and not due yet: nothing to do now
         wait = (document.lease_expires_at - timezone.now()).total_seconds() + 1
         raise LeaseHeld("another worker is syncing this document", retry_after=max(wait, 1))
+    document.status, document.attempts = Document.Status.SYNCING, document.attempts + 1  # what the claim wrote
 
-    document = Document.objects.select_related("version__work_item", "source").get(pk=document_id)
     started = timezone.now()
     try:
         with _lease_kept(document_id, attempt.token) as lease_lost:

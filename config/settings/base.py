@@ -355,6 +355,10 @@ CELERY_WORKER_POOL = "threads"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
 # After a broker outage, try again every second or two (Celery alone waits up to 30 s).
 CELERY_WORKER_CONSUMER = "config.worker_consumer:PromptReconnectConsumer"
+# Celery's Django fix-up closes the database connection around every task unless told to reuse
+# it (a new PostgreSQL connection per task): with this, it closes one every 1,000 tasks of the
+# worker, and config/worker_steps.py closes one that broke or outlived CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 1000
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
 # Work stored but not progressing for this long is queued again by the sweep.
 SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
