@@ -21,6 +21,7 @@ from .services import (
     event_receive,
     interview_receive,
     refusal_log_admit,
+    signature_seen_record,
 )
 from .services.refusals import refused_request_keep
 
@@ -65,6 +66,13 @@ class AdvanceWebhookApi(APIView):
     def perform_authentication(self, request: Request) -> None:
         self.authentication_tried = True
         super().perform_authentication(request)
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        caller = request.auth if self.authentication_tried else None
+        # A signature is "seen" only once its call is answered 2xx: a retry of one that failed is no replay.
+        if isinstance(caller, WebhookCaller) and caller.signature is not None and 200 <= response.status_code < 300:
+            signature_seen_record(source=caller.source, match=caller.signature)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)

@@ -23,6 +23,7 @@ from .processing import (
 )
 from .sources import (
     secrets_rotate,
+    signature_seen_record,
     source_hmac_authenticate,
     source_hmac_config,
     source_hmac_configure,
@@ -72,6 +73,7 @@ __all__ = [
     "interview_receive",
     "refusal_log_admit",
     "secrets_rotate",
+    "signature_seen_record",
     "source_hmac_authenticate",
     "source_hmac_config",
     "source_hmac_configure",

@@ -16,6 +16,7 @@ from config import metrics
 from ..models import Delivery, Source, WebhookToken
 from ..payloads import Envelope, EnvelopeSerializer, PayloadError, payload_parse, serializer_errors_detail
 from ..registry import Answer, EventType, event_type_get, event_type_names
+from ..signatures import SignatureMatch
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class WebhookCaller:
 
     source: Source
     token: WebhookToken | None = None
+    signature: SignatureMatch | None = None  # an HMAC call's SignatureMatch, recorded as seen once it is answered
 
 
 @dataclass(frozen=True)
