@@ -82,6 +82,7 @@ class SourceUrlAuthentication(BaseAuthentication):
                 credentials=redacted.credentials,
                 event_type=str(kwargs.get("event_type", "")),
                 event_name=str(kwargs.get("event_name", "")),
+                headers=redacted.headers,
             )
             raise refusal from None
         return None, WebhookCaller(source=self.source, signature=match)

@@ -61,6 +61,7 @@ class KeptRequest:
     credentials: dict[str, str] = field(repr=False)
     event_type: str = ""  # from the URL, when it names them
     event_name: str = ""
+    headers: dict[str, str] | None = None  # the redacted headers, with its note when the body is not kept
 
 
 def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
@@ -75,6 +76,7 @@ def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
         credentials_encrypted=secret_encrypt(json.dumps(kept.credentials)),
         event_type=kept.event_type[:100],
         event_name=kept.event_name[:200],
+        **({"headers": kept.headers} if kept.headers is not None else {}),
     )
     stale = list(
         Delivery.objects.filter(source_id=delivery.source_id)
