@@ -156,7 +156,8 @@ class AdvanceWebhookApi(APIView):
                 return super().handle_exception(
                     exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
                 )
-        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit():
+        refused_source = getattr(exc, "source", None)
+        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit(source=refused_source):
             metrics.webhook_rejected(http_status=exc.status_code, cause=getattr(exc, "cause", "") or str(exc.detail))
         elif isinstance(exc, LOGGED_REFUSALS):
             source = caller.source if caller else getattr(exc, "source", None)
