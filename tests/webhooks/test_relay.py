@@ -91,3 +91,20 @@ def test_the_relay_publishes_what_is_stored_within_its_poll_interval_and_stops_p
         relay.stop()
     assert time.monotonic() - started < 2
     assert relay.thread is not None and not relay.thread.is_alive()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_what_the_relay_marks_published_reaches_the_broker_and_the_worker_processes_it(source, celery_worker):
+    deliveries = stored(source, 3)
+
+    # Whichever relay claims them (this one, or the worker's own), each is published, not only marked.
+    deliveries_publish(limit=10)
+    wait_for(lambda: not unpublished(), timeout=10, message="the stored events to be published")
+
+    def taken() -> bool:
+        # The worker counts an attempt for each message it receives, then decides (processed or failed).
+        rows = Delivery.objects.filter(pk__in=[d.pk for d in deliveries])
+        return not rows.filter(attempts=0).exists() and not rows.filter(status=Delivery.Status.ACCEPTED).exists()
+
+    wait_for(taken, timeout=60, interval=0.2, message="the worker to receive every published event")
