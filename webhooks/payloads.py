@@ -12,7 +12,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from rest_framework import serializers
 
-from .redaction import CODE_FIELD, json_field_value
+from .redaction import CODE_FIELD, json_field_value, media_type_of
 
 MAX_JSON_DEPTH = 32
 NUL_MESSAGE = "Null characters and lone surrogates are not allowed."
@@ -128,10 +128,6 @@ FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DATA_KEYS = ("workitemid", "workitemversionid", "workitemname", "documents")
 _KEY_PATH = re.compile(r"[^.\[\]]+")
 MAX_FORM_INDEX = 500
-
-
-def media_type_of(content_type: str) -> str:
-    return content_type.split(";")[0].strip().lower()
 
 
 def form_fields(raw_body: bytes, content_type: str) -> dict[str, str]:

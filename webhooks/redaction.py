@@ -17,7 +17,9 @@ from django.utils.http import parse_header_parameters
 CODE_FIELD = "token"
 ORIGINAL_BODY = "body"  # key of the credentials: the body as sent, when it held the code
 
-# Headers that carry a credential whatever the source's method (its own code header is added).
+# Headers that carry a credential whatever the source's method (its own code header is added),
+# never written to the delivery log. Signatures are not secrets, but with the body beside them
+# they would let whoever reads the log try to guess a weak HMAC secret offline.
 CREDENTIAL_HEADER_NAMES = frozenset(
     {
         "authorization",
@@ -36,6 +38,7 @@ BODY_NOT_STORED_NOTE = "X-Advance-Sync-Body-Not-Stored"
 
 
 def media_type_of(content_type: str) -> str:
+    """The media type of a Content-Type value, lower case, without its parameters."""
     return content_type.split(";")[0].strip().lower()
 
 

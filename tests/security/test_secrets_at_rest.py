@@ -21,8 +21,8 @@ from django.test import Client
 from interviews.services import answer_stored_set
 from tests.conftest import BASE_DIR, wait_for
 from webhooks.models import Delivery, Source
-from webhooks.redaction import BODY_NOT_STORED_NOTE
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.redaction import BODY_NOT_STORED_NOTE, CREDENTIAL_HEADER_NAMES, header_key
+from webhooks.services import intake, source_hmac_configure, source_hmac_secret_set, source_save, token_issue
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
@@ -418,3 +418,10 @@ def test_a_multipart_code_is_not_kept_however_its_name_or_boundary_is_written():
         assert code.encode().hex().encode() not in dump, code
     noted = Delivery.objects.get(source__slug="mpt", headers__has_key=BODY_NOT_STORED_NOTE)
     assert bytes(noted.raw_body) == b""
+
+
+def test_one_list_of_credential_headers_serves_the_delivery_log_the_access_log_and_redaction():
+    # Every header the redaction list names is left out of the delivery log's headers, and only those.
+    meta = {header_key(name): "secret-value" for name in CREDENTIAL_HEADER_NAMES} | {"HTTP_X_PLAIN": "kept"}
+    assert intake.headers_loggable(meta) == {"X-Plain": "kept"}
+    assert not hasattr(intake, "CREDENTIAL_HEADERS")  # no second list to drift from the first

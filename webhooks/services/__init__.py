@@ -1,7 +1,6 @@
 """Write operations of the intake: one module per concern, every name importable from here."""
 
 from .intake import (
-    CREDENTIAL_HEADERS,
     DeliveryRejected,
     Receipt,
     WebhookCaller,
@@ -50,7 +49,6 @@ from .tokens import (
 __all__ = [
     "AUTH_FAILURES_KEY",
     "CHECKED_TOKENS_MAX",
-    "CREDENTIAL_HEADERS",
     "DeliveryRejected",
     "KEY_PREFIX",
     "LAST_USED_RESOLUTION",
