@@ -2,15 +2,19 @@
 
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from documents.storage import document_storage
 
 from .celery_app import app as celery_app
+from .metrics import metrics_access
 from .queues import queues_inspect
 
 logger = logging.getLogger(__name__)
@@ -60,18 +64,48 @@ def readyz(request) -> JsonResponse:
     return JsonResponse({"status": "ready" if ready else "not ready", "checks": states}, status=200 if ready else 503)
 
 
+# Each check broadcasts to every worker and waits about a second: one per process per few seconds,
+# whatever the number of requests (the others wait for it and share its answer).
+QUEUES_ANSWER_SECONDS = 5.0
+_queues_answer: tuple[float, dict, int] | None = None
+_queues_lock = threading.Lock()
+
+
+@never_cache
 @require_GET
 def readyz_queues(request) -> JsonResponse:
     """200 unless work waits on a queue that no worker consumes (or the broker does not answer): 503 naming it.
 
     Kept apart from /readyz: a web process can still store every webhook then, and taking it out
-    of the load balancer would refuse them too. This is for monitoring to alert on.
+    of the load balancer would refuse them too. This is for monitoring to alert on, read like
+    /metrics (bearer METRICS_TOKEN, or loopback and private addresses when unset); the answer is
+    up to QUEUES_ANSWER_SECONDS old.
     """
+    refusal = metrics_access(request)
+    if refusal:
+        detail = (
+            "A bearer token (METRICS_TOKEN) is required."
+            if refusal == 401
+            else ("Served to loopback and private addresses, or with METRICS_TOKEN.")
+        )
+        response = JsonResponse({"detail": detail}, status=refusal)
+        if refusal == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    global _queues_answer
+    with _queues_lock:
+        if _queues_answer is None or time.monotonic() - _queues_answer[0] >= QUEUES_ANSWER_SECONDS:
+            _queues_answer = (time.monotonic(), *_queues_check())
+        _, body, status = _queues_answer
+    return JsonResponse(body, status=status)
+
+
+def _queues_check() -> tuple[dict, int]:
     try:
         states = queues_inspect(timeout=1.0)
     except Exception as error:  # a probe reports every failure, whatever its kind
         logger.warning("queue check failed: %s", type(error).__name__)
-        return JsonResponse({"status": "failed", "error": f"broker: {type(error).__name__}"}, status=503)
+        return {"status": "failed", "error": f"broker: {type(error).__name__}"}, 503
     unconsumed = [state.name for state in states if state.unconsumed]
     queues = {
         state.name: {
@@ -83,7 +117,5 @@ def readyz_queues(request) -> JsonResponse:
     }
     if unconsumed:
         logger.warning("work waits on queues no worker consumes: %s", ",".join(unconsumed))
-    return JsonResponse(
-        {"status": "unconsumed" if unconsumed else "ok", "unconsumed": unconsumed, "queues": queues},
-        status=503 if unconsumed else 200,
-    )
+    body = {"status": "unconsumed" if unconsumed else "ok", "unconsumed": unconsumed, "queues": queues}
+    return body, 503 if unconsumed else 200

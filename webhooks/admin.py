@@ -34,7 +34,12 @@ from .admin_tools import (
 )
 from .models import Delivery, Source, WebhookToken
 from .services import delivery_replay, source_hmac_config, token_issue, token_revoke
-from .services.refusals import deliveries_refused_recheck, delivery_schemes_matching
+from .services.refusals import (
+    SCHEME_SEARCH_MAX_BYTES,
+    deliveries_refused_recheck,
+    delivery_schemes_matching,
+    delivery_schemes_searchable,
+)
 from .signatures import hmac_code_is_static, scheme_describe, secret_check
 
 # Badge colours from the admin's own palette, so that its dark theme applies as well.
@@ -570,6 +575,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def schemes_matching(self, delivery: Delivery) -> str:
         if not delivery.credentials_encrypted:
             return "-" if delivery.accepted_as_id is None else "Accepted on a second check."
+        if not delivery_schemes_searchable(delivery=delivery):
+            return f"Not searched: the call's body is over {SCHEME_SEARCH_MAX_BYTES // 1024} KiB."
         schemes = delivery_schemes_matching(delivery=delivery)
         if not schemes:
             return "None of the supported schemes matches this call with the source's secrets."

@@ -24,6 +24,7 @@ from .services import (
     event_receive,
     interview_receive,
     refusal_log_admit,
+    signature_seen_record,
 )
 from .services.refusals import refused_request_keep
 
@@ -75,6 +76,13 @@ class AdvanceWebhookApi(APIView):
     def perform_authentication(self, request: Request) -> None:
         self.authentication_tried = True
         super().perform_authentication(request)
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        caller = request.auth if self.authentication_tried else None
+        # A signature is "seen" only once its call is answered 2xx: a retry of one that failed is no replay.
+        if isinstance(caller, WebhookCaller) and caller.signature is not None and 200 <= response.status_code < 300:
+            signature_seen_record(source=caller.source, match=caller.signature)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -162,7 +170,8 @@ class AdvanceWebhookApi(APIView):
                 return super().handle_exception(
                     exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
                 )
-        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit():
+        refused_source = getattr(exc, "source", None)
+        if isinstance(exc, LOGGED_REFUSALS) and caller is None and not refusal_log_admit(source=refused_source):
             metrics.webhook_rejected(http_status=exc.status_code, cause=getattr(exc, "cause", "") or str(exc.detail))
         elif isinstance(exc, LOGGED_REFUSALS):
             source = caller.source if caller else getattr(exc, "source", None)

@@ -66,7 +66,7 @@ class SourceUrlAuthentication(BaseAuthentication):
         code = self.code_fields(request, raw_body).get(FORM_FIELD)
         signed = signed_request_make(raw_body=raw_body, meta=request.META, code=code)
         try:
-            source_hmac_authenticate(source=self.source, request=signed)
+            match = source_hmac_authenticate(source=self.source, request=signed)
         except SignatureError as error:
             detail = "The HMAC code is missing or does not match."
             refusal = source_refusal(detail, source=self.source, cause=f"hmac: {error}")
@@ -82,9 +82,10 @@ class SourceUrlAuthentication(BaseAuthentication):
                 credentials=redacted.credentials,
                 event_type=str(kwargs.get("event_type", "")),
                 event_name=str(kwargs.get("event_name", "")),
+                headers=redacted.headers,
             )
             raise refusal from None
-        return None, WebhookCaller(source=self.source)
+        return None, WebhookCaller(source=self.source, signature=match)
 
     def token_authenticate(self, request: Request) -> tuple[None, WebhookCaller] | None:
         authenticated = WebhookTokenAuthentication().authenticate(request)

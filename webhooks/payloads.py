@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from .redaction import CODE_FIELD, json_field_value
+from .redaction import CODE_FIELD, json_field_value, media_type_of
 
 MAX_JSON_DEPTH = 32
 NUL_MESSAGE = "Null characters and lone surrogates are not allowed."
@@ -298,10 +298,6 @@ _KEY_PATH = re.compile(r"[^.\[\]]+")
 MAX_FORM_INDEX = 500
 
 
-def media_type_of(content_type: str) -> str:
-    return content_type.split(";")[0].strip().lower()
-
-
 def form_fields(raw_body: bytes, content_type: str) -> dict[str, str]:
     """The fields of a form body, keys case-folded; files are ignored."""
     if media_type_of(content_type) == "multipart/form-data":
@@ -328,12 +324,19 @@ def _path_set(target: dict, path: list[str], value: Any) -> None:
     target.setdefault(path[-1], value)
 
 
-def _lists_made(value: Any) -> Any:
-    """Objects whose keys are all small indexes ("0", "1", ...) become lists, in index order."""
+def _lists_made(value: Any, depth: int = 0) -> Any:
+    """Objects whose keys are all small indexes ("0", "1", ...) become lists, in index order.
+    Raises PayloadError for a value nested deeper than MAX_JSON_DEPTH."""
+    if depth > MAX_JSON_DEPTH:
+        # A field's JSON value may nest far deeper than the field name; fail before recursing.
+        raise PayloadError("too deeply nested", {"detail": f"Form data nested deeper than {MAX_JSON_DEPTH} levels."})
+    if isinstance(value, list):
+        return [_lists_made(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
-    value = {key: _lists_made(item) for key, item in value.items()}
-    if value and all(key.isdigit() and int(key) < MAX_FORM_INDEX for key in value):
+    value = {key: _lists_made(item, depth + 1) for key, item in value.items()}
+    # isdecimal, not isdigit: int() refuses digits such as "²"; the length bound keeps int() cheap.
+    if value and all(key.isdecimal() and len(key) <= 3 and int(key) < MAX_FORM_INDEX for key in value):
         return [value[key] for key in sorted(value, key=int)]
     return value
 

@@ -8,15 +8,18 @@ define the HMAC scheme "body-without-token": the code is computed over exactly w
 
 import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
+
+from django.utils.http import parse_header_parameters
 
 CODE_FIELD = "token"
 ORIGINAL_BODY = "body"  # key of the credentials: the body as sent, when it held the code
 
-# Headers that carry a credential whatever the source's method (its own code header is added).
+# Headers that carry a credential whatever the source's method (its own code header is added),
+# never written to the delivery log. Signatures are not secrets, but with the body beside them
+# they would let whoever reads the log try to guess a weak HMAC secret offline.
 CREDENTIAL_HEADER_NAMES = frozenset(
     {
         "authorization",
@@ -30,11 +33,12 @@ CREDENTIAL_HEADER_NAMES = frozenset(
     }
 )
 
-_BOUNDARY = re.compile(r'boundary\s*=\s*"?([^";]+)"?', re.IGNORECASE)
-_PART_NAME = re.compile(rb'(?:^|[;\s])name\s*=\s*"?([^";\r\n]*)"?', re.IGNORECASE)
+# Said in the headers of a delivery whose body could not be stored without its code.
+BODY_NOT_STORED_NOTE = "X-Advance-Sync-Body-Not-Stored"
 
 
 def media_type_of(content_type: str) -> str:
+    """The media type of a Content-Type value, lower case, without its parameters."""
     return content_type.split(";")[0].strip().lower()
 
 
@@ -56,21 +60,34 @@ def _urlencoded_without_code(raw_body: bytes) -> bytes:
 
 
 def _multipart_parts(raw_body: bytes, content_type: str) -> tuple[bytes, list[bytes]] | None:
-    match = _BOUNDARY.search(content_type)
-    if not match:
+    # The boundary exactly as Django's MultiPartParser reads it (form_fields): a repeated
+    # parameter, quoting or RFC 2231 encoding must not make us cut the body elsewhere.
+    try:
+        _, params = parse_header_parameters(content_type)
+    except ValueError:
         return None
-    delimiter = b"--" + match.group(1).strip().encode("latin-1", "replace")
+    boundary = params.get("boundary")
+    if not boundary:
+        return None
+    delimiter = b"--" + boundary.encode("latin-1", "replace")
     return delimiter, raw_body.split(delimiter)
 
 
 def _part_name(part: bytes) -> str | None:
-    """The form field name of one multipart part (the bytes between two delimiters)."""
+    """The form field name of one multipart part (the bytes between two delimiters), read as
+    Django's MultiPartParser reads it (`name*=UTF-8''token` is `token`; the last
+    Content-Disposition line wins)."""
     head = part.split(b"\r\n\r\n", 1)[0]
+    name = None
     for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-disposition:"):
-            match = _PART_NAME.search(line[len(b"content-disposition:") :])
-            return match.group(1).decode("utf-8", "replace") if match else None
-    return None
+        try:
+            main, params = parse_header_parameters(line.decode())
+            header = main.split(":", 1)[0] if ":" in main else None
+        except ValueError:
+            continue
+        if header == "content-disposition":
+            name = params.get("name")
+    return name
 
 
 def body_without_code(raw_body: bytes, content_type: str) -> bytes:
@@ -143,6 +160,14 @@ def credential_header_names(source=None) -> set[str]:
     return names
 
 
+def _code_left_in(body: bytes, code: str) -> bool:
+    """Whether the code, as sent or percent-encoded, is still in the body (a code of a few
+    characters is not a credential: any body may hold it by chance)."""
+    if len(code) < 8:
+        return False
+    return any(form.encode("utf-8", "replace") in body for form in {code, quote_plus(code), quote(code, safe="")})
+
+
 @dataclass(frozen=True)
 class LoggableRequest:
     """A request as it may be stored: no credential in it."""
@@ -179,8 +204,14 @@ def request_redact(*, meta: Mapping[str, str], raw_body: bytes, source=None) -> 
     if kept_body != raw_body:
         # The body as sent holds the code: a scheme signing the whole body can only be checked on it.
         credentials[ORIGINAL_BODY] = base64.b64encode(raw_body).decode()
+    headers = headers_redact(meta, source=source)
+    if code is not None and _code_left_in(kept_body, code):
+        # A safety net: whatever reading of the body left its code in, no code is ever kept at rest.
+        credentials[ORIGINAL_BODY] = base64.b64encode(raw_body).decode()
+        kept_body = b""
+        headers[BODY_NOT_STORED_NOTE] = "its token field could not be removed"
     return LoggableRequest(
-        headers=headers_redact(meta, source=source),
+        headers=headers,
         raw_body=kept_body,
         query_string=query_redact(query_string),
         credentials=credentials,

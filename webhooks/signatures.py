@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from .redaction import header_key
+
 ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
 STANDARD_WEBHOOKS_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 FORM_FIELD = "token"
@@ -106,10 +108,7 @@ def secret_check(secret: str, *, config: HmacConfig | None = None) -> None:
 
 
 def _header(meta: Mapping[str, str], name: str) -> str:
-    key = "HTTP_" + name.strip().upper().replace("-", "_")
-    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-        key = key[5:]
-    value = meta.get(key, "")
+    value = meta.get(header_key(name), "")
     return value.strip() if isinstance(value, str) else ""
 
 

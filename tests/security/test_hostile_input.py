@@ -404,3 +404,89 @@ class TestOneFieldWrong:
         )
 
         assert_nothing_half_stored(before, response)
+
+
+# Form bodies: field names that build nested objects and lists -------------------------------
+
+# Segments of a `data[...][...]` name, as likely to be the odd ones as ordinary names.
+name_segments = st.sampled_from(
+    ["data", "documents", "id", "url", "0", "1", "499", "500", "\u00b2", "\u0663", "9" * 5000, "", " "]
+) | st.text(max_size=8)
+field_names = st.one_of(
+    st.sampled_from(["eventId", "eventType", "data", "token", "workItemId", "documents"]),
+    st.lists(name_segments, min_size=1, max_size=6).map(lambda parts: parts[0] + "".join(f"[{p}]" for p in parts[1:])),
+    st.lists(name_segments, min_size=1, max_size=6).map(".".join),
+    strings,
+)
+field_values = st.one_of(
+    strings,
+    json_values.map(json.dumps),
+    st.sampled_from(EVENT_TYPES),
+    # A field holding JSON nested far deeper than any field name can.
+    st.integers(min_value=1, max_value=990).map(lambda depth: "[" * depth + "]" * depth),
+    st.integers(min_value=1, max_value=490).map(lambda depth: '{"a":' * depth + "1" + "}" * depth),
+)
+form_field_lists = st.lists(st.tuples(field_names, field_values), max_size=8)
+
+
+def urlencoded_body(fields: list[tuple[str, str]]) -> bytes:
+    return "&".join(f"{encoded(name)}={encoded(value)}" for name, value in fields).encode()
+
+
+def multipart_body(fields: list[tuple[str, str]]) -> bytes:
+    parts = [
+        b'--b\r\nContent-Disposition: form-data; name="'
+        + name.replace('"', "").replace("\r", "").replace("\n", "").encode("utf-8", "surrogatepass")
+        + b'"\r\n\r\n'
+        + value.encode("utf-8", "surrogatepass")
+        + b"\r\n"
+        for name, value in fields
+    ]
+    return b"".join(parts) + b"--b--\r\n"
+
+
+@pytest.mark.django_db
+class TestHostileForms:
+    @given(
+        fields=form_field_lists,
+        multipart=st.booleans(),
+        event_type=st.sampled_from(EVENT_TYPES),
+    )
+    def test_any_form_body_with_a_valid_token_is_answered_below_500(self, keys, fields, multipart, event_type):
+        fields = [("eventId", "form-event"), ("eventType", event_type), *fields]
+        if multipart:
+            body, content_type = multipart_body(fields), "multipart/form-data; boundary=b"
+        else:
+            body, content_type = urlencoded_body(fields), "application/x-www-form-urlencoded"
+        before = counts()
+
+        response = Client().post(
+            "/webhooks/advance/", data=body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {keys['token']}"
+        )
+
+        assert_nothing_half_stored(before, response)
+        assert response.status_code not in (401, 403, 415)
+
+    @pytest.mark.parametrize(
+        "field",
+        [
+            ("data[\u00b2]", "1"),  # a digit int() refuses
+            ("data[" + "9" * 5000 + "]", "1"),  # an index longer than int() reads
+            ("data", '{"a":' * 600 + "1" + "}" * 600),  # JSON nested deeper than the recursion limit allows
+        ],
+        ids=["superscript-index", "long-index", "deep-json-field"],
+    )
+    def test_each_known_breaker_is_a_400(self, keys, field):
+        body = urlencoded_body([("eventId", "form-event"), ("eventType", "NewWorkItemVersionComplete"), field])
+        before = counts()
+
+        response = Client().post(
+            "/webhooks/advance/",
+            data=body,
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Bearer {keys['token']}",
+        )
+
+        assert_nothing_half_stored(before, response)
+        assert response.status_code == 400, response.content[:300]
+        assert Delivery.objects.filter(status=Delivery.Status.REJECTED).count() == 1  # logged, as a refusal

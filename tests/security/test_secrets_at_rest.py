@@ -21,7 +21,8 @@ from django.test import Client
 from interviews.services import answer_stored_set
 from tests.conftest import BASE_DIR, wait_for
 from webhooks.models import Delivery, Source
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.redaction import BODY_NOT_STORED_NOTE, CREDENTIAL_HEADER_NAMES, header_key
+from webhooks.services import intake, source_hmac_configure, source_hmac_secret_set, source_save, token_issue
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
@@ -338,3 +339,89 @@ def test_the_dockerfile_and_compose_start_gunicorn_with_the_redacting_access_log
     assert "--config=python:config.gunicorn" in compose
     for text in (dockerfile, compose):
         assert "logger-class" not in text and "access-logformat" not in text
+
+
+def multipart(boundary: bytes, *parts: tuple[bytes, str]) -> bytes:
+    """A multipart body; each part is (its Content-Disposition parameters, its value)."""
+    return (
+        b"".join(
+            b"--" + boundary + b"\r\nContent-Disposition: form-data; " + params + b"\r\n\r\n" + value.encode() + b"\r\n"
+            for params, value in parts
+        )
+        + b"--"
+        + boundary
+        + b"--\r\n"
+    )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PG_BIN") or connection.vendor != "postgresql",
+    reason="needs the PostgreSQL that `make test` starts (PG_BIN)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_multipart_code_is_not_kept_however_its_name_or_boundary_is_written():
+    hmac_source_make("mpt", "multipart-secret", signed_material="body-without-token")
+    token_source, _ = source_save(
+        slug="mptok",
+        api_base_url="https://mptok.example.com",
+        auth_base_url="https://mptok.example.com/auth",
+        client_name="c",
+        principal_name="p",
+        principal_password=PASSWORD,
+    )
+    _, key = token_issue(source=token_source, name="multipart")
+    event = [
+        (b'name="eventId"', "mp-1"),
+        (b'name="eventType"', "NewWorkItemVersionComplete"),
+        (b'name="data[workItemId]"', "wi"),
+        (b'name="data[workItemVersionId]"', "v"),
+    ]
+    codes = [f"refusedcode{n}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" for n in range(4)]
+    calls = [
+        # The name in RFC 2231 form, which Django's parser reads as `token`.
+        ("multipart/form-data; boundary=b1", multipart(b"b1", *event, (b"name*=UTF-8''token", codes[0]))),
+        # Two boundary parameters: Django's parser takes the last.
+        (
+            "multipart/form-data; boundary=decoy; boundary=b2",
+            multipart(b"b2", *event, (b'name="token"', codes[1])),
+        ),
+        # A second Content-Disposition line: Django's parser takes the last.
+        (
+            "multipart/form-data; boundary=b3",
+            multipart(b"b3", *event, (b'name="other"\r\nContent-Disposition: form-data; name="token"', codes[2])),
+        ),
+    ]
+    statuses = []
+    for content_type, body in calls:
+        client = Client()
+        statuses.append(client.post("/webhooks/advance/mpt/", data=body, content_type=content_type).status_code)
+        statuses.append(
+            client.post(
+                "/webhooks/advance/", data=body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {key}"
+            ).status_code
+        )
+    # The safety net: the code's value also in another field, so removing the field cannot remove it.
+    echoed = multipart(b"b4", *event, (b'name="token"', codes[3]), (b'name="note"', codes[3]))
+    statuses.append(
+        Client()
+        .post("/webhooks/advance/mpt/", data=echoed, content_type="multipart/form-data; boundary=b4")
+        .status_code
+    )
+
+    assert statuses == [401, 202, 401, 200, 401, 200, 401]
+    kept = Delivery.objects.filter(source__slug="mpt").exclude(credentials_encrypted="")
+    assert kept.count() == 4  # all kept, to be checked again: the code beside them, encrypted
+    dump = pg_dump(connection.settings_dict["NAME"])
+    assert b"mp-1".hex().encode() in dump  # the bodies are in the dump, else the test proves nothing
+    for code in codes:
+        assert code.encode() not in dump, code
+        assert code.encode().hex().encode() not in dump, code
+    noted = Delivery.objects.get(source__slug="mpt", headers__has_key=BODY_NOT_STORED_NOTE)
+    assert bytes(noted.raw_body) == b""
+
+
+def test_one_list_of_credential_headers_serves_the_delivery_log_the_access_log_and_redaction():
+    # Every header the redaction list names is left out of the delivery log's headers, and only those.
+    meta = {header_key(name): "secret-value" for name in CREDENTIAL_HEADER_NAMES} | {"HTTP_X_PLAIN": "kept"}
+    assert intake.headers_loggable(meta) == {"X-Plain": "kept"}
+    assert not hasattr(intake, "CREDENTIAL_HEADERS")  # no second list to drift from the first

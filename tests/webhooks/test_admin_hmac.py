@@ -1,10 +1,16 @@
 """The source form's HMAC settings: write-only secrets, two at a time, through real admin requests."""
 
+import base64
+import hashlib
+import hmac
+import re
+from urllib.parse import quote
+
 import pytest
 from django.urls import reverse
 
 from tests.webhooks.test_admin import source_form_data, token_inline_management
-from webhooks.models import Source
+from webhooks.models import Delivery, Source
 from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 SECRET_1 = "advance-generated-secret-one"
@@ -145,3 +151,77 @@ def test_the_source_page_lists_what_to_enter_in_advance_for_each_event_type(admi
     expected = "HMAC (Advance&#x27;s default)" if method == "hmac" else "Access token: a webhook token of this source"
     assert page.count(expected) == 4
     assert "navigator.clipboard" in page  # the copy-button script
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "field",
+    [b"data%5B%C2%B2%5D=1", b"data=" + quote('{"a":' * 600 + "1" + "}" * 600).encode()],
+    ids=["superscript-index", "deep-json-field"],
+)
+def test_rechecking_a_kept_call_whose_form_breaks_the_parser_leaves_it_refused(admin_client, source, field):
+    # Refused as hex, then the source is set to base64: the kept call now authenticates.
+    source_hmac_configure(source=source, signed_material="body", code_location="form", encoding="hex")
+    source_hmac_secret_set(source=source, secret=SECRET_1)
+    body = b"eventId=e-1&eventType=NewWorkItemVersionComplete&" + field
+    code = base64.b64encode(hmac.new(SECRET_1.encode(), body, hashlib.sha256).digest()).decode()
+    refused = admin_client.post(
+        f"/webhooks/advance/{source.slug}/?token={quote(code, safe='')}",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert refused.status_code == 401
+    [kept] = Delivery.objects.filter(status=Delivery.Status.REJECTED).exclude(credentials_encrypted="")
+    source_hmac_configure(source=source, encoding="base64")
+
+    answer = admin_client.post(
+        reverse("admin:webhooks_source_changelist"),
+        {"action": "recheck_refused", "_selected_action": [source.pk]},
+        follow=True,
+    )
+
+    assert answer.status_code == 200
+    assert "0 accepted, 1 still refused" in answer.content.decode()
+    kept.refresh_from_db()
+    assert kept.status == Delivery.Status.REJECTED and kept.accepted_as is None
+    assert not Delivery.objects.exclude(status=Delivery.Status.REJECTED).exists()
+
+
+def refused_call_page(admin_client, source, body: bytes, **headers: str) -> str:
+    refused = admin_client.post(
+        f"/webhooks/advance/{source.slug}/", data=body, content_type="application/json", **headers
+    )
+    assert refused.status_code == 401
+    delivery = Delivery.objects.filter(status=Delivery.Status.REJECTED).exclude(credentials_encrypted="").get()
+    return admin_client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk])).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_schemes_of_a_refused_call_are_looked_for_only_where_a_code_travels(admin_client, source):
+    source_hmac_configure(
+        source=source, signed_material="body", code_location="header", header_name="X-Advance-Code", encoding="hex"
+    )
+    source_hmac_secret_set(source=source, secret=SECRET_1)
+    body = b'{"eventId": "e-1", "eventType": "NewWorkItemVersionComplete"}'
+    code = base64.b64encode(hmac.new(SECRET_1.encode(), body, hashlib.sha256).digest()).decode()
+
+    # The code in the source's own header (as base64, not the configured hex), and in headers of
+    # no scheme: an unauthenticated caller must not make the page try each header it sends.
+    page = refused_call_page(admin_client, source, body, HTTP_X_ADVANCE_CODE=code, HTTP_X_OTHER_DIGEST=code)
+
+    offered = re.findall(r"<li[^>]*>([^<]*) <button[^>]*>Adopt this scheme", page)
+    assert not [scheme for scheme in offered if "other-digest" in scheme.lower()], offered
+    assert "HMAC-SHA256 of body, base64, in header X-Advance-Code" in offered
+
+
+@pytest.mark.django_db
+def test_the_schemes_of_a_refused_call_over_256_kib_are_not_searched_and_the_page_says_so(admin_client, source):
+    source_hmac_configure(source=source, signed_material="body", code_location="form", encoding="hex")
+    source_hmac_secret_set(source=source, secret=SECRET_1)
+    body = b'{"eventId": "e-1", "eventType": "NewWorkItemVersionComplete", "pad": "' + b"x" * 300_000 + b'"}'
+    code = base64.b64encode(hmac.new(SECRET_1.encode(), body, hashlib.sha256).digest()).decode()
+
+    page = refused_call_page(admin_client, source, body, HTTP_AUTHORIZATION=code)
+
+    assert "Not searched: the call&#x27;s body is over 256 KiB." in page
+    assert "Adopt this scheme" not in page

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from interviews.services import answer_stored_set
 from webhooks.models import Delivery, Source
 from webhooks.services import (
     source_hmac_configure,
@@ -580,6 +581,22 @@ class TestReplay:
         now = int(time.time())
         assert [send(now).status_code, send(now).status_code, send(now - 1).status_code] == [202, 401, 200]
         assert Delivery.objects.filter(event_id="replayed-2", status=Delivery.Status.ACCEPTED).count() == 1
+
+    def test_a_call_that_failed_before_it_was_stored_is_answered_when_retried_as_it_was(self, client, source):
+        source_hmac_configure(source=source, signed_material="standard-webhooks")
+        source_hmac_secret_set(source=source, secret=SW_SECRET)
+        body = json.dumps({"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).encode()
+        headers = standard_headers(SW_SECRET, body, message_id="msg_retried")
+
+        # No answer configured yet: Advance is told 404 and retries the same signed call later.
+        failed = client.post(URL, data=body, content_type="application/json", **headers)
+        answer_stored_set(source=source, event_type="CustomInterviewEvent", event_name="GetClient", answer_json="{}")
+        retried = client.post(URL, data=body, content_type="application/json", **headers)
+        replayed = client.post(URL, data=body, content_type="application/json", **headers)
+
+        assert (failed.status_code, retried.status_code, replayed.status_code) == (404, 200, 401)
+        assert retried.json() == {}
+        assert "replay" in Delivery.objects.get(http_status=401).rejection_cause
 
 
 @pytest.mark.django_db

@@ -207,6 +207,22 @@ class TestUnauthenticatedRefusals:
 
         assert call("whk_wrong", address="198.51.100.9").status_code == 429
 
+    def test_a_flood_elsewhere_does_not_push_out_the_refused_calls_of_an_hmac_source(self, source, settings):
+        settings.WEBHOOK_REFUSAL_LOG_LIMIT = 5
+        source_hmac_configure(source=source, signed_material="body", code_location="form")
+        source_hmac_secret_set(source=source, secret="hmac-secret")
+        # Many addresses (IPv6 /64s) use up the log's bound for strangers ...
+        flood = [call("whk_wrong", address=f"2001:db8:{host:x}::1").status_code for host in range(1, 13)]
+        # ... then Advance's real calls, refused by a wrong scheme, on the source's own URL.
+        refused = [
+            call(None, address="198.51.100.50", event_id=f"real-{n}", url=f"{URL}acme/?token=wrongcode").status_code
+            for n in range(3)
+        ]
+
+        assert flood == [401] * 12 and refused == [401] * 3
+        kept = Delivery.objects.filter(source=source, http_status=401).exclude(credentials_encrypted="")
+        assert kept.count() == 3
+
     def test_the_log_keeps_at_most_the_refusal_log_limit_of_unauthenticated_rows_per_window(self, token_key, settings):
         settings.WEBHOOK_REFUSAL_LOG_LIMIT = 5
         settings.WEBHOOK_MAX_BODY_BYTES = 100

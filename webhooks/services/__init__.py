@@ -1,7 +1,6 @@
 """Write operations of the intake: one module per concern, every name importable from here."""
 
 from .intake import (
-    CREDENTIAL_HEADERS,
     DeliveryRejected,
     Receipt,
     WebhookCaller,
@@ -23,6 +22,7 @@ from .processing import (
 )
 from .sources import (
     secrets_rotate,
+    signature_seen_record,
     source_hmac_authenticate,
     source_hmac_config,
     source_hmac_configure,
@@ -49,7 +49,6 @@ from .tokens import (
 __all__ = [
     "AUTH_FAILURES_KEY",
     "CHECKED_TOKENS_MAX",
-    "CREDENTIAL_HEADERS",
     "DeliveryRejected",
     "KEY_PREFIX",
     "LAST_USED_RESOLUTION",
@@ -72,6 +71,7 @@ __all__ = [
     "interview_receive",
     "refusal_log_admit",
     "secrets_rotate",
+    "signature_seen_record",
     "source_hmac_authenticate",
     "source_hmac_config",
     "source_hmac_configure",

@@ -23,22 +23,11 @@ from ..payloads import (
     payload_validate,
     serializer_errors_detail,
 )
+from ..redaction import CREDENTIAL_HEADER_NAMES
 from ..registry import Answer, EventType, event_type_get, event_type_names
+from ..signatures import SignatureMatch
 
 logger = logging.getLogger(__name__)
-
-# Headers never written to the delivery log. Signatures are not secrets, but with the body beside
-# them they would let whoever reads the log try to guess a weak HMAC secret offline.
-CREDENTIAL_HEADERS = {
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "webhook-signature",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "x-signature",
-}
 
 
 def text_storable(value: object, max_length: int) -> str:
@@ -76,6 +65,7 @@ class WebhookCaller:
 
     source: Source
     token: WebhookToken | None = None
+    signature: SignatureMatch | None = None  # an HMAC call's SignatureMatch, recorded as seen once it is answered
 
 
 @dataclass(frozen=True)
@@ -103,7 +93,7 @@ def headers_loggable(meta: dict) -> dict[str, str]:
             name = key.replace("_", "-").title()
         else:
             continue
-        if name.lower() not in CREDENTIAL_HEADERS and value:
+        if name.lower() not in CREDENTIAL_HEADER_NAMES and value:
             headers[text_storable(name, 200)] = text_storable(value, 1000)
     return headers
 

@@ -18,7 +18,15 @@ from django.db import transaction
 from ..crypto import secret_decrypt, secret_encrypt
 from ..models import Delivery, Source
 from ..payloads import FORM_MEDIA_TYPES, PayloadError, envelope_read, form_fields, media_type_of
-from ..redaction import CODE_FIELD, ORIGINAL_BODY, body_without_code, header_key, json_field_value, query_code
+from ..redaction import (
+    CODE_FIELD,
+    ORIGINAL_BODY,
+    body_without_code,
+    credential_header_names,
+    header_key,
+    json_field_value,
+    query_code,
+)
 from ..registry import event_type_get
 from ..signatures import SCHEME_FIELDS, HmacConfig, SignatureError, SignedRequest, schemes_matching, signature_verify
 from .intake import DeliveryRejected, event_receive
@@ -28,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 KEPT_PER_SOURCE = 50
 KEPT_MAX_BYTES = 1024 * 1024
+# Searching the schemes costs about a hundred HMACs per place a code may be: bounded by size, and
+# by looking only where a code travels (not in every header an unauthenticated caller sends).
+SCHEME_SEARCH_MAX_BYTES = 256 * 1024
+_NOT_CODE_HEADERS = {"authorization", "proxy-authorization", "cookie", "webhook-signature"}
 
 
 def signed_request_make(*, raw_body: bytes, meta: Mapping[str, str], code: str | None) -> SignedRequest:
@@ -61,6 +73,7 @@ class KeptRequest:
     credentials: dict[str, str] = field(repr=False)
     event_type: str = ""  # from the URL, when it names them
     event_name: str = ""
+    headers: dict[str, str] | None = None  # the redacted headers, with its note when the body is not kept
 
 
 def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
@@ -75,6 +88,7 @@ def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
         credentials_encrypted=secret_encrypt(json.dumps(kept.credentials)),
         event_type=kept.event_type[:100],
         event_name=kept.event_name[:200],
+        **({"headers": kept.headers} if kept.headers is not None else {}),
     )
     stale = list(
         Delivery.objects.filter(source_id=delivery.source_id)
@@ -106,9 +120,18 @@ def _kept_signed_request(delivery: Delivery) -> SignedRequest | None:
     return signed_request_make(raw_body=raw_body, meta=meta, code=code)
 
 
+def delivery_schemes_searchable(*, delivery: Delivery) -> bool:
+    """Whether the kept call is small enough to search the schemes for (SCHEME_SEARCH_MAX_BYTES)."""
+    return len(delivery.raw_body or b"") <= SCHEME_SEARCH_MAX_BYTES
+
+
 def delivery_schemes_matching(*, delivery: Delivery) -> list[HmacConfig]:
     """The supported schemes under which this kept refused call would have been accepted with the
-    source's secrets, judged as of when it was received."""
+    source's secrets, judged as of when it was received. The code is looked for in Authorization,
+    the `token` field or parameter, the source's own code header and the known signature headers;
+    nothing is searched for a body over SCHEME_SEARCH_MAX_BYTES."""
+    if not delivery_schemes_searchable(delivery=delivery):
+        return []
     request = _kept_signed_request(delivery)
     if request is None or delivery.source is None:
         return []
@@ -116,8 +139,8 @@ def delivery_schemes_matching(*, delivery: Delivery) -> list[HmacConfig]:
         secrets = delivery.source.hmac_secrets
     except ValueError:
         return []
-    headers = [name for name in request.meta if name.startswith("HTTP_")]
-    names = [name[5:].replace("_", "-") for name in headers if name not in ("HTTP_WEBHOOK_ID", "HTTP_HOST")]
+    code_headers = credential_header_names(delivery.source) - _NOT_CODE_HEADERS
+    names = sorted(name.title() for name in code_headers if header_key(name) in request.meta)
     return schemes_matching(
         base=source_hmac_config(delivery.source),
         secrets=secrets,

@@ -108,9 +108,10 @@ def source_hmac_previous_drop(*, source: Source) -> bool:
     return bool(dropped)
 
 
-def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> None:
-    """Return when the request carries a valid code made with one of the source's HMAC secrets;
-    raise SignatureError otherwise. The reason is logged, never the code or a secret."""
+def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> SignatureMatch:
+    """Return the match when the request carries a valid code made with one of the source's HMAC
+    secrets, not seen already (see signature_seen_record); raise SignatureError otherwise. The
+    reason is logged, never the code or a secret."""
     try:
         secrets = source.hmac_secrets
     except ValueError:
@@ -121,28 +122,43 @@ def source_hmac_authenticate(*, source: Source, request: SignedRequest) -> None:
     try:
         match = signature_verify(config=source_hmac_config(source), secrets=secrets, request=request, now=now)
         if match.replay_key:
-            signature_seen_record(source=source, match=match, now=now)
+            signature_seen_check(source=source, match=match)
     except SignatureError as error:
         logger.info("hmac authentication failed: source=%s reason=%s", source.slug, error)
         raise
+    return match
 
 
 SEEN_SIGNATURE_KEY = "webhooks:hmac-seen:{source}:{material}"
 
 
-def signature_seen_record(*, source: Source, match: SignatureMatch, now: float) -> None:
-    """Remember a timestamped signature until its timestamp leaves the tolerance; raise
-    SignatureError when it was seen already (a replay). Only a digest of what was signed is
-    kept, in the cache, never the code. With the cache down the call is let through (logged):
-    a lost event would be worse than a replay window."""
+def signature_seen_check(*, source: Source, match: SignatureMatch) -> None:
+    """Raise SignatureError when this timestamped signature was answered already (a replay).
+    With the cache down the call is let through (logged): a lost event would be worse than a
+    replay window."""
     key = SEEN_SIGNATURE_KEY.format(source=source.pk, material=match.replay_key)
     try:
-        first = cache.add(key, 1, timeout=max(1, int(match.replay_until - now) + 1))
+        seen = cache.get(key) is not None
     except Exception:  # noqa: BLE001 - any cache failure
         logger.warning("replay check skipped, cache unavailable: source=%s", source.slug)
         return
-    if not first:
+    if seen:
         raise SignatureReplayed("signature seen already within the tolerance (replay)")
+
+
+def signature_seen_record(*, source: Source, match: SignatureMatch) -> None:
+    """Remember a timestamped signature whose call was answered 2xx, until its timestamp leaves the
+    tolerance. Only then: a call that failed before it was stored (a database error, an answer
+    not configured yet) may be retried as it was. Two identical calls at once both pass the check;
+    the event's unique constraint answers the second as a duplicate. Only a digest of what was
+    signed is kept, in the cache, never the code."""
+    if not match.replay_key:
+        return
+    key = SEEN_SIGNATURE_KEY.format(source=source.pk, material=match.replay_key)
+    try:
+        cache.set(key, 1, timeout=max(1, int(match.replay_until - time.time()) + 1))
+    except Exception:  # noqa: BLE001 - any cache failure
+        logger.warning("replay record skipped, cache unavailable: source=%s", source.slug)
 
 
 def secrets_rotate() -> tuple[int, list[str]]:

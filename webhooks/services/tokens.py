@@ -24,7 +24,7 @@ LOOKUP_LENGTH = len(KEY_PREFIX) + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 AUTH_FAILURES_KEY = "webhooks:auth-failures:{address}:{window}"
-REFUSALS_LOGGED_KEY = "webhooks:refusals-logged:{window}"
+REFUSALS_LOGGED_KEY = "webhooks:refusals-logged:{scope}:{window}"
 
 
 def _key_digest(key: str) -> str:
@@ -111,19 +111,24 @@ def _window_count(key: str, window: int) -> int | None:
         return None
 
 
-def refusal_log_admit() -> bool:
+def refusal_log_admit(*, source: Source | None = None) -> bool:
     """Whether one more refusal of an unknown caller may be written to the delivery log.
 
     Each address is held to WEBHOOK_AUTH_FAILURE_LIMIT by the throttle; this bounds them all
     together to WEBHOOK_REFUSAL_LOG_LIMIT rows per window, so many addresses cannot fill the log
-    either. Refusals of a known caller are always logged. A cache outage admits every row.
+    either. Refusals on the URL of an active HMAC source are counted apart, per source: a flood
+    elsewhere must not push out the refused calls of that source kept for a second check. Refusals
+    of a known caller are always logged. A cache outage admits every row.
     """
     window = settings.WEBHOOK_AUTH_FAILURE_WINDOW
-    logged = _window_count(REFUSALS_LOGGED_KEY.format(window=int(time.time() // window)), window)
+    scope = "all"
+    if source is not None and source.is_active and source.auth_method == Source.AuthMethod.HMAC:
+        scope = f"source-{source.pk}"
+    logged = _window_count(REFUSALS_LOGGED_KEY.format(scope=scope, window=int(time.time() // window)), window)
     if logged is None or logged <= settings.WEBHOOK_REFUSAL_LOG_LIMIT:
         return True
     if logged == settings.WEBHOOK_REFUSAL_LOG_LIMIT + 1:
-        logger.warning("unauthenticated refusals no longer logged this window: limit=%s", logged - 1)
+        logger.warning("unauthenticated refusals no longer logged this window: scope=%s limit=%s", scope, logged - 1)
     return False
 
 

@@ -1,0 +1,50 @@
+"""/readyz/queues: read like /metrics, and a flood of requests does not broadcast to the workers per request."""
+
+import pytest
+
+import config.health
+from config.queues import queues_inspect
+
+
+@pytest.fixture(autouse=True)
+def _fresh_answer(monkeypatch):
+    monkeypatch.setattr(config.health, "_queues_answer", None, raising=False)
+
+
+@pytest.mark.django_db
+def test_queue_states_are_served_to_loopback_and_private_addresses_only(client):
+    assert client.get("/readyz/queues").status_code in (200, 503)
+    public = client.get("/readyz/queues", REMOTE_ADDR="8.8.8.8")
+    proxied = client.get("/readyz/queues", headers={"X-Forwarded-For": "8.8.8.8"})
+
+    assert (public.status_code, proxied.status_code) == (403, 403)
+    assert "queues" not in public.json() and "queues" not in proxied.json()
+
+
+@pytest.mark.django_db
+def test_with_a_metrics_token_only_the_token_opens_the_queue_states(client, settings):
+    settings.METRICS_TOKEN = "scrape-me"
+
+    refused = client.get("/readyz/queues")
+    right = client.get("/readyz/queues", REMOTE_ADDR="8.8.8.8", headers={"Authorization": "Bearer scrape-me"})
+
+    assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+    assert "queues" not in refused.json()
+    assert right.status_code in (200, 503) and "queues" in right.json()
+
+
+@pytest.mark.django_db
+def test_many_requests_within_a_few_seconds_ask_the_workers_once(client, monkeypatch):
+    asked = []
+
+    def counted(**kwargs):
+        asked.append(kwargs)
+        return queues_inspect(**kwargs)  # the real broadcast, only counted
+
+    monkeypatch.setattr(config.health, "queues_inspect", counted)
+
+    answers = [client.get("/readyz/queues") for _ in range(10)]
+
+    assert len(asked) == 1
+    assert len({(answer.status_code, answer.content) for answer in answers}) == 1
+    assert "queues" in answers[0].json() or answers[0].json()["status"] == "failed"
