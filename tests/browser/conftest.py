@@ -22,6 +22,12 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (`make test` installs Debian's chromium)", allow_module_level=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_before_the_browser(django_db_setup):
+    """The test database is made before Playwright starts its event loop in this thread (Django
+    refuses to set it up under a running loop): `make screenshots` runs these tests alone."""
+
+
 @pytest.fixture(scope="package", autouse=True)
 def _orm_beside_playwright():
     # Playwright's sync API runs an event loop in this thread; the tests' ORM calls are still plain
