@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 
 from advance_sim import SimulatedAdvance
 from webhooks.models import Source
@@ -41,6 +41,29 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retried_after_a_deadlock() -> Iterator[None]:
+    """A transactional test ends by truncating every table while the suite's Celery worker may
+    still be processing what that test left (its relay and tasks lock rows of several tables).
+    PostgreSQL breaks such a deadlock by failing one side, here the TRUNCATE: try it again, as
+    the next test would otherwise start on the previous one's rows."""
+    operations = type(connection.ops)
+    original = operations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list) -> None:
+        for attempt in range(5):
+            try:
+                return original(self, sql_list)
+            except OperationalError as error:
+                if "deadlock detected" not in str(error) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(operations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture
