@@ -28,7 +28,7 @@ from django.db import connection  # noqa: E402
 from advance_sim import SimDocument, SimulatedAdvance  # noqa: E402
 from bench import burst  # noqa: E402
 from bench.urls import BASELINE_TABLE  # noqa: E402
-from config.queues import queue_names  # noqa: E402
+from core.queues import queue_names  # noqa: E402
 from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
 from interviews.services import answer_stored_set  # noqa: E402
 from webhooks.models import Delivery  # noqa: E402

@@ -4,7 +4,7 @@ Command-line options given next to it win over these (scripts/run.py passes its 
 What this file adds that the command line cannot: the Prometheus multiprocess directory, set
 before any worker imports prometheus_client, and the hook that tells prometheus_client a worker
 has exited, so /metrics stays right under several workers, and the access logger that removes
-credentials (config/access_log.py). With LOG_FORMAT=json, gunicorn's own error and access logs are
+credentials (webhooks/access_log.py). With LOG_FORMAT=json, gunicorn's own error and access logs are
 JSON lines too.
 """
 
@@ -23,7 +23,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
 # The access log never writes a credential: no `token` in request lines or query strings.
-logger_class = "config.access_log.RedactingLogger"
+logger_class = "webhooks.access_log.RedactingLogger"
 graceful_timeout = 10
 
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
@@ -46,6 +46,6 @@ def child_exit(server, worker) -> None:
     # Live gauges of a dead worker are dropped; its counters stay counted.
     from prometheus_client import multiprocess
 
-    from config.metrics import process_identifier
+    from core.metrics import process_identifier
 
     multiprocess.mark_process_dead(process_identifier(worker.pid))

@@ -1,21 +1,19 @@
 """Liveness and readiness: /healthz answers while the process runs, /readyz checks each dependency."""
 
 import logging
-import os
 import threading
 import time
-from pathlib import Path
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from documents.storage import document_storage
+from core.health import readiness_checks
+from core.metrics import metrics_access
+from core.queues import queues_inspect
 
 from .celery_app import app as celery_app
-from .metrics import metrics_access
-from .queues import queues_inspect
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +34,14 @@ def _check_broker() -> None:
         conn.default_channel.client.ping()
 
 
-def _check_storage() -> None:
-    storage = document_storage()
-    if hasattr(storage, "bucket"):
-        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
-    else:
-        location = Path(storage.location)
-        location.mkdir(parents=True, exist_ok=True)
-        if not os.access(location, os.W_OK):
-            raise PermissionError(f"{location} is not writable")
-
-
-CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}
+# The project's own; each app adds its dependency in its AppConfig.ready() (core.health).
+CHECKS = {"database": _check_database, "broker": _check_broker}
 
 
 @require_GET
 def readyz(request) -> JsonResponse:
     states = {}
-    for name, check in CHECKS.items():
+    for name, check in {**CHECKS, **readiness_checks()}.items():
         try:
             check()
             states[name] = "ok"

@@ -15,8 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from webhooks.admin import ReadOnlyAdminMixin, model_permission, preformatted, status_badge
-from webhooks.admin_tools import compact_datetime
+from core.admin import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    compact_datetime,
+    model_permission,
+    preformatted,
+    status_badge,
+)
 from webhooks.models import Source
 
 from . import selectors
@@ -149,12 +155,6 @@ def documents_csv_response(documents) -> StreamingHttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
-    extra = 0
-    can_delete = False
-    show_change_link = True
 
 
 class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):

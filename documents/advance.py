@@ -27,8 +27,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util.connection import allowed_gai_family
 
-from webhooks.models import DEFAULT_PORTS, Source, client_origin, url_origin
-from webhooks.registry import RetryableError
+from core.errors import RetryableError
+from core.origins import DEFAULT_PORTS, client_origin, url_origin
+from webhooks.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def _origin(scheme: str | None, host: str | None, port: int | None) -> _Origin:
 
 
 def _client_origin(url: str) -> _Origin | None:
-    """Where the HTTP client connects for url (webhooks.models.client_origin), as an _Origin."""
+    """Where the HTTP client connects for url (core.origins.client_origin), as an _Origin."""
     found = client_origin(url)
     return _origin(*found) if found else None
 

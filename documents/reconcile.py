@@ -17,10 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config import metrics
+from core.errors import RetryableError
 from webhooks.models import Source
-from webhooks.registry import RetryableError
 
+from . import metrics
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItemVersion

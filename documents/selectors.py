@@ -217,15 +217,3 @@ def deliveries_by_reference(reference: str) -> QuerySet:
     with contextlib.suppress(ValueError):
         query |= Q(public_id=uuid.UUID(reference))
     return Delivery.objects.filter(query, status__in=Delivery.EVENT_STATUSES)
-
-
-def deliveries_prunable(*, received_before: datetime, include_failed: bool = False) -> QuerySet:
-    """Delivery log rows received before that time that nothing needs (see services.deliveries_prune)."""
-    prunable = (
-        Delivery.objects.filter(received_at__lt=received_before, versions__isnull=True)
-        .exclude(status=Delivery.Status.ACCEPTED)
-        .exclude(duplicates__received_at__gte=received_before)
-    )
-    if not include_failed:
-        prunable = prunable.exclude(status=Delivery.Status.FAILED)
-    return prunable

@@ -14,11 +14,11 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config import metrics
+from core.errors import RetryableError
+from core.retry import DUE_SLACK, retry_countdown
 from webhooks.models import Delivery, Source
-from webhooks.registry import RetryableError
-from webhooks.retry import DUE_SLACK, retry_countdown
 
+from . import metrics
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
@@ -726,26 +726,3 @@ def documents_resync(*, documents, include_stored: bool = False, failed_only: bo
         "documents queued again: count=%s include_stored=%s failed_only=%s", queued, include_stored, failed_only
     )
     return queued
-
-
-def deliveries_prune(*, received_before, include_failed: bool = False, batch_size: int = 1000) -> int:
-    """Delete delivery log rows received before that time that nothing needs; return how many.
-
-    Kept whatever their age: events that announced a recorded work item version (their row is
-    the version's provenance and keeps a late re-delivery of the same eventId a duplicate), events
-    not processed yet, failed events unless include_failed, and events with a duplicate newer
-    than the cut-off (deleting the event would take the duplicate with it). Documents, versions
-    and work items are never deleted.
-    """
-    from .selectors import deliveries_prunable
-
-    prunable = deliveries_prunable(received_before=received_before, include_failed=include_failed)
-    deleted = 0
-    while True:
-        # Small batches: no long lock on the log while the intake keeps writing to it.
-        ids = list(prunable.order_by("pk").values_list("pk", flat=True).distinct()[:batch_size])
-        if not ids:
-            break
-        deleted += Delivery.objects.filter(pk__in=ids).delete()[1].get(Delivery._meta.label, 0)
-    logger.info("deliveries pruned: count=%s received_before=%s", deleted, received_before.isoformat())
-    return deleted

@@ -35,7 +35,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
 
-from webhooks.registry import RetryableError
+from core.errors import RetryableError
 
 # Extensions for the content types Advance serves, where mimetypes' answer is not the usual one.
 EXTENSIONS = {
@@ -296,3 +296,15 @@ def object_download_url(*, key: str, filename: str, inline_as: str | None = None
 
 def object_open(*, key: str):
     return document_storage().open(key, "rb")
+
+
+def storage_check() -> None:
+    """Raises unless the documents' storage answers: the bucket exists, or the folder is writable."""
+    storage = document_storage()
+    if hasattr(storage, "bucket"):
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    else:
+        location = Path(storage.location)
+        location.mkdir(parents=True, exist_ok=True)
+        if not os.access(location, os.W_OK):
+            raise PermissionError(f"{location} is not writable")

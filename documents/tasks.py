@@ -1,8 +1,8 @@
 from celery import shared_task
 from django.conf import settings
 
-from webhooks.registry import RetryableError
-from webhooks.retry import retry_countdown
+from core.errors import RetryableError
+from core.retry import retry_countdown
 
 from . import services, storage
 from .advance import AdvanceError

@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth import get_permission_codename
 from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -21,9 +20,10 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from core.admin import ReadOnlyAdminMixin, compact_datetime, model_permission, preformatted, status_badge
+
 from .admin_tools import (
     EXPIRING_SOON,
-    compact_datetime,
     delivery_schemes_view,
     replay_failed_redirect,
     replay_failed_since,
@@ -41,33 +41,6 @@ from .services.refusals import (
     delivery_schemes_searchable,
 )
 from .signatures import hmac_code_is_static, scheme_describe, secret_check
-
-# Badge colours from the admin's own palette, so that its dark theme applies as well.
-BADGE_BACKGROUNDS = {
-    "success": "var(--message-success-bg)",
-    "warning": "var(--message-warning-bg)",
-    "error": "var(--message-error-bg)",
-    "info": "var(--selected-bg)",
-    "quiet": "var(--darkened-bg)",
-}
-
-
-def status_badge(label: str, tone: str) -> str:
-    """A status label as a small coloured badge."""
-    return format_html(
-        '<span style="display:inline-block;padding:1px 8px;border-radius:9px;white-space:nowrap;'
-        'border:1px solid var(--hairline-color);background:{}">{}</span>',
-        BADGE_BACKGROUNDS.get(tone, BADGE_BACKGROUNDS["quiet"]),
-        label,
-    )
-
-
-def preformatted(text: str) -> str:
-    return format_html(
-        '<pre style="margin:0;white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto">{}</pre>',
-        text,
-    )
-
 
 BODY_SHOWN_BYTES = 256 * 1024
 UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -101,24 +74,6 @@ def webhook_url(request: HttpRequest, source: Source | None = None) -> str:
     if source is not None and source.auth_method == Source.AuthMethod.HMAC:
         return request.build_absolute_uri(reverse("webhooks:advance-source", args=[source.slug]))
     return request.build_absolute_uri(reverse("webhooks:advance"))
-
-
-def model_permission(request: HttpRequest, opts, action: str) -> bool:
-    """The user's model permission itself, for admins whose has_<action>_permission is switched off."""
-    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
-
-
-class ReadOnlyAdminMixin:
-    """Rows are written by the application, never by hand: view only."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 # Sources -----------------------------------------------------------------------------------

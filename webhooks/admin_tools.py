@@ -14,22 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from .models import Delivery, Source, WebhookToken
 from .services import delivery_replay, token_rotate
-
-
-def compact_datetime(value) -> str:
-    """A time as "2026-01-31 14:05" on one line, the full time in its tooltip: narrow list columns."""
-    if value is None:
-        return "-"
-    moment = timezone.localtime(value)
-    return format_html(
-        '<span style="white-space:nowrap" title="{}">{}</span>', moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M")
-    )
-
 
 # Tokens expiring within this are flagged in the list.
 EXPIRING_SOON = timedelta(days=14)

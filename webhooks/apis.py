@@ -8,8 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import metrics
-
+from . import metrics
 from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .parsers import PayloadTooLarge, RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
 from .payloads import PayloadError, envelope_read

@@ -8,15 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
 from rest_framework import serializers
-
-
-class RetryableError(Exception):
-    """A failure that may pass (network, a 5xx, a broker or storage outage): try again later."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -58,3 +51,20 @@ def event_type_get(name: Any) -> EventType | None:
 
 def event_type_names() -> list[str]:
     return sorted(event_type.name for event_type in _event_types.values())
+
+
+# Deliveries other apps still need, whatever their age: never pruned.
+_delivery_keep_queries: list[Q] = []
+
+
+def delivery_keep_register(query: Q) -> None:
+    """Marks the deliveries matching query (a filter on Delivery) as needed: prune_deliveries keeps them."""
+    _delivery_keep_queries.append(query)
+
+
+def delivery_keep_query() -> Q:
+    """Matches every delivery some app still needs (matches nothing when none registered)."""
+    keep = Q(pk__in=[])
+    for query in _delivery_keep_queries:
+        keep |= query
+    return keep

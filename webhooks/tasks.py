@@ -1,7 +1,8 @@
 from celery import shared_task
 
+from core.errors import RetryableError
+
 from . import services
-from .registry import RetryableError
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8, soft_time_limit=300, time_limit=360)

@@ -160,6 +160,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "storages",
+    "core.apps.CoreConfig",
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
     "interviews.apps.InterviewsConfig",
@@ -428,8 +429,8 @@ LOGGING = {
 
 # Operator experience: metrics, JSON logs, the API description ----------------------------------
 
-# Every request to the webhook endpoint is counted and timed (config/metrics.py).
-MIDDLEWARE = ["config.metrics.WebhookMetricsMiddleware", *MIDDLEWARE]
+# Every request to the webhook endpoint is counted and timed (webhooks/metrics.py).
+MIDDLEWARE = ["webhooks.metrics.WebhookMetricsMiddleware", *MIDDLEWARE]
 # /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private addresses.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 

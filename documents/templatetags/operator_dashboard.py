@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from config.queues import queues_inspect
+from core.queues import queues_inspect
 from documents import selectors
 from documents.charts import daily_bars_svg
 from documents.models import Document

@@ -17,9 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 from advance_sim import SimDocument, document_bytes
-from config.metrics import rejection_cause_label
 from documents.models import Document
 from tests.conftest import BASE_DIR, wait_for
+from webhooks.metrics import rejection_cause_label
 from webhooks.services import token_issue
 
 from .helpers import document_make, metric, metric_samples

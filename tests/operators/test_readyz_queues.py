@@ -3,7 +3,7 @@
 import pytest
 
 import config.health
-from config.queues import queues_inspect
+from core.queues import queues_inspect
 
 
 @pytest.fixture(autouse=True)

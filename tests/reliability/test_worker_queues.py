@@ -16,7 +16,7 @@ from django.core.management import call_command
 
 from advance_sim import SimDocument, document_sha256
 from config.celery_app import app
-from config.queues import queue_names
+from core.queues import queue_names
 from documents.models import Document
 from tests.conftest import wait_for
 

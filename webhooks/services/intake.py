@@ -12,8 +12,7 @@ from django.db.models import Field
 from django.utils import timezone
 from rest_framework import serializers
 
-from config import metrics
-
+from .. import metrics
 from ..models import Delivery, Source, WebhookToken
 from ..payloads import (
     Envelope,

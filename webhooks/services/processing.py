@@ -10,10 +10,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.errors import RetryableError
+from core.retry import DUE_SLACK, retry_countdown
+
 from ..models import Delivery
 from ..payloads import PayloadError, payload_decode, payload_validate
-from ..registry import RetryableError, event_type_get
-from ..retry import DUE_SLACK, retry_countdown
+from ..registry import event_type_get
 from .intake import delivery_enqueue, delivery_enqueue_on_commit
 
 logger = logging.getLogger(__name__)

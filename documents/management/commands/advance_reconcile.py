@@ -2,10 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import RetryableError
 from documents.advance import AdvanceError
 from documents.reconcile import source_reconcile
 from webhooks.models import Source
-from webhooks.registry import RetryableError
 
 from ._operator import ProgressBar, moment
 

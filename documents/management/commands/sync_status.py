@@ -6,7 +6,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from config.queues import QueueState, queues_inspect
+from core.queues import QueueState, queues_inspect
 from documents.models import Document
 from documents.selectors import sync_status_by_source
 from documents.templatetags.operator_dashboard import duration_short

@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from documents.selectors import deliveries_prunable
-from documents.services import deliveries_prune
+from webhooks.selectors import deliveries_prunable
+from webhooks.services.pruning import deliveries_prune
 
 
 class Command(BaseCommand):

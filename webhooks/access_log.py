@@ -8,7 +8,7 @@ from the request line, the query string and the referrer, and credential headers
 
 from gunicorn.glogging import Logger
 
-from webhooks.redaction import CREDENTIAL_HEADER_NAMES, query_redact
+from .redaction import CREDENTIAL_HEADER_NAMES, query_redact
 
 REDACTED = "[redacted]"
 

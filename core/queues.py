@@ -7,10 +7,9 @@ dashboard, `sync_status` and `GET /readyz/queues` name such a queue, with its de
 
 from dataclasses import dataclass
 
+from celery import current_app as app  # the project's app (config.celery_app), without importing config
 from kombu import Queue
 from kombu.exceptions import ChannelError
-
-from .celery_app import app
 
 
 @dataclass(frozen=True)
