@@ -57,10 +57,15 @@ INSTALLED_APPS = [
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
     "interviews.apps.InterviewsConfig",
+    # The OpenAPI description of the webhook endpoint, at /api/schema/, browsable at /api/docs/.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 # config.middleware's are Django's own, passing webhook calls straight on (no browser behind them).
 MIDDLEWARE = [
+    # Every request to the webhook endpoint is counted and timed (config/metrics.py).
+    "config.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.SessionMiddleware",
@@ -92,24 +97,27 @@ TEMPLATES = [
 # Database ----------------------------------------------------------------------------------
 
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or embedded.DATABASE_URL,
+def _database(url: str) -> dict:
+    database = dj_database_url.parse(
+        url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
         # Behind a transaction pooler (PgBouncer pool_mode=transaction): no server-side cursors,
         # and the intake does not prepare its INSERT.
         disable_server_side_cursors=env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS"),
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",  # 202 means on disk
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
+        database["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",  # 202 means on disk
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+        database["CONN_MAX_AGE"] = 0
+    return database
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL") or embedded.DATABASE_URL)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -206,6 +214,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ProjectAutoSchema",
 }
 
 # Celery ------------------------------------------------------------------------------------
@@ -309,33 +318,30 @@ CACHES = {
 
 # Logging -----------------------------------------------------------------------------------
 
+# LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Celery would otherwise replace the root logger's JSON handler with its own plain format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
-# Operator experience: metrics, JSON logs, the API description ----------------------------------
+# Operator experience: metrics, the API description ---------------------------------------------
 
-# Every request to the webhook endpoint is counted and timed (config/metrics.py).
-MIDDLEWARE = ["config.metrics.WebhookMetricsMiddleware", *MIDDLEWARE]
 # /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private addresses.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
-# LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
-LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
-if LOG_FORMAT == "json":
-    LOGGING["formatters"]["json"] = {"()": "config.logging.JsonFormatter"}
-    LOGGING["handlers"]["console"]["formatter"] = "json"
-    # Celery would otherwise replace the root logger's handler with its own plain format.
-    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-
-# The OpenAPI description of the webhook endpoint, at /api/schema/, browsable at /api/docs/.
-INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
-REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "config.schema.ProjectAutoSchema"
+# The OpenAPI description of the webhook endpoint (drf_spectacular in INSTALLED_APPS).
 SPECTACULAR_SETTINGS = {
     "TITLE": "advance-sync webhook API",
     "DESCRIPTION": (

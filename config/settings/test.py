@@ -17,5 +17,6 @@ WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
 WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
 # The cache on a Redis database of its own: throttling tests clear it (FLUSHDB), which must not
 # empty the broker's queues under the suite's workers.
-if CACHES["default"].get("LOCATION", "").startswith("redis://"):  # noqa: F405
-    CACHES["default"]["LOCATION"] = CACHES["default"]["LOCATION"].rsplit("/", 1)[0] + "/1"  # noqa: F405
+_cache = CACHES["default"]  # noqa: F405
+if _cache.get("LOCATION", "").startswith("redis://"):
+    CACHES = {"default": {**_cache, "LOCATION": _cache["LOCATION"].rsplit("/", 1)[0] + "/1"}}
