@@ -270,6 +270,10 @@ WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
 DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)
+# Handling one accepted event (webhooks/tasks.py): seconds it may take (enforced under -P prefork),
+# and retries before it is failed.
+WEBHOOK_PROCESS_TIME_LIMIT = env_int("WEBHOOK_PROCESS_TIME_LIMIT", 300)
+WEBHOOK_PROCESS_MAX_RETRIES = env_int("WEBHOOK_PROCESS_MAX_RETRIES", 8)
 # Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes) ...
 RETRY_BACKOFF_BASE_SECONDS = float(env_str("RETRY_BACKOFF_BASE_SECONDS", "5"))
 # ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
