@@ -7,6 +7,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     from django.core.management import execute_from_command_line
 
+    from config.embedded import embedded_prepare
+
+    embedded_prepare()  # before settings are read
+
     execute_from_command_line(sys.argv)
 
 

