@@ -1,7 +1,7 @@
 """The dashboard on the admin's index page: counts, the 30-day chart, the latest failures, in few queries."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +13,7 @@ from django.utils import timezone
 from documents.charts import daily_bars_svg
 from documents.models import Document
 from documents.selectors import dashboard_figures, documents_per_day
+from tests.conftest import BASE_DIR
 from webhooks.models import Delivery
 
 from .helpers import delivery_make, document_make
@@ -85,6 +86,19 @@ def test_the_chart_is_an_svg_drawn_here_with_a_bar_per_count():
     assert svg.count("<rect") == 2 + 3  # two legend swatches, two synced bars, one failed bar
     assert f"<title>{today.isoformat()}: 6 synced</title>" in svg
     assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+
+
+def test_the_chart_is_drawn_exactly_as_before_for_a_varied_fortnight():
+    # The SVG of the chart as first drawn (tests/data), so that reshaping its code changes no pixel.
+    from documents.selectors import DayCount
+
+    first = date(2026, 3, 1)
+    counts = [(0, 0), (3, 0), (12, 1), (0, 2), (7, 0), (48, 5), (1, 1), (0, 0), (9, 0), (2, 13), (30, 0), (4, 4)]
+    days = [DayCount(day=first + timedelta(days=n), synced=s, failed=f) for n, (s, f) in enumerate(counts)]
+
+    svg = str(daily_bars_svg(days))
+
+    assert svg == (BASE_DIR / "tests" / "data" / "daily_bars_12_days.svg").read_text()
 
 
 @pytest.mark.django_db
