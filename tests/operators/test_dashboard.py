@@ -4,12 +4,14 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from celery.app.control import Control
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.queues import queues_reading_forget
 from documents.charts import daily_bars_svg
 from documents.models import Document
 from documents.selectors import dashboard_figures, documents_per_day
@@ -147,3 +149,24 @@ def test_staff_who_may_not_view_documents_see_no_dashboard(client, source):
 
     assert response.status_code == 200
     assert "operator-dashboard" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_queues_panel_asks_the_workers_once_for_many_page_loads(admin_client, source, monkeypatch):
+    queues_reading_forget()
+    broadcasts = []
+    broadcast = Control.broadcast
+
+    def counted(self, command, *args, **kwargs):
+        broadcasts.append(command)
+        return broadcast(self, command, *args, **kwargs)  # the real broadcast, only counted
+
+    monkeypatch.setattr(Control, "broadcast", counted)
+
+    pages = [admin_client.get(reverse("admin:index")).content.decode() for _ in range(5)]
+    readiness = admin_client.get("/readyz/queues")
+
+    assert broadcasts == ["active_queues"]
+    for page in pages:
+        assert '<table id="queues">' in page and 'data-queue="documents"' in page
+    assert "documents" in readiness.json()["queues"]  # the probe shares the page's reading
