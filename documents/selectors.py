@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
-from .models import Document, WorkItem
+from .models import Document, SourceSync, WorkItem
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -148,6 +148,14 @@ def documents_latest_failures(*, limit: int = 10) -> list[Document]:
     )
 
 
+def newest_version_first(*, via: str = "") -> list:
+    """The order of versions, newest first: by completion (never completed last), then as recorded.
+
+    `via` is the path to the version from the rows ordered ("version__" for documents).
+    """
+    return [F(f"{via}completed_at").desc(nulls_last=True), f"-{via}created_at", f"-{via}pk"]
+
+
 def document_other_versions(*, document: Document) -> list[Document]:
     """The same document in the work item's other versions: same Advance document id or same name.
 
@@ -161,8 +169,38 @@ def document_other_versions(*, document: Document) -> list[Document]:
         Document.objects.filter(same, version__work_item_id=document.version.work_item_id)
         .exclude(version_id=document.version_id)
         .select_related("version")
-        .order_by(F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-pk")
+        .order_by(*newest_version_first(via="version__"), "-pk")
     )
+
+
+def work_item_documents(*, work_item: WorkItem) -> list[Document]:
+    """Every document of the work item with its version: newest version first, by name within one."""
+    return list(
+        Document.objects.filter(version__work_item=work_item)
+        .select_related("version")
+        .order_by(*newest_version_first(via="version__"), "name", "pk")
+    )
+
+
+def versions_with_document_count(versions: QuerySet) -> QuerySet:
+    """The versions, each with `document_count`."""
+    return versions.annotate(document_count=Count("documents"))
+
+
+def work_items_with_version_count(work_items: QuerySet) -> QuerySet:
+    """The work items, each with `version_count`."""
+    return work_items.annotate(version_count=Count("versions"))
+
+
+def documents_content_types(*, documents: QuerySet) -> list[str]:
+    """The distinct content types among the documents, sorted, without the empty one. One query."""
+    types = documents.order_by("content_type").values_list("content_type", flat=True).distinct()
+    return [content_type for content_type in types if content_type]
+
+
+def source_sync_find(*, source_id: int) -> SourceSync | None:
+    """The source's sync settings, or None when none were saved yet."""
+    return SourceSync.objects.filter(source_id=source_id).first()
 
 
 @dataclass(frozen=True)
