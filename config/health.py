@@ -1,8 +1,6 @@
 """Liveness and readiness: /healthz answers while the process runs, /readyz checks each dependency."""
 
 import logging
-import threading
-import time
 
 from django.db import connection
 from django.http import JsonResponse
@@ -11,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from core.health import readiness_checks
 from core.metrics import metrics_access
-from core.queues import queues_inspect
+from core.queues import QueuesReading, queues_read
 
 from .celery_app import app as celery_app
 
@@ -52,13 +50,6 @@ def readyz(request) -> JsonResponse:
     return JsonResponse({"status": "ready" if ready else "not ready", "checks": states}, status=200 if ready else 503)
 
 
-# Each check broadcasts to every worker and waits about a second: one per process per few seconds,
-# whatever the number of requests (the others wait for it and share its answer).
-QUEUES_ANSWER_SECONDS = 5.0
-_queues_answer: tuple[float, dict, int] | None = None
-_queues_lock = threading.Lock()
-
-
 @never_cache
 @require_GET
 def readyz_queues(request) -> JsonResponse:
@@ -67,7 +58,7 @@ def readyz_queues(request) -> JsonResponse:
     Kept apart from /readyz: a web process can still store every webhook then, and taking it out
     of the load balancer would refuse them too. This is for monitoring to alert on, read like
     /metrics (bearer METRICS_TOKEN, or loopback and private addresses when unset); the answer is
-    up to QUEUES_ANSWER_SECONDS old.
+    up to core.queues.QUEUES_READING_SECONDS old (one broadcast per process however many requests).
     """
     refusal = metrics_access(request)
     if refusal:
@@ -80,30 +71,21 @@ def readyz_queues(request) -> JsonResponse:
         if refusal == 401:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    global _queues_answer
-    with _queues_lock:
-        if _queues_answer is None or time.monotonic() - _queues_answer[0] >= QUEUES_ANSWER_SECONDS:
-            _queues_answer = (time.monotonic(), *_queues_check())
-        _, body, status = _queues_answer
+    body, status = _queues_answer(queues_read())
     return JsonResponse(body, status=status)
 
 
-def _queues_check() -> tuple[dict, int]:
-    try:
-        states = queues_inspect(timeout=1.0)
-    except Exception as error:  # a probe reports every failure, whatever its kind
-        logger.warning("queue check failed: %s", type(error).__name__)
-        return {"status": "failed", "error": f"broker: {type(error).__name__}"}, 503
-    unconsumed = [state.name for state in states if state.unconsumed]
+def _queues_answer(reading: QueuesReading) -> tuple[dict, int]:
+    if reading.error:
+        return {"status": "failed", "error": f"broker: {reading.error}"}, 503
     queues = {
         state.name: {
             "depth": state.depth,
             "consumers": len(state.consumers),
             "state": "no worker consumes it" if state.unconsumed else "ok",
         }
-        for state in states
+        for state in reading.states
     }
-    if unconsumed:
-        logger.warning("work waits on queues no worker consumes: %s", ",".join(unconsumed))
+    unconsumed = reading.unconsumed
     body = {"status": "unconsumed" if unconsumed else "ok", "unconsumed": unconsumed, "queues": queues}
     return body, 503 if unconsumed else 200

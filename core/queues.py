@@ -5,11 +5,20 @@ started with a `-Q` that leaves a queue out, or the only worker of a queue stopp
 dashboard, `sync_status` and `GET /readyz/queues` name such a queue, with its depth.
 """
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from celery import current_app as app  # the project's app (config.celery_app), without importing config
 from kombu import Queue
 from kombu.exceptions import ChannelError
+
+logger = logging.getLogger(__name__)
+
+# Reading the queues broadcasts to every worker and waits for their replies: a web process does it
+# at most once per QUEUES_READING_SECONDS, whatever the number of pages and probes that ask.
+QUEUES_READING_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,3 +66,52 @@ def _depth(conn, name: str) -> int:
             return Queue(name, channel=channel).queue_declare(passive=True).message_count
         except ChannelError:
             return 0  # never declared: nothing was ever published to it
+
+
+@dataclass(frozen=True)
+class QueuesReading:
+    """The queues as read at one moment, or why they could not be read."""
+
+    states: tuple[QueueState, ...]
+    error: str  # "" when read, else the broker's failure (its exception's class name)
+    read_at: float  # time.monotonic() of the reading
+
+    @property
+    def unconsumed(self) -> list[str]:
+        return [state.name for state in self.states if state.unconsumed]
+
+
+_reading: QueuesReading | None = None
+_reading_lock = threading.Lock()
+
+
+def queues_read() -> QueuesReading:
+    """The queues' states, read at most QUEUES_READING_SECONDS ago in this process.
+
+    Whoever asks while a reading is under way waits for it and shares its answer; a broker that
+    did not answer is a reading too, so a flood of requests never becomes a flood of broadcasts.
+    """
+    global _reading
+    with _reading_lock:
+        if _reading is None or time.monotonic() - _reading.read_at >= QUEUES_READING_SECONDS:
+            _reading = _queues_read_now()
+        return _reading
+
+
+def queues_reading_forget() -> None:
+    """The next queues_read() reads afresh (for tests that change the queues)."""
+    global _reading
+    with _reading_lock:
+        _reading = None
+
+
+def _queues_read_now() -> QueuesReading:
+    try:
+        states = tuple(queues_inspect(timeout=1.0))
+    except Exception as error:  # a reading reports every failure, whatever its kind
+        logger.warning("queue check failed: %s", type(error).__name__)
+        return QueuesReading(states=(), error=type(error).__name__, read_at=time.monotonic())
+    reading = QueuesReading(states=states, error="", read_at=time.monotonic())
+    if reading.unconsumed:
+        logger.warning("work waits on queues no worker consumes: %s", ",".join(reading.unconsumed))
+    return reading

@@ -4,12 +4,13 @@ and the documents backlog by status."""
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from core.metrics import PREFIX
+
+from .selectors import document_figures
 
 DOCUMENTS_SYNCED = Counter(f"{PREFIX}_documents_synced", "Documents stored.")
 DOCUMENTS_FAILED = Counter(f"{PREFIX}_documents_failed", "Documents refused for good (404, another origin, too large).")
@@ -49,20 +50,13 @@ def document_stored(*, size: int, recorded_at: datetime | None, started: datetim
 
 def documents_backlog_gauges() -> Iterator[GaugeMetricFamily]:
     """Documents by status, the backlog (pending or syncing) and the age of its oldest (read at scrape time)."""
-    from .models import Document
-
-    rows = Document.objects.order_by().values("status").annotate(count=Count("pk"), oldest=Min("created_at"))
-    by_status = {row["status"]: row for row in rows}
+    figures = document_figures()
     documents = GaugeMetricFamily(f"{PREFIX}_documents", "Documents by status now.", labels=["status"])
-    for status in Document.Status.values:
-        documents.add_metric([status], by_status.get(status, {}).get("count", 0))
+    for status, count in figures.by_status.items():
+        documents.add_metric([status], count)
     yield documents
-
-    waiting = [by_status[s] for s in (Document.Status.PENDING, Document.Status.SYNCING) if s in by_status]
-    oldest = min((row["oldest"] for row in waiting if row["oldest"]), default=None)
-    yield GaugeMetricFamily(
-        f"{PREFIX}_documents_backlog", "Documents pending or syncing.", value=sum(row["count"] for row in waiting)
-    )
+    yield GaugeMetricFamily(f"{PREFIX}_documents_backlog", "Documents pending or syncing.", value=figures.waiting)
+    oldest = figures.oldest_pending_at
     yield GaugeMetricFamily(
         f"{PREFIX}_documents_backlog_oldest_age_seconds",
         "Age of the oldest document pending or syncing (0 when none).",

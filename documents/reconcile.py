@@ -236,3 +236,15 @@ def sources_reconcile_due() -> int:
             transaction.on_commit(lambda pk=source.pk: source_reconcile_task.delay(pk), robust=True)
             queued += 1
     return queued
+
+
+def sources_reconcile_enqueue(*, sources) -> int:
+    """Queue a reconciliation of each source now, whatever its interval (an operator's "reconcile now")."""
+    from .tasks import source_reconcile as source_reconcile_task  # the task module imports this one
+
+    queued = 0
+    for source in sources:
+        transaction.on_commit(lambda pk=source.pk: source_reconcile_task.delay(pk), robust=True)
+        logger.info("reconciliation queued by hand: source=%s", source.slug)
+        queued += 1
+    return queued

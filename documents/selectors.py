@@ -2,7 +2,7 @@
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySet, When
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
-from .models import Document, WorkItem
+from .models import Document, SourceSync, WorkItem
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -22,43 +22,74 @@ def _start_of_day(day: date) -> datetime:
 
 
 @dataclass(frozen=True)
-class DashboardFigures:
+class DocumentFigures:
+    """Documents by status now, those stored today and in the last 7 days, and the oldest waiting one."""
+
+    by_status: dict[str, int]
     synced_today: int
     synced_week: int
-    pending: int
-    syncing: int
-    failed: int
-    dead: int
-    oldest_pending_at: datetime | None
-    events_waiting: int
-    events_failed: int
+    oldest_pending_at: datetime | None  # the oldest pending or syncing document's creation
     today: date
+
+    @property
+    def pending(self) -> int:
+        return self.by_status[Document.Status.PENDING]
+
+    @property
+    def syncing(self) -> int:
+        return self.by_status[Document.Status.SYNCING]
+
+    @property
+    def failed(self) -> int:
+        return self.by_status[Document.Status.FAILED]
+
+    @property
+    def dead(self) -> int:
+        return self.by_status[Document.Status.DEAD]
 
     @property
     def waiting(self) -> int:
         return self.pending + self.syncing
 
 
-def dashboard_figures(*, now: datetime | None = None) -> DashboardFigures:
-    """The dashboard's counts: two aggregate queries, whatever the number of rows."""
+def document_figures(*, now: datetime | None = None) -> DocumentFigures:
+    """The documents' figures the dashboard and /metrics show: one aggregate query, whatever the number of rows."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    day_start = _start_of_day(today)
-    week_start = _start_of_day(today - timedelta(days=6))
-    documents = Document.objects.aggregate(
-        synced_today=Count("pk", filter=Q(status=Document.Status.STORED, synced_at__gte=day_start)),
-        synced_week=Count("pk", filter=Q(status=Document.Status.STORED, synced_at__gte=week_start)),
-        pending=Count("pk", filter=Q(status=Document.Status.PENDING)),
-        syncing=Count("pk", filter=Q(status=Document.Status.SYNCING)),
-        failed=Count("pk", filter=Q(status=Document.Status.FAILED)),
-        dead=Count("pk", filter=Q(status=Document.Status.DEAD)),
+    stored = Q(status=Document.Status.STORED)
+    row = Document.objects.aggregate(
+        synced_today=Count("pk", filter=stored & Q(synced_at__gte=_start_of_day(today))),
+        synced_week=Count("pk", filter=stored & Q(synced_at__gte=_start_of_day(today - timedelta(days=6)))),
         oldest_pending_at=Min("created_at", filter=Q(status__in=WAITING)),
+        **{f"status_{status}": Count("pk", filter=Q(status=status)) for status in Document.Status.values},
     )
+    return DocumentFigures(
+        by_status={status: row[f"status_{status}"] for status in Document.Status.values},
+        synced_today=row["synced_today"],
+        synced_week=row["synced_week"],
+        oldest_pending_at=row["oldest_pending_at"],
+        today=today,
+    )
+
+
+@dataclass(frozen=True)
+class DashboardFigures(DocumentFigures):
+    events_waiting: int
+    events_failed: int
+
+
+def dashboard_figures(*, now: datetime | None = None) -> DashboardFigures:
+    """The dashboard's counts: the documents' figures and the events waiting or failed. Two aggregate queries."""
+    documents = document_figures(now=now)
     events = Delivery.objects.filter(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.FAILED]).aggregate(
         waiting=Count("pk", filter=Q(status=Delivery.Status.ACCEPTED)),
         failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
     )
-    return DashboardFigures(**documents, events_waiting=events["waiting"], events_failed=events["failed"], today=today)
+    return DashboardFigures(
+        **{field.name: getattr(documents, field.name) for field in fields(documents)},
+        events_waiting=events["waiting"],
+        events_failed=events["failed"],
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,14 @@ def documents_latest_failures(*, limit: int = 10) -> list[Document]:
     )
 
 
+def newest_version_first(*, via: str = "") -> list:
+    """The order of versions, newest first: by completion (never completed last), then as recorded.
+
+    `via` is the path to the version from the rows ordered ("version__" for documents).
+    """
+    return [F(f"{via}completed_at").desc(nulls_last=True), f"-{via}created_at", f"-{via}pk"]
+
+
 def document_other_versions(*, document: Document) -> list[Document]:
     """The same document in the work item's other versions: same Advance document id or same name.
 
@@ -130,8 +169,38 @@ def document_other_versions(*, document: Document) -> list[Document]:
         Document.objects.filter(same, version__work_item_id=document.version.work_item_id)
         .exclude(version_id=document.version_id)
         .select_related("version")
-        .order_by(F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-pk")
+        .order_by(*newest_version_first(via="version__"), "-pk")
     )
+
+
+def work_item_documents(*, work_item: WorkItem) -> list[Document]:
+    """Every document of the work item with its version: newest version first, by name within one."""
+    return list(
+        Document.objects.filter(version__work_item=work_item)
+        .select_related("version")
+        .order_by(*newest_version_first(via="version__"), "name", "pk")
+    )
+
+
+def versions_with_document_count(versions: QuerySet) -> QuerySet:
+    """The versions, each with `document_count`."""
+    return versions.annotate(document_count=Count("documents"))
+
+
+def work_items_with_version_count(work_items: QuerySet) -> QuerySet:
+    """The work items, each with `version_count`."""
+    return work_items.annotate(version_count=Count("versions"))
+
+
+def documents_content_types(*, documents: QuerySet) -> list[str]:
+    """The distinct content types among the documents, sorted, without the empty one. One query."""
+    types = documents.order_by("content_type").values_list("content_type", flat=True).distinct()
+    return [content_type for content_type in types if content_type]
+
+
+def source_sync_find(*, source_id: int) -> SourceSync | None:
+    """The source's sync settings, or None when none were saved yet."""
+    return SourceSync.objects.filter(source_id=source_id).first()
 
 
 @dataclass(frozen=True)

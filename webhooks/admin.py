@@ -5,9 +5,11 @@ Display, filters and search here; every change of state goes through webhooks.se
 
 import json
 import re
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import ChangeList
 from django.db import models
@@ -218,6 +220,25 @@ class WebhookTokenInline(admin.TabularInline):
         return f"{token.lookup}…"
 
 
+# What other apps add to the source's admin, registered from their AppConfig.ready(): actions on
+# the list, and notices on a source's page. Intake knows nothing of what they do.
+SourcePageNotice = Callable[..., str | None]
+_source_admin_actions: list[Callable] = []
+_source_page_notices: list[SourcePageNotice] = []
+
+
+def source_admin_actions_register(action: Callable) -> None:
+    """Offers an admin action (a function decorated with @admin.action) on the source list."""
+    if action not in _source_admin_actions:
+        _source_admin_actions.append(action)
+
+
+def source_page_notices_register(notice: SourcePageNotice) -> None:
+    """Adds notice(source_id=...) -> a warning (safe HTML) to show on a source's page, or None."""
+    if notice not in _source_page_notices:
+        _source_page_notices.append(notice)
+
+
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     form = SourceAdminForm
@@ -260,6 +281,29 @@ class SourceAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj):
         # A new source has no tokens yet.
         return self.inlines if obj is not None else []
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:  # as Django: no actions at all then
+            return actions
+        for action in _source_admin_actions:
+            func, name, description = self.get_action(action)
+            permitted = all(
+                getattr(self, f"has_{permission}_permission")(request)
+                for permission in getattr(func, "allowed_permissions", ())
+            )
+            if permitted:
+                actions[name] = (func, name, description)
+        return actions
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if request.method == "GET" and str(object_id).isdigit():
+            for notice in _source_page_notices:
+                text = notice(source_id=int(object_id))
+                if text:
+                    # Shown in this very page: a message added and rendered within one request is not kept.
+                    messages.warning(request, text)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:

@@ -254,3 +254,62 @@ def test_the_version_page_is_read_only_and_lists_its_documents(admin_client, sou
     assert b'name="_save"' not in response.content
     search = admin_client.get(reverse("admin:documents_workitemversion_changelist"), {"q": "john.smith"})
     assert list(search.context["cl"].result_list) == [document.version]
+
+
+# What documents adds to the source's admin -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_source_page_warns_until_a_post_processing_status_call_is_set(admin_client, source):
+    from documents.models import SourceSync
+
+    page_url = reverse("admin:webhooks_source_change", args=[source.pk])
+    add_link = reverse("admin:documents_sourcesync_add") + f"?source={source.pk}"
+
+    without_settings = admin_client.get(page_url).content.decode()
+    sync = SourceSync.objects.create(source=source)
+    without_call = admin_client.get(page_url).content.decode()
+    sync.post_processing_status_path = "WorkItems/{workItemId}/Versions/{versionId}/PostProcessingStatus"
+    sync.save()
+    with_call = admin_client.get(page_url).content.decode()
+
+    assert "No post-assembly processing status call is set" in without_settings
+    assert f'<a href="{add_link.replace("&", "&amp;")}">Sync settings</a>' in without_settings
+    change_link = reverse("admin:documents_sourcesync_change", args=[sync.pk])
+    assert "No post-assembly processing status call is set" in without_call
+    assert f'<a href="{change_link}">Sync settings</a>' in without_call
+    assert "No post-assembly processing status call is set" not in with_call
+
+
+@pytest.mark.django_db
+def test_the_source_list_offers_documents_actions_without_the_source_admin_being_changed_in_place(admin_client, source):
+    from django.contrib import admin
+
+    source_admin = admin.site.get_model_admin(Source)
+
+    page = admin_client.get(reverse("admin:webhooks_source_changelist")).content.decode()
+
+    for action in ("recheck_refused", "source_test_connection", "source_reconcile_now"):
+        assert f'value="{action}"' in page
+    # Offered through webhooks' registry, read by SourceAdmin itself: no other app sets its attributes.
+    assert "actions" not in vars(source_admin) and "change_view" not in vars(source_admin)
+
+
+@pytest.mark.django_db
+def test_the_documents_actions_on_the_source_list_need_the_change_permission(client, source, advance):
+    from django.contrib.auth.models import Permission
+
+    clerk = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_source"))
+    client.force_login(clerk)
+
+    page = client.get(reverse("admin:webhooks_source_changelist")).content.decode()
+    refused = client.post(
+        reverse("admin:webhooks_source_changelist"),
+        {"action": "source_test_connection", "_selected_action": [source.pk]},
+        follow=True,
+    )
+
+    assert 'value="source_test_connection"' not in page and 'value="source_reconcile_now"' not in page
+    assert refused.status_code == 200 and "logged in to Advance" not in refused.content.decode()
+    assert advance.requests_for("/Authorize/ServicePrincipalLogIn") == []

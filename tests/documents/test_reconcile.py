@@ -203,3 +203,24 @@ def test_reconcile_on_api_v1_1_stores_only_the_newest_versions_documents(stack, 
     assert len(advance.requests_for(f"/workitems/{work_item.id}/documents")) == 2  # one list, one download
     page = admin_client.get(reverse("admin:documents_workitemversion_change", args=[old.pk])).content.decode()
     assert "Not fetchable" in page
+
+
+def test_reconcile_now_on_the_source_list_stores_the_documents_of_a_lost_webhook(
+    stack, advance, source, bucket, admin_client
+):
+    from django.urls import reverse
+
+    lost = SimDocument(name="Lost letter", kind="pdf")
+    work_item = advance.add_work_item(name="WI1", documents=[lost])
+
+    response = admin_client.post(
+        reverse("admin:webhooks_source_changelist"),
+        {"action": "source_reconcile_now", "_selected_action": [source.pk]},
+        follow=True,
+    )
+
+    assert [str(message) for message in response.context["messages"]] == ["Queued a reconciliation of 1 source(s)."]
+    [document] = wait_until_settled(1)
+    assert document.status == Document.Status.STORED
+    assert bucket.get(key_of(work_item, lost))["Body"].read() == document_bytes(lost)
+    assert SourceSync.objects.get(source=source).reconcile_last_run_at is not None

@@ -1,18 +1,21 @@
 """The dashboard on the admin's index page: counts, the 30-day chart, the latest failures, in few queries."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from celery.app.control import Control
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.queues import queues_reading_forget
 from documents.charts import daily_bars_svg
 from documents.models import Document
 from documents.selectors import dashboard_figures, documents_per_day
+from tests.conftest import BASE_DIR
 from webhooks.models import Delivery
 
 from .helpers import delivery_make, document_make
@@ -87,6 +90,19 @@ def test_the_chart_is_an_svg_drawn_here_with_a_bar_per_count():
     assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")  # nothing fetched
 
 
+def test_the_chart_is_drawn_exactly_as_before_for_a_varied_fortnight():
+    # The SVG of the chart as first drawn (tests/data), so that reshaping its code changes no pixel.
+    from documents.selectors import DayCount
+
+    first = date(2026, 3, 1)
+    counts = [(0, 0), (3, 0), (12, 1), (0, 2), (7, 0), (48, 5), (1, 1), (0, 0), (9, 0), (2, 13), (30, 0), (4, 4)]
+    days = [DayCount(day=first + timedelta(days=n), synced=s, failed=f) for n, (s, f) in enumerate(counts)]
+
+    svg = str(daily_bars_svg(days))
+
+    assert svg == (BASE_DIR / "tests" / "data" / "daily_bars_12_days.svg").read_text()
+
+
 @pytest.mark.django_db
 def test_the_admin_index_shows_the_dashboard_with_links_to_the_failures(admin_client, source):
     made = make_history(source)
@@ -133,3 +149,24 @@ def test_staff_who_may_not_view_documents_see_no_dashboard(client, source):
 
     assert response.status_code == 200
     assert "operator-dashboard" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_queues_panel_asks_the_workers_once_for_many_page_loads(admin_client, source, monkeypatch):
+    queues_reading_forget()
+    broadcasts = []
+    broadcast = Control.broadcast
+
+    def counted(self, command, *args, **kwargs):
+        broadcasts.append(command)
+        return broadcast(self, command, *args, **kwargs)  # the real broadcast, only counted
+
+    monkeypatch.setattr(Control, "broadcast", counted)
+
+    pages = [admin_client.get(reverse("admin:index")).content.decode() for _ in range(5)]
+    readiness = admin_client.get("/readyz/queues")
+
+    assert broadcasts == ["active_queues"]
+    for page in pages:
+        assert '<table id="queues">' in page and 'data-queue="documents"' in page
+    assert "documents" in readiness.json()["queues"]  # the probe shares the page's reading

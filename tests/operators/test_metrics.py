@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from advance_sim import SimDocument, document_bytes
 from documents.models import Document
+from documents.selectors import dashboard_figures
 from tests.conftest import BASE_DIR, wait_for
 from webhooks.metrics import rejection_cause_label
 from webhooks.services import token_issue
@@ -138,6 +139,25 @@ def test_the_backlog_gauges_are_read_from_the_database_at_scrape_time(client, so
     assert metric(samples, "advance_sync_documents", status="failed") == 1
     assert metric(samples, "advance_sync_documents", status="dead") == 0
     assert metric(samples, "advance_sync_database_up") == 1
+
+
+@pytest.mark.django_db
+def test_the_backlog_gauges_and_the_dashboard_show_the_same_figures(client, source):
+    now = timezone.now()
+    statuses = ["pending"] * 3 + ["syncing"] * 2 + ["stored"] * 4 + ["failed"] + ["dead"] * 2
+    for number, status in enumerate(statuses):
+        document_make(source, document_id=f"d{number}", status=status)
+    Document.objects.filter(advance_id="d3").update(created_at=now - timedelta(hours=3))  # syncing, the oldest
+
+    samples = scrape(client)
+    figures = dashboard_figures()
+
+    for status in Document.Status.values:
+        assert metric(samples, "advance_sync_documents", status=status) == statuses.count(status)
+    assert (figures.pending, figures.syncing, figures.failed, figures.dead) == (3, 2, 1, 2)
+    assert metric(samples, "advance_sync_documents_backlog") == figures.waiting == 5
+    oldest_age = (timezone.now() - figures.oldest_pending_at).total_seconds()
+    assert abs(metric(samples, "advance_sync_documents_backlog_oldest_age_seconds") - oldest_age) < 5
 
 
 @multiprocess

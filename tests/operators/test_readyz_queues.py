@@ -2,13 +2,13 @@
 
 import pytest
 
-import config.health
-from core.queues import queues_inspect
+import core.queues
+from core.queues import queues_inspect, queues_reading_forget
 
 
 @pytest.fixture(autouse=True)
-def _fresh_answer(monkeypatch):
-    monkeypatch.setattr(config.health, "_queues_answer", None, raising=False)
+def _fresh_answer():
+    queues_reading_forget()
 
 
 @pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_many_requests_within_a_few_seconds_ask_the_workers_once(client, monkeyp
         asked.append(kwargs)
         return queues_inspect(**kwargs)  # the real broadcast, only counted
 
-    monkeypatch.setattr(config.health, "queues_inspect", counted)
+    monkeypatch.setattr(core.queues, "queues_inspect", counted)
 
     answers = [client.get("/readyz/queues") for _ in range(10)]
 

@@ -57,3 +57,16 @@ def test_the_action_is_offered_on_the_source_list(admin_client, source):
     response = admin_client.get(reverse("admin:webhooks_source_changelist"))
 
     assert 'value="source_test_connection"' in response.content.decode()
+
+
+def test_the_check_is_a_service_that_says_whether_the_log_in_worked(source, advance):
+    from documents.connection import source_connection_check
+
+    worked = source_connection_check(source=source)
+    source.set_principal_password("wrong password")
+    source.save()
+    refused = source_connection_check(source=source)
+
+    assert (worked.ok, worked.error) == (True, "")
+    assert refused.ok is False and refused.error.startswith("log-in refused: HTTP 401")
+    assert len(advance.requests_for("/Authorize/ServicePrincipalLogIn")) == 2  # each check logs in afresh

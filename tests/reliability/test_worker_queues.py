@@ -145,7 +145,7 @@ def test_work_on_a_queue_no_worker_consumes_is_named_by_sync_status_readyz_and_t
     # A worker for the queue takes the waiting work, and the check is green again.
     started(queues=["documents"])
     assert_stored(documents, bucket)
-    # Its answer may be a few seconds old (config.health.QUEUES_ANSWER_SECONDS).
+    # Its answer may be a few seconds old (core.queues.QUEUES_READING_SECONDS).
     wait_for(
         lambda: requests.get(f"{live_server.url}/readyz/queues", timeout=10).status_code == 200,
         timeout=15,

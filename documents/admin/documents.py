@@ -1,0 +1,242 @@
+"""Admin of synced documents: browse, preview, download, export, retry."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, compact_datetime, preformatted
+
+from .. import selectors
+from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
+from ..models import Document, DocumentAttempt
+from ..services import documents_retry
+from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
+from .export import documents_csv_response
+
+
+class ContentTypeFilter(admin.SimpleListFilter):
+    """The content types present (one query), by their short names."""
+
+    title = "type"
+    parameter_name = "content_type"
+
+    def lookups(self, request, model_admin):
+        types = selectors.documents_content_types(documents=model_admin.get_queryset(request))
+        return [(value, content_type_label(value, unknown=value)) for value in types]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(content_type=self.value()) if self.value() else queryset
+
+
+class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The document's sync attempts, newest first: a read-only history written by the sync."""
+
+    model = DocumentAttempt
+    verbose_name = "sync attempt"
+    verbose_name_plural = "sync attempts"
+    show_change_link = False
+    fields = ["started_at", "finished_at", "outcome", "http_status", "bytes", "error"]
+    readonly_fields = fields
+    ordering = ["-started_at", "-pk"]
+
+
+@admin.register(Document)
+class DocumentAdmin(DocumentColumnsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = [DocumentAttemptInline]
+    list_display = [
+        "work_item_name",
+        "version_id",
+        "document_name",
+        "type_display",
+        "size_display",
+        "status_badge",
+        "synced",
+        "download_link",
+    ]
+    list_display_links = ["document_name"]
+    list_filter = ["source", "status", ContentTypeFilter, "synced_at"]
+    date_hierarchy = "created_at"
+    search_fields = [
+        "version__work_item__name",
+        "version__work_item__advance_id",
+        "version__advance_id",
+        "advance_id",
+        "name",
+        "filename",
+        "version__created_by_login",
+        "sha256",
+    ]
+    list_select_related = ["version__work_item", "source"]
+    actions = ["retry_documents", "export_csv"]
+    change_list_template = "admin/documents/document/change_list.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "source",
+                    "work_item_link",
+                    "version",
+                    "advance_id",
+                    "name",
+                    "status_badge",
+                    "download_link",
+                    "event_url",
+                    "listed_from",
+                ]
+            },
+        ),
+        (
+            "Stored object",
+            {"fields": ["filename", "content_type", "size_display", "sha256", "storage_key", "synced_at"]},
+        ),
+        ("Preview", {"fields": ["preview"]}),
+        ("Other versions of this document", {"fields": ["other_versions"]}),
+        (
+            "Sync",
+            {"fields": ["attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at"]},
+        ),
+    ]
+    readonly_fields = flatten_fieldsets(fieldsets)
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("version__work_item", "source")
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        own = [
+            path("<int:object_id>/download/", self.admin_site.admin_view(self.download_view), name=f"{name}_download"),
+            path("export/", self.admin_site.admin_view(self.export_view), name=f"{name}_export"),
+        ]
+        # Before the defaults: their "<path:object_id>/" would take these URLs.
+        return [*own, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The list as the changelist shows it (its filters, search and order), as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:documents_document_changelist") + "?e=1")
+        return documents_csv_response(changelist.get_queryset(request))
+
+    def download_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The stored bytes: a short-lived S3 URL to follow, or the file itself from the filesystem.
+
+        With ?inline=1, a PDF or an image is served for display in the page (the preview), under
+        the same permission checks; other types are always downloads.
+        """
+        document = self.get_object(request, str(object_id))
+        if document is None:
+            raise Http404("No such document.")
+        if not self.has_view_permission(request, document):
+            raise PermissionDenied
+        try:
+            download = document_download(document=document, inline=request.GET.get("inline") == "1")
+        except DocumentNotStored:
+            raise Http404("This document is not stored.") from None
+        except FileNotFoundError:
+            raise Http404("The stored file is missing.") from None
+        if download.url is not None:
+            return HttpResponseRedirect(download.url)
+        response = FileResponse(
+            download.file,
+            as_attachment=not download.inline,
+            filename=download.filename,
+            content_type=download.content_type,
+        )
+        if download.inline:
+            # The preview's frame is on our own pages; everything else stays unframeable (DENY).
+            response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    @admin.display(description="URL in the event")
+    def event_url(self, document: Document) -> str:
+        # Text, not the link the admin makes of a URLField: the sender chose it, and a browser may
+        # read it as another host than our client does (which refuses such URLs).
+        return document.url or "-"
+
+    @admin.display(description="listed from")
+    def listed_from(self, document: Document) -> str:
+        return documents_from_display(document.version)
+
+    @admin.display(description="work item", ordering="version__work_item__name")
+    def work_item_name(self, document: Document) -> str:
+        return str(document.version.work_item)
+
+    @admin.display(description="version id", ordering="version__advance_id")
+    def version_id(self, document: Document) -> str:
+        return document.version.advance_id
+
+    @admin.display(description="document", ordering="name")
+    def document_name(self, document: Document) -> str:
+        return document.name or str(document)
+
+    @admin.display(description="synced", ordering="synced_at")
+    def synced(self, document: Document) -> str:
+        return compact_datetime(document.synced_at)
+
+    @admin.display(description="type", ordering="content_type")
+    def type_display(self, document: Document) -> str:
+        if not document.content_type:
+            return "-"
+        return format_html(
+            '<span title="{}">{}</span>', document.content_type, content_type_label(document.content_type)
+        )
+
+    @admin.display(description="preview")
+    def preview(self, document: Document) -> str:
+        kind = document_preview_kind(document)
+        if kind is None:
+            if document.status == Document.Status.STORED:
+                return "No preview for this type; use the download link."
+            return "Not stored yet."
+        url = reverse("admin:documents_document_download", args=[document.pk]) + "?inline=1"
+        if kind == "pdf":
+            return format_html(
+                '<iframe src="{}" title="Preview of {}" class="document-preview" '
+                'style="width:min(860px,58vw);height:75vh;border:1px solid var(--hairline-color)"></iframe>',
+                url,
+                document,
+            )
+        return format_html(
+            '<img src="{}" alt="Preview of {}" class="document-preview" '
+            'style="max-width:100%;max-height:70vh;border:1px solid var(--hairline-color)">',
+            url,
+            document,
+        )
+
+    @admin.display(description="versions")
+    def other_versions(self, document: Document) -> str:
+        others = selectors.document_other_versions(document=document)
+        if not others:
+            return "None: this is the only version with this document."
+        return documents_table(others, with_completed=True, css_class="other-versions")
+
+    @admin.display(description="work item")
+    def work_item_link(self, document: Document) -> str:
+        work_item = document.version.work_item
+        url = reverse("admin:documents_workitem_change", args=[work_item.pk])
+        return format_html('<a href="{}">{}</a> ({})', url, work_item, work_item.advance_id)
+
+    @admin.display(description="last error")
+    def last_error_text(self, document: Document) -> str:
+        return preformatted(document.last_error) if document.last_error else "-"
+
+    @admin.action(description="Export selected as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+        return documents_csv_response(queryset)
+
+    @admin.action(description="Retry sync of selected", permissions=["retry"])
+    def retry_documents(self, request: HttpRequest, queryset) -> None:
+        selected = queryset.count()
+        queued = documents_retry(documents=queryset)
+        message = f"Queued {queued} document{'s' if queued != 1 else ''} for another sync."
+        if selected - queued:
+            message += f" Skipped {selected - queued} (only failed or dead documents are retried)."
+        self.message_user(request, message, messages.SUCCESS if queued else messages.WARNING)
