@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.errors import RetryableError
+from core.errors import PermanentError, RetryableError
 from webhooks.models import Source
 
 from . import metrics
@@ -178,7 +178,7 @@ def source_reconcile(
                     recorded_by=WorkItemVersion.RecordedBy.RECONCILE,
                     fetchable=found.latest or not latest_only,
                 )
-            except (ValueError, AdvanceError, RetryableError) as error:
+            except (PermanentError, AdvanceError, RetryableError) as error:
                 result.failed.append((found, str(error)))
                 blocked = True
                 logger.warning(

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.errors import RetryableError
+from core.errors import PermanentError, RetryableError
 from core.retry import DUE_SLACK, retry_countdown
 from webhooks.models import Delivery, Source
 
@@ -150,9 +150,9 @@ def _documents_list(
             found = client.list_documents(work_item_id)
             documents_from = WorkItemVersion.DocumentsFrom.LATEST
     except AdvanceError as error:
-        # Refused for good (404, another origin): the intake fails the event on a ValueError
-        # (and retries a RetryableError); anything else would leave it accepted, re-queued forever.
-        raise ValueError(f"the work item's documents could not be listed: {error}") from error
+        # Refused for good (404, another origin): the event fails with this reason (a RetryableError
+        # is retried); anything else would leave it accepted, re-queued forever.
+        raise PermanentError(f"the work item's documents could not be listed: {error}") from error
     listed = []
     for item in found:
         try:
