@@ -28,7 +28,8 @@ from webhooks.models import Source
 from . import selectors
 from .advance import AdvanceClient
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
-from .services import documents_retry, versions_post_processing_retry
+from .post_processing import versions_post_processing_retry
+from .queueing import documents_retry
 from .storage import object_download_url, object_open
 
 DOCUMENT_TONES = {
