@@ -20,8 +20,8 @@ from django.conf import settings  # noqa: E402
 
 from documents.advance import AdvanceClient  # noqa: E402
 from documents.models import Document  # noqa: E402
-from documents.services import document_sync  # noqa: E402
 from documents.storage import document_storage  # noqa: E402
+from documents.sync import document_sync  # noqa: E402
 from webhooks.models import Source  # noqa: E402
 
 MiB = 1024 * 1024

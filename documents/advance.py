@@ -27,7 +27,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util.connection import allowed_gai_family
 
-from core.errors import RetryableError
+from core.errors import PermanentError, RetryableError
 from core.origins import DEFAULT_PORTS, client_origin, url_origin
 from webhooks.models import Source
 
@@ -44,7 +44,7 @@ REFUSED_NETWORKS = ("169.254.0.0/16", "0.0.0.0/8", "fe80::/10", "fd00:ec2::254/1
 NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
 
 
-class AdvanceError(Exception):
+class AdvanceError(PermanentError):
     """Advance refused for good (404, another origin, bad answer): retrying will not help."""
 
     def __init__(self, message: str, *, http_status: int | None = None):

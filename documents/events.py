@@ -63,7 +63,7 @@ class PostProcessingEventSerializer(EnvelopeSerializer):
 
 def post_processing_record(*, delivery, payload: dict) -> None:
     """Sync the version's documents, then set its post-assembly processing status to Complete."""
-    from .services import version_documents_record
+    from .recording import version_documents_record
 
     data = payload.get("data") or {}
     if data.get("workitemid") and data.get("workitemversionid"):
@@ -71,7 +71,7 @@ def post_processing_record(*, delivery, payload: dict) -> None:
 
 
 def register() -> None:
-    from .services import event_documents_record
+    from .recording import event_documents_record
 
     event_type_register(
         EventType(

@@ -3,7 +3,7 @@
 Advance documents no retry of webhooks: an event sent while we were down is gone. Its versions
 are still listed by Advance's API (GET /WorkItems, GET /WorkItems/{id}/Versions), so each source
 is asked, from a watermark, and every completed version whose documents are not stored goes
-through the same recording path as an event (documents.services.version_documents_record).
+through the same recording path as an event (documents.recording.version_documents_record).
 """
 
 import logging
@@ -17,14 +17,15 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.errors import RetryableError
+from core.errors import PermanentError, RetryableError
 from webhooks.models import Source
 
 from . import metrics
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItemVersion
-from .services import source_documents_scope, source_sync_get, version_documents_record
+from .recording import version_documents_record
+from .source_sync import source_documents_scope, source_sync_get
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def source_reconcile(
                     recorded_by=WorkItemVersion.RecordedBy.RECONCILE,
                     fetchable=found.latest or not latest_only,
                 )
-            except (ValueError, AdvanceError, RetryableError) as error:
+            except (PermanentError, AdvanceError, RetryableError) as error:
                 result.failed.append((found, str(error)))
                 blocked = True
                 logger.warning(

@@ -35,7 +35,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
 
-from core.errors import RetryableError
+from core.errors import PermanentError, RetryableError
 from webhooks.redaction import media_type_of
 
 # Extensions for the content types Advance serves, where mimetypes' answer is not the usual one.
@@ -55,8 +55,8 @@ UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^A-Za-z0-9 ._-]+")
 MAX_FILENAME_LENGTH = 200
 
 
-class DocumentTooLarge(Exception):
-    pass
+class DocumentTooLarge(PermanentError):
+    """The document is over DOCUMENT_MAX_BYTES: it fails for good."""
 
 
 class StorageUnavailable(RetryableError):

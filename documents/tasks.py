@@ -2,9 +2,9 @@ from celery import shared_task
 from django.conf import settings
 
 from core.errors import RetryableError
-from core.retry import retry_countdown
+from core.retry import attempt_run
 
-from . import services, storage
+from . import post_processing, queueing, storage, sync
 from .advance import AdvanceError
 
 
@@ -21,20 +21,12 @@ from .advance import AdvanceError
     time_limit=settings.DOCUMENT_SYNC_TIME_LIMIT + 60,
 )
 def document_sync(self, document_id: int) -> None:
-    final_attempt = self.request.retries >= self.max_retries
-    try:
-        services.document_sync(document_id=document_id, retries=self.request.retries, final_attempt=final_attempt)
-    except RetryableError as error:
-        if final_attempt:
-            return
-        # The service chose the wait: the backoff or Retry-After it wrote down as due_at, or until a held lease lapses.
-        countdown = error.retry_after if error.retry_after is not None else retry_countdown(self.request.retries)
-        raise self.retry(exc=error, countdown=countdown) from error
+    attempt_run(task=self, service=sync.document_sync, document_id=document_id)
 
 
 @shared_task(acks_late=True)
 def documents_requeue_stalled() -> int:
-    return services.documents_requeue_stalled()
+    return queueing.documents_requeue_stalled()
 
 
 @shared_task(acks_late=True)
@@ -44,18 +36,12 @@ def spool_prune() -> int:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.DOCUMENT_SYNC_MAX_RETRIES)
 def version_post_processing_complete(self, version_id: int) -> None:
-    final_attempt = self.request.retries >= self.max_retries
-    try:
-        services.version_post_processing_complete(
-            version_id=version_id, retries=self.request.retries, final_attempt=final_attempt
-        )
-    except RetryableError as error:
-        raise self.retry(exc=error, countdown=error.retry_after) from error
+    attempt_run(task=self, service=post_processing.version_post_processing_complete, version_id=version_id)
 
 
 @shared_task(acks_late=True)
 def versions_post_processing_requeue_stalled() -> int:
-    return services.versions_post_processing_requeue_stalled()
+    return post_processing.versions_post_processing_requeue_stalled()
 
 
 @shared_task(acks_late=True, soft_time_limit=settings.DOCUMENT_SYNC_TIME_LIMIT)

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from core.errors import RetryableError
+from core.retry import attempt_run
 
 from . import services
 
@@ -16,14 +16,7 @@ from . import services
     time_limit=settings.WEBHOOK_PROCESS_TIME_LIMIT + 60,
 )
 def delivery_process(self, delivery_id: int) -> None:
-    final_attempt = self.request.retries >= self.max_retries
-    try:
-        services.delivery_process(delivery_id=delivery_id, retries=self.request.retries, final_attempt=final_attempt)
-    except RetryableError as error:
-        if final_attempt:
-            return
-        # The service chose the wait and wrote it down as the delivery's due_at.
-        raise self.retry(exc=error, countdown=error.retry_after) from error
+    attempt_run(task=self, service=services.delivery_process, delivery_id=delivery_id)
 
 
 @shared_task(acks_late=True)

@@ -13,7 +13,7 @@ from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, compact_datetime
 from .. import selectors
 from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
 from ..models import Document, DocumentAttempt
-from ..services import documents_retry
+from ..queueing import documents_retry
 from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
 from .export import documents_csv_response
 

@@ -11,7 +11,7 @@ from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 
 from .. import selectors
 from ..models import Document, WorkItem, WorkItemVersion
-from ..services import versions_post_processing_retry
+from ..post_processing import versions_post_processing_retry
 from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
 
 

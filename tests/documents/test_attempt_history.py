@@ -59,7 +59,7 @@ def test_document_page_lists_its_attempts_newest_first(admin_client, document):
 
 
 def test_a_stale_duplicate_message_does_not_sync_a_document_waiting_out_its_backoff(document):
-    from documents.services import document_sync
+    from documents.sync import document_sync
 
     Document.objects.filter(pk=document.pk).update(due_at=timezone.now() + timedelta(minutes=2))
 

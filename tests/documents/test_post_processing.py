@@ -133,7 +133,7 @@ def test_a_status_call_whose_message_was_lost_is_sent_again_by_the_sweep(
 
     from django.utils import timezone
 
-    from documents.services import versions_post_processing_requeue_stalled
+    from documents.post_processing import versions_post_processing_requeue_stalled
 
     status_path_set(source)
     work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
@@ -166,7 +166,7 @@ def test_a_status_call_queued_twice_at_once_is_sent_once(stack, advance, source,
 
     from django.utils import timezone
 
-    from documents.services import versions_post_processing_requeue_stalled
+    from documents.post_processing import versions_post_processing_requeue_stalled
     from documents.tasks import version_post_processing_complete
 
     task = "documents.tasks.version_post_processing_complete"
@@ -203,7 +203,7 @@ def test_a_failed_document_fails_post_processing_and_its_retry_completes_it(
 ):
     from django.urls import reverse
 
-    from documents.services import documents_retry
+    from documents.queueing import documents_retry
 
     status_path_set(source)
     good, missing = SimDocument(name="Letter", kind="docx"), SimDocument(name="Summary", kind="pdf")

@@ -18,7 +18,7 @@ import pytest
 from advance_sim import SimDocument
 from documents.advance import AdvanceClient, AdvanceError, OutboundRefused, address_refusal, request_url
 from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
-from documents.services import document_sync
+from documents.sync import document_sync
 from webhooks.models import Source
 from webhooks.services import source_save
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from documents.models import Document
-from documents.services import documents_requeue_stalled
+from documents.queueing import documents_requeue_stalled
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
 from webhooks.services import deliveries_requeue_stalled
 

@@ -13,7 +13,7 @@ import pytest
 
 from advance_sim import SimDocument, document_bytes, document_sha256
 from documents.models import Document, DocumentAttempt
-from documents.services import documents_retry
+from documents.queueing import documents_retry
 from tests.conftest import wait_for
 from webhooks.models import Delivery
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt
-from documents.services import documents_requeue_stalled
+from documents.queueing import documents_requeue_stalled
 from tests.conftest import wait_for
 
 from .faults import (

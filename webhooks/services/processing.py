@@ -3,6 +3,7 @@
 import logging
 import traceback
 from datetime import timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import transaction
@@ -10,8 +11,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import serializers
 
-from core.errors import RetryableError
-from core.retry import DUE_SLACK, retry_countdown
+from core.errors import PermanentError, RetryableError
+from core.retry import DUE_SLACK, retry_decide
 
 from ..models import Delivery
 from ..payloads import PayloadError, payload_decode, payload_validate
@@ -24,9 +25,9 @@ logger = logging.getLogger(__name__)
 def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool = False) -> None:
     """Hand an accepted event to its type's handler. Safe to run twice.
 
-    A RetryableError is recorded and raised again, with the wait chosen (backoff or Retry-After)
-    as its retry_after and as the delivery's due_at, unless this was the final attempt. Any other
-    error fails the delivery with its traceback.
+    A payload that does not validate, or a PermanentError from the handler, fails the delivery
+    with its traceback. Any other error is retried as core.retry decides: recorded with the wait
+    chosen as the delivery's due_at and raised as RetryScheduled, or on the final attempt failed.
     """
     delivery = Delivery.objects.select_related("source").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != Delivery.Status.ACCEPTED:
@@ -35,34 +36,42 @@ def delivery_process(*, delivery_id: int, retries: int = 0, final_attempt: bool 
         return  # a stale duplicate message: this delivery waits for its own retry
     Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
     try:
-        event_type = event_type_get(delivery.event_type)
-        if event_type is None:
-            raise LookupError(f"no handler registered for {delivery.event_type!r}")
-        # A form body is read as intake read it; the type intake decided (maybe from the URL) wins.
-        payload = payload_decode(bytes(delivery.raw_body), (delivery.headers or {}).get("Content-Type", ""))
-        validated = payload_validate(event_type.serializer_class, {**payload, "eventtype": delivery.event_type})
-        event_type.process(delivery=delivery, payload=validated)
-    except (PayloadError, serializers.ValidationError, LookupError, ValueError):
+        _delivery_handle(delivery)
+    except (PayloadError, serializers.ValidationError, PermanentError):
         logger.exception("delivery processing failed: delivery=%s", delivery.pk)
         _delivery_fail(delivery, traceback.format_exc())
         return
     except Exception as error:
-        # Retryable, and anything unforeseen too: retried, then failed with its reason, never looping.
-        if not isinstance(error, RetryableError):
-            logger.exception("unexpected error processing delivery=%s", delivery.pk)
-            error = RetryableError(f"{type(error).__name__}: {error}")
-        if final_attempt:
-            _delivery_fail(delivery, traceback.format_exc())
-            raise error from None
-        wait = retry_countdown(retries, error.retry_after)
-        Delivery.objects.filter(pk=delivery.pk).update(
-            last_error=str(error), due_at=timezone.now() + timedelta(seconds=wait)
-        )
-        logger.warning("delivery processing will be retried in %.0fs: delivery=%s error=%s", wait, delivery.pk, error)
-        raise RetryableError(str(error), retry_after=wait) from error
+        _delivery_retry_later(delivery, error, retries=retries, final_attempt=final_attempt)
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.ACCEPTED).update(
         status=Delivery.Status.PROCESSED, processed_at=timezone.now(), last_error=""
     )
+
+
+def _delivery_handle(delivery: Delivery) -> None:
+    event_type = event_type_get(delivery.event_type)
+    if event_type is None:
+        raise PermanentError(f"no handler registered for {delivery.event_type!r}")
+    # A form body is read as intake read it; the type intake decided (maybe from the URL) wins.
+    payload = payload_decode(bytes(delivery.raw_body), (delivery.headers or {}).get("Content-Type", ""))
+    validated = payload_validate(event_type.serializer_class, {**payload, "eventtype": delivery.event_type})
+    event_type.process(delivery=delivery, payload=validated)
+
+
+def _delivery_retry_later(delivery: Delivery, error: Exception, *, retries: int, final_attempt: bool) -> NoReturn:
+    """Write down when the event is tried again and raise RetryScheduled; on the final attempt, fail
+    it with the traceback and raise the error (retried, then failed with its reason, never looping)."""
+    if not isinstance(error, RetryableError):
+        logger.exception("unexpected error processing delivery=%s", delivery.pk)
+    retry = retry_decide(error=error, retries=retries, final_attempt=final_attempt)
+    if retry.countdown is None:
+        _delivery_fail(delivery, traceback.format_exc())
+        raise retry.error from None
+    Delivery.objects.filter(pk=delivery.pk).update(last_error=str(retry.error), due_at=retry.due_at)
+    logger.warning(
+        "delivery processing will be retried in %.0fs: delivery=%s error=%s", retry.countdown, delivery.pk, retry.error
+    )
+    raise retry.scheduled() from error
 
 
 def _delivery_fail(delivery: Delivery, error: str) -> None:

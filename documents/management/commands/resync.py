@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Document
+from documents.queueing import documents_resync
 from documents.selectors import deliveries_by_reference, documents_select
-from documents.services import documents_resync
 from webhooks.models import Delivery
 from webhooks.services import delivery_replay
 

@@ -1,0 +1,92 @@
+"""Queueing documents' syncs: after recording, on an operator's retry or resync, and by the sweep."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Document
+
+logger = logging.getLogger(__name__)
+
+
+def documents_enqueue(*, documents) -> int:
+    """Mark the documents due now and queue their sync once the transaction commits.
+
+    A broker outage is logged, not raised: the documents stay due, and the sweep queues them again.
+    """
+    ids = list(documents.values_list("pk", flat=True))
+    Document.objects.filter(pk__in=ids).update(due_at=timezone.now())
+    if ids:
+        # A function, not functools.partial: when a robust on_commit callback fails, Django logs
+        # its __qualname__, which a partial lacks, and the AttributeError escapes instead.
+        def send() -> None:
+            _document_syncs_send(ids)
+
+        transaction.on_commit(send, robust=True)
+    return len(ids)
+
+
+def _document_syncs_send(ids: list[int]) -> None:
+    from .tasks import document_sync  # the task module imports this one
+
+    for sent, document_id in enumerate(ids):
+        try:
+            document_sync.delay(document_id)
+        except Exception:
+            # The broker is down: each further publish would only wait for its own timeout.
+            logger.exception(
+                "could not queue %s of %s documents (the sweep will): first=%s", len(ids) - sent, len(ids), document_id
+            )
+            return
+
+
+def documents_retry(*, documents) -> int:
+    """Queue the failed or dead documents among these again; return how many."""
+    with transaction.atomic():
+        retry = documents.filter(status__in=[Document.Status.FAILED, Document.Status.DEAD])
+        ids = list(retry.values_list("pk", flat=True))
+        Document.objects.filter(pk__in=ids).update(status=Document.Status.PENDING, last_error="")
+        return documents_enqueue(documents=Document.objects.filter(pk__in=ids))
+
+
+def documents_requeue_stalled() -> int:
+    """Queue again the documents whose sync never started, or whose worker stopped renewing its lease."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    stalled = Document.objects.filter(
+        Q(status=Document.Status.PENDING) & (Q(due_at__lt=cutoff) | Q(due_at__isnull=True, created_at__lt=cutoff))
+        | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
+    )
+    with transaction.atomic():
+        count = documents_enqueue(documents=stalled.order_by("pk")[:1000])
+    if count:
+        logger.warning("re-queued %s stalled documents", count)
+    return count
+
+
+def documents_resync(*, documents, include_stored: bool = False, failed_only: bool = False) -> int:
+    """Queue these documents' sync again; return how many were queued.
+
+    Failed and dead ones are retried; pending ones are queued again (a lost message); with
+    include_stored, stored ones are downloaded again (to the same key). Syncing ones are left to
+    the worker that holds them. failed_only leaves everything but failed and dead alone.
+    """
+    statuses = [Document.Status.FAILED, Document.Status.DEAD]
+    if not failed_only:
+        statuses.append(Document.Status.PENDING)
+        if include_stored:
+            statuses.append(Document.Status.STORED)
+    with transaction.atomic():
+        ids = list(documents.filter(status__in=statuses).values_list("pk", flat=True))
+        Document.objects.filter(pk__in=ids).exclude(status=Document.Status.PENDING).update(
+            status=Document.Status.PENDING, last_error=""
+        )
+        queued = documents_enqueue(documents=Document.objects.filter(pk__in=ids))
+    logger.info(
+        "documents queued again: count=%s include_stored=%s failed_only=%s", queued, include_stored, failed_only
+    )
+    return queued
