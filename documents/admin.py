@@ -26,7 +26,7 @@ from core.admin import (
 from webhooks.models import Source
 
 from . import selectors
-from .advance import AdvanceClient
+from .advance.client import AdvanceClient
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
 from .services import documents_retry, versions_post_processing_retry
 from .storage import object_download_url, object_open

@@ -21,7 +21,8 @@ from core.errors import RetryableError
 from webhooks.models import Source
 
 from . import metrics
-from .advance import AdvanceClient, AdvanceError
+from .advance.client import AdvanceClient
+from .advance.errors import AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItemVersion
 from .services import source_documents_scope, source_sync_get, version_documents_record

@@ -19,7 +19,8 @@ from core.retry import DUE_SLACK, retry_countdown
 from webhooks.models import Delivery, Source
 
 from . import metrics
-from .advance import AdvanceClient, AdvanceError
+from .advance.client import AdvanceClient
+from .advance.errors import AdvanceError
 from .events import advance_id_validator
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
 from .storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream

@@ -5,7 +5,7 @@ from core.errors import RetryableError
 from core.retry import retry_countdown
 
 from . import services, storage
-from .advance import AdvanceError
+from .advance.errors import AdvanceError
 
 
 # The project's pool is threads (settings.CELERY_WORKER_POOL), which enforces neither time limits

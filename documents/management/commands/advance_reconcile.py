@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import RetryableError
-from documents.advance import AdvanceError
+from documents.advance.errors import AdvanceError
 from documents.reconcile import source_reconcile
 from webhooks.models import Source
 
