@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -27,7 +27,7 @@ from webhooks.models import Source
 
 from . import selectors
 from .advance.client import AdvanceClient
-from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
+from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion, newest_version_first
 from .services import documents_retry, versions_post_processing_retry
 from .storage import object_download_url, object_open
 
@@ -429,17 +429,13 @@ def documents_from_display(version: WorkItemVersion) -> str:
     return version.get_documents_from_display()
 
 
-def versions_newest_first(queryset):
-    return queryset.order_by(F("completed_at").desc(nulls_last=True), "-created_at", "-pk")
-
-
 class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = WorkItemVersion
     fields = ["advance_id", "completed_at", "created_by_login", "document_count", "documents_link"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest):
-        return versions_newest_first(super().get_queryset(request).annotate(document_count=Count("documents")))
+        return super().get_queryset(request).annotate(document_count=Count("documents")).newest_first()
 
     @admin.display(description="documents")
     def document_count(self, version: WorkItemVersion) -> int:
@@ -477,9 +473,7 @@ class WorkItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         documents = (
             Document.objects.filter(version__work_item=work_item)
             .select_related("version")
-            .order_by(
-                F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-version__pk", "name", "pk"
-            )
+            .order_by(*newest_version_first("version__"), "name", "pk")
         )
         rows = format_html_join(
             "\n",

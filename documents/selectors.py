@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
-from .models import Document, WorkItem
+from .models import Document, WorkItem, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -130,7 +130,7 @@ def document_other_versions(*, document: Document) -> list[Document]:
         Document.objects.filter(same, version__work_item_id=document.version.work_item_id)
         .exclude(version_id=document.version_id)
         .select_related("version")
-        .order_by(F("version__completed_at").desc(nulls_last=True), "-version__created_at", "-pk")
+        .order_by(*newest_version_first("version__"), "-pk")
     )
 
 
