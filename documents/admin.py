@@ -23,6 +23,7 @@ from core.admin import (
     preformatted,
     status_badge,
 )
+from core.http import media_type_of
 from webhooks.models import Source
 
 from . import selectors
@@ -84,16 +85,14 @@ class ContentTypeFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         types = model_admin.get_queryset(request).order_by("content_type").values_list("content_type", flat=True)
-        return [
-            (value, TYPE_LABELS.get(value.split(";")[0].strip().lower(), value)) for value in types.distinct() if value
-        ]
+        return [(value, TYPE_LABELS.get(media_type_of(value), value)) for value in types.distinct() if value]
 
     def queryset(self, request, queryset):
         return queryset.filter(content_type=self.value()) if self.value() else queryset
 
 
 def media_type(document: Document) -> str:
-    return document.content_type.split(";")[0].strip().lower()
+    return media_type_of(document.content_type)
 
 
 def document_preview_kind(document: Document) -> str | None:

@@ -36,6 +36,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
 
 from core.errors import RetryableError
+from core.http import media_type_of
 
 # Extensions for the content types Advance serves, where mimetypes' answer is not the usual one.
 EXTENSIONS = {
@@ -107,7 +108,7 @@ def filename_sanitize(name: str) -> str:
 
 
 def extension_for(content_type: str) -> str:
-    media_type = content_type.split(";")[0].strip().lower()
+    media_type = media_type_of(content_type)
     return EXTENSIONS.get(media_type) or mimetypes.guess_extension(media_type) or ""
 
 
