@@ -23,6 +23,7 @@ from .advance.client import AdvanceClient
 from .advance.errors import AdvanceError
 from .events import advance_id_validator
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
+from .selectors import resync_statuses
 from .storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
 
 logger = logging.getLogger(__name__)
@@ -712,11 +713,7 @@ def documents_resync(*, documents, include_stored: bool = False, failed_only: bo
     include_stored, stored ones are downloaded again (to the same key). Syncing ones are left to
     the worker that holds them. failed_only leaves everything but failed and dead alone.
     """
-    statuses = [Document.Status.FAILED, Document.Status.DEAD]
-    if not failed_only:
-        statuses.append(Document.Status.PENDING)
-        if include_stored:
-            statuses.append(Document.Status.STORED)
+    statuses = resync_statuses(include_stored=include_stored, failed_only=failed_only)
     with transaction.atomic():
         ids = list(documents.filter(status__in=statuses).values_list("pk", flat=True))
         Document.objects.filter(pk__in=ids).exclude(status=Document.Status.PENDING).update(
