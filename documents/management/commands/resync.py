@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from documents.resync import resync_run
 from documents.selectors import ResyncSelection, deliveries_by_reference, resync_select
 
-from ._operator import ProgressBar, moment
+from ._operator import ProgressBar, moment, progress_arguments_add
 
 
 class Command(BaseCommand):
@@ -26,10 +26,7 @@ class Command(BaseCommand):
             "--include-stored", action="store_true", help="Download stored documents again too (same keys)."
         )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be queued; change nothing.")
-        parser.add_argument(
-            "--progress", action="store_true", default=None, help="Show a progress bar (default: on a terminal)."
-        )
-        parser.add_argument("--no-progress", dest="progress", action="store_false")
+        progress_arguments_add(parser)
 
     def handle(self, *args, **options) -> None:
         filters = self.filters(options)
