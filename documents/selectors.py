@@ -205,7 +205,9 @@ def documents_select(
     return _within(documents, "created_at", since=since, until=until, source=source).order_by("pk")
 
 
-def _within(rows: QuerySet, moment: str, *, since: datetime | None, until: datetime | None, source: str | None):
+def _within(
+    rows: QuerySet, moment: str, *, since: datetime | None, until: datetime | None, source: str | None
+) -> QuerySet:
     """The rows whose `moment` falls in [since, until), of the source with that slug; each filter when given."""
     if since:
         rows = rows.filter(**{f"{moment}__gte": since})
