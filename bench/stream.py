@@ -18,7 +18,7 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from documents.advance import AdvanceClient  # noqa: E402
+from documents.advance.client import AdvanceClient  # noqa: E402
 from documents.models import Document  # noqa: E402
 from documents.storage import document_storage  # noqa: E402
 from documents.sync import document_sync  # noqa: E402

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from webhooks.models import Source
 
-from .advance import AdvanceClient
+from .advance.client import AdvanceClient
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.core.files import File
 
-from webhooks.redaction import media_type_of
+from core.http import media_type_of
 
 from .models import Document
 from .storage import object_download_url, object_open

@@ -23,7 +23,7 @@ class CreatedBySerializer(serializers.Serializer):
 class DocumentSerializer(serializers.Serializer):
     id = AdvanceIdField()
     name = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    # Any text: the URL is judged when the document is synced (documents.advance.request_url), so
+    # Any text: the URL is judged when the document is synced (documents.advance.urls.request_url), so
     # that an unsafe one fails its own document with the reason and the event's others are stored.
     url = serializers.CharField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
 

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 from webhooks.models import Delivery, Source
@@ -19,6 +20,17 @@ class WorkItem(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.advance_id
+
+
+def newest_version_first(through: str = "") -> list:
+    """The order of a work item's versions, newest first: by completion (undated ones last), then by
+    when they were recorded. `through` orders other rows by their version ("version__")."""
+    return [F(f"{through}completed_at").desc(nulls_last=True), f"-{through}created_at", f"-{through}pk"]
+
+
+class WorkItemVersionQuerySet(models.QuerySet):
+    def newest_first(self) -> "WorkItemVersionQuerySet":
+        return self.order_by(*newest_version_first())
 
 
 class WorkItemVersion(models.Model):
@@ -77,6 +89,8 @@ class WorkItemVersion(models.Model):
         help_text="When the status call should run (next); later than that, the sweep queues it again.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkItemVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

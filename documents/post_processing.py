@@ -13,7 +13,7 @@ from core.errors import PermanentError, RetryableError
 from core.retry import DUE_SLACK, retry_decide
 
 from . import metrics
-from .advance import AdvanceClient
+from .advance.client import AdvanceClient
 from .models import Document, SourceSync, WorkItemVersion
 from .source_sync import source_sync_get
 

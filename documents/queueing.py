@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Document
+from .selectors import resync_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,7 @@ def documents_resync(*, documents, include_stored: bool = False, failed_only: bo
     include_stored, stored ones are downloaded again (to the same key). Syncing ones are left to
     the worker that holds them. failed_only leaves everything but failed and dead alone.
     """
-    statuses = [Document.Status.FAILED, Document.Status.DEAD]
-    if not failed_only:
-        statuses.append(Document.Status.PENDING)
-        if include_stored:
-            statuses.append(Document.Status.STORED)
+    statuses = resync_statuses(include_stored=include_stored, failed_only=failed_only)
     with transaction.atomic():
         ids = list(documents.filter(status__in=statuses).values_list("pk", flat=True))
         Document.objects.filter(pk__in=ids).exclude(status=Document.Status.PENDING).update(

@@ -21,7 +21,8 @@ from core.errors import PermanentError, RetryableError
 from webhooks.models import Source
 
 from . import metrics
-from .advance import AdvanceClient, AdvanceError
+from .advance.client import AdvanceClient
+from .advance.errors import AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItemVersion
 from .recording import version_documents_record
@@ -78,6 +79,18 @@ def source_versions_completed(*, source: Source, since: datetime) -> list[FoundV
     sync = source_sync_get(source=source)
     client = AdvanceClient(source)
     query = sync.reconcile_query.replace("{since}", quote(since.astimezone(UTC).isoformat().replace("+00:00", "Z")))
+    found = [
+        version
+        for item in _work_items_listed(client, query)
+        for version in _work_item_versions_completed(client, item, since)
+    ]
+    # Undated versions last: the watermark never moves over them.
+    found.sort(key=lambda v: (v.completed_at is None, v.completed_at or since))
+    return found
+
+
+def _work_items_listed(client: AdvanceClient, query: str) -> list[dict]:
+    """Every work item the query lists, page after page, each once (ids compared without case)."""
     work_items: list[dict] = []
     seen: set[str] = set()
     skip = 0
@@ -90,24 +103,25 @@ def source_versions_completed(*, source: Source, since: datetime) -> list[FoundV
         if len(page) < PAGE_SIZE or not new:
             break  # the last page, or the same page again (a server ignoring skip)
         skip += len(page)
-    found = []
-    for item in work_items:
-        work_item_id = str(item["id"])
-        completed = []
-        for version in client.list_versions(work_item_id):
-            version_id = _valid_id(version.get("id"))
-            status = str(version.get("status") or "completed").lower()
-            if version_id is not None and status in COMPLETED_STATUSES:
-                completed.append((version_id, _completed_at(version)))
-        latest = _latest(completed)
-        for version_id, completed_at in completed:
-            if completed_at is not None and completed_at < since:
-                continue
-            name = str(item.get("name") or "")[:300]
-            found.append(FoundVersion(work_item_id, name, version_id, completed_at, latest=version_id == latest))
-    # Undated versions last: the watermark never moves over them.
-    found.sort(key=lambda v: (v.completed_at is None, v.completed_at or since))
-    return found
+    return work_items
+
+
+def _work_item_versions_completed(client: AdvanceClient, item: dict, since: datetime) -> list[FoundVersion]:
+    """The work item's completed versions, those completed before `since` left out (undated ones kept)."""
+    work_item_id = str(item["id"])
+    completed = []
+    for version in client.list_versions(work_item_id):
+        version_id = _valid_id(version.get("id"))
+        status = str(version.get("status") or "completed").lower()
+        if version_id is not None and status in COMPLETED_STATUSES:
+            completed.append((version_id, _completed_at(version)))
+    latest = _latest(completed)
+    name = str(item.get("name") or "")[:300]
+    return [
+        FoundVersion(work_item_id, name, version_id, completed_at, latest=version_id == latest)
+        for version_id, completed_at in completed
+        if completed_at is None or completed_at >= since
+    ]
 
 
 def _latest(completed: list[tuple[str, datetime | None]]) -> str | None:
@@ -144,57 +158,13 @@ def source_reconcile(
     that could not be: that one is looked for again next time. A dry run records nothing.
     """
     sync = source_sync_get(source=source)
-    since = since or sync.reconcile_watermark or source.created_at
-    result = ReconcileResult(since=since)
-    try:
-        result.found = source_versions_completed(source=source, since=since)
-    except (AdvanceError, RetryableError) as error:
-        if not dry_run:
-            _run_end(sync, None, f"listing failed: {error}")
-        metrics.RECONCILE_FAILURES.inc()
-        raise
+    result = ReconcileResult(since=since or sync.reconcile_watermark or source.created_at)
+    result.found = _versions_listed(source, sync, result.since, dry_run=dry_run)
     result.missing = _missing(source, result.found)
     if dry_run:
         return result
-    missing = set(result.missing)
-    # Without a version's own list (API v1.1), Advance lists only the work item's newest documents:
-    # an older version is recorded without any, rather than with the newest one's bytes under its key.
-    latest_only = source_documents_scope(source=source) == SourceSync.DocumentsScope.LATEST
-    watermark, blocked = None, False
-    for done, found in enumerate(result.found, start=1):
-        if found in missing:
-            payload = {
-                "createddate": found.completed_at,
-                "data": {
-                    "workitemid": found.work_item_id,
-                    "workitemversionid": found.version_id,
-                    "workitemname": found.work_item_name,
-                    "documents": [],
-                },
-            }
-            try:
-                version_documents_record(
-                    source=source,
-                    payload=payload,
-                    recorded_by=WorkItemVersion.RecordedBy.RECONCILE,
-                    fetchable=found.latest or not latest_only,
-                )
-            except (PermanentError, AdvanceError, RetryableError) as error:
-                result.failed.append((found, str(error)))
-                blocked = True
-                logger.warning(
-                    "reconcile could not record: source=%s version=%s error=%s", source.slug, found.version_id, error
-                )
-            else:
-                result.recorded += 1
-                metrics.RECONCILED_VERSIONS.inc()
-        if not blocked and found.completed_at is not None:
-            watermark = found.completed_at
-        if progress:
-            progress(done, len(result.found))
-    result.watermark = watermark
-    error = "; ".join(f"{found.version_id}: {reason}" for found, reason in result.failed[:5])
-    _run_end(sync, watermark, error)
+    _versions_record(source, result, progress)
+    _run_end(sync, result.watermark, "; ".join(f"{found.version_id}: {reason}" for found, reason in result.failed[:5]))
     if result.failed:
         metrics.RECONCILE_FAILURES.inc()
     logger.info(
@@ -203,9 +173,65 @@ def source_reconcile(
         len(result.found),
         result.recorded,
         len(result.failed),
-        watermark,
+        result.watermark,
     )
     return result
+
+
+def _versions_listed(source: Source, sync: SourceSync, since: datetime, *, dry_run: bool) -> list[FoundVersion]:
+    """The versions Advance lists as completed since `since`; a listing that fails is the run's error."""
+    try:
+        return source_versions_completed(source=source, since=since)
+    except (AdvanceError, RetryableError) as error:
+        if not dry_run:
+            _run_end(sync, None, f"listing failed: {error}")
+        metrics.RECONCILE_FAILURES.inc()
+        raise
+
+
+def _versions_record(source: Source, result: ReconcileResult, progress: Callable[[int, int], None] | None) -> None:
+    """Record the missing versions, oldest first; the watermark follows them up to the first that fails."""
+    missing = set(result.missing)
+    # Without a version's own list (API v1.1), Advance lists only the work item's newest documents:
+    # an older version is recorded without any, rather than with the newest one's bytes under its key.
+    latest_only = source_documents_scope(source=source) == SourceSync.DocumentsScope.LATEST
+    blocked = False
+    for done, found in enumerate(result.found, start=1):
+        if found in missing:
+            error = _version_record(source, found, fetchable=found.latest or not latest_only)
+            if error is None:
+                result.recorded += 1
+            else:
+                result.failed.append((found, error))
+                blocked = True
+        if not blocked and found.completed_at is not None:
+            result.watermark = found.completed_at
+        if progress:
+            progress(done, len(result.found))
+
+
+def _version_record(source: Source, found: FoundVersion, *, fetchable: bool) -> str | None:
+    """Record one found version as its event would have; the reason when it could not be."""
+    payload = {
+        "createddate": found.completed_at,
+        "data": {
+            "workitemid": found.work_item_id,
+            "workitemversionid": found.version_id,
+            "workitemname": found.work_item_name,
+            "documents": [],
+        },
+    }
+    try:
+        version_documents_record(
+            source=source, payload=payload, recorded_by=WorkItemVersion.RecordedBy.RECONCILE, fetchable=fetchable
+        )
+    except (PermanentError, RetryableError) as error:
+        logger.warning(
+            "reconcile could not record: source=%s version=%s error=%s", source.slug, found.version_id, error
+        )
+        return str(error)
+    metrics.RECONCILED_VERSIONS.inc()
+    return None
 
 
 def _run_end(sync: SourceSync, watermark: datetime | None, error: str) -> None:

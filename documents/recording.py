@@ -8,7 +8,8 @@ from django.utils import timezone
 from core.errors import PermanentError
 from webhooks.models import Delivery, Source
 
-from .advance import AdvanceClient, AdvanceError
+from .advance.client import AdvanceClient
+from .advance.errors import AdvanceError
 from .events import advance_id_validator
 from .models import Document, SourceSync, WorkItem, WorkItemVersion
 from .post_processing import version_post_processing_check

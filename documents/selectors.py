@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
-from .models import Document, SourceSync, WorkItem
+from .models import Document, SourceSync, WorkItem, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -148,14 +148,6 @@ def documents_latest_failures(*, limit: int = 10) -> list[Document]:
     )
 
 
-def newest_version_first(*, via: str = "") -> list:
-    """The order of versions, newest first: by completion (never completed last), then as recorded.
-
-    `via` is the path to the version from the rows ordered ("version__" for documents).
-    """
-    return [F(f"{via}completed_at").desc(nulls_last=True), f"-{via}created_at", f"-{via}pk"]
-
-
 def document_other_versions(*, document: Document) -> list[Document]:
     """The same document in the work item's other versions: same Advance document id or same name.
 
@@ -169,7 +161,7 @@ def document_other_versions(*, document: Document) -> list[Document]:
         Document.objects.filter(same, version__work_item_id=document.version.work_item_id)
         .exclude(version_id=document.version_id)
         .select_related("version")
-        .order_by(*newest_version_first(via="version__"), "-pk")
+        .order_by(*newest_version_first("version__"), "-pk")
     )
 
 
@@ -178,7 +170,7 @@ def work_item_documents(*, work_item: WorkItem) -> list[Document]:
     return list(
         Document.objects.filter(version__work_item=work_item)
         .select_related("version")
-        .order_by(*newest_version_first(via="version__"), "name", "pk")
+        .order_by(*newest_version_first("version__"), "name", "pk")
     )
 
 
@@ -271,18 +263,82 @@ def documents_select(
         )
     if deliveries is not None:
         documents = documents.filter(version__delivery__in=deliveries)
+    return _within(documents, "created_at", since=since, until=until, source=source).order_by("pk")
+
+
+def _within(
+    rows: QuerySet, moment: str, *, since: datetime | None, until: datetime | None, source: str | None
+) -> QuerySet:
+    """The rows whose `moment` falls in [since, until), of the source with that slug; each filter when given."""
     if since:
-        documents = documents.filter(created_at__gte=since)
+        rows = rows.filter(**{f"{moment}__gte": since})
     if until:
-        documents = documents.filter(created_at__lt=until)
+        rows = rows.filter(**{f"{moment}__lt": until})
     if source:
-        documents = documents.filter(source__slug=source)
-    return documents.order_by("pk")
+        rows = rows.filter(source__slug=source)
+    return rows
 
 
-def deliveries_by_reference(reference: str) -> QuerySet:
-    """The event rows a reference names: our public id (a UUID) or Advance's eventId."""
+def resync_statuses(*, include_stored: bool = False, failed_only: bool = False) -> list[str]:
+    """The statuses a resync queues again: failed and dead; pending too (a lost message) unless
+    failed_only; stored too with include_stored. Syncing ones are left to the worker that holds them."""
+    statuses = [Document.Status.FAILED, Document.Status.DEAD]
+    if not failed_only:
+        statuses.append(Document.Status.PENDING)
+        if include_stored:
+            statuses.append(Document.Status.STORED)
+    return statuses
+
+
+@dataclass(frozen=True)
+class ResyncSelection:
+    failed_events: list[Delivery]  # replayed: each records, and queues, its own documents again
+    document_ids: list[int]  # the selected documents a resync queues (resync_statuses), besides those events'
+    selected: int  # documents selected, besides those events', whatever their status
+    include_stored: bool
+    failed_only: bool
+
+
+def resync_select(
+    *,
+    work_item: str | None = None,
+    deliveries: QuerySet | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    source: str | None = None,
+    include_stored: bool = False,
+    failed_only: bool = False,
+) -> ResyncSelection:
+    """What a resync of these filters (documents_select's) takes: the failed events among them and the documents.
+
+    Failed events are chosen when no work item is named (their processing stopped, maybe before
+    any document was recorded): those of `deliveries` or all, received in [since, until), of the
+    source. Their documents are left out of the documents: a replayed event queues them itself.
+    """
+    failed_events = Delivery.objects.none()
+    if not work_item:
+        failed_events = (deliveries if deliveries is not None else Delivery.objects.all()).filter(
+            status=Delivery.Status.FAILED
+        )
+        failed_events = _within(failed_events, "received_at", since=since, until=until, source=source)
+    failed_events = list(failed_events.order_by("pk").only("pk", "status"))
+    documents = documents_select(
+        work_item=work_item, deliveries=deliveries, since=since, until=until, source=source
+    ).exclude(version__delivery__in=[delivery.pk for delivery in failed_events])
+    statuses = resync_statuses(include_stored=include_stored, failed_only=failed_only)
+    return ResyncSelection(
+        failed_events=failed_events,
+        document_ids=list(documents.filter(status__in=statuses).values_list("pk", flat=True)),
+        selected=documents.count(),
+        include_stored=include_stored,
+        failed_only=failed_only,
+    )
+
+
+def deliveries_by_reference(reference: str, *, source: str | None = None) -> QuerySet:
+    """The event rows a reference names: our public id (a UUID) or Advance's eventId; of the source with that slug."""
     query = Q(event_id=reference)
     with contextlib.suppress(ValueError):
         query |= Q(public_id=uuid.UUID(reference))
-    return Delivery.objects.filter(query, status__in=Delivery.EVENT_STATUSES)
+    events = Delivery.objects.filter(query, status__in=Delivery.EVENT_STATUSES)
+    return events.filter(source__slug=source) if source else events

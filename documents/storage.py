@@ -36,7 +36,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
 
 from core.errors import PermanentError, RetryableError
-from webhooks.redaction import media_type_of
+from core.http import media_type_of
 
 # Extensions for the content types Advance serves, where mimetypes' answer is not the usual one.
 EXTENSIONS = {

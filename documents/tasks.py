@@ -5,7 +5,7 @@ from core.errors import RetryableError
 from core.retry import attempt_run
 
 from . import post_processing, queueing, storage, sync
-from .advance import AdvanceError
+from .advance.errors import AdvanceError
 
 
 # The project's pool is threads (settings.CELERY_WORKER_POOL), which enforces neither time limits

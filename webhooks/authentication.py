@@ -6,9 +6,11 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from core.http import media_type_of
+
 from .models import Source
 from .parsers import PayloadTooLarge, body_limit_check
-from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields, media_type_of
+from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields
 from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
 from .services.refusals import KeptRequest, signed_request_make

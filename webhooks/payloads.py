@@ -16,7 +16,9 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from .redaction import CODE_FIELD, json_field_value, media_type_of
+from core.http import media_type_of
+
+from .redaction import CODE_FIELD, json_field_value
 
 MAX_JSON_DEPTH = 32
 NUL_MESSAGE = "Null characters and lone surrogates are not allowed."

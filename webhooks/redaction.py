@@ -14,6 +14,8 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 from django.utils.http import parse_header_parameters
 
+from core.http import media_type_of
+
 CODE_FIELD = "token"
 ORIGINAL_BODY = "body"  # key of the credentials: the body as sent, when it held the code
 
@@ -35,11 +37,6 @@ CREDENTIAL_HEADER_NAMES = frozenset(
 
 # Said in the headers of a delivery whose body could not be stored without its code.
 BODY_NOT_STORED_NOTE = "X-Advance-Sync-Body-Not-Stored"
-
-
-def media_type_of(content_type: str) -> str:
-    """The media type of a Content-Type value, lower case, without its parameters."""
-    return content_type.split(";")[0].strip().lower()
 
 
 def _is_code_pair(pair: str) -> bool:

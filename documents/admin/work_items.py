@@ -22,7 +22,7 @@ class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest):
         versions = selectors.versions_with_document_count(super().get_queryset(request))
-        return versions.order_by(*selectors.newest_version_first())
+        return versions.newest_first()
 
     @admin.display(description="documents")
     def document_count(self, version: WorkItemVersion) -> int:

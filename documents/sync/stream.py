@@ -9,7 +9,7 @@ from django.conf import settings
 
 from core.errors import RetryableError
 
-from ..advance import AdvanceClient, Download
+from ..advance.client import AdvanceClient, Download
 from ..models import Document
 from ..storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
 from .claim import Attempt, LeaseLost

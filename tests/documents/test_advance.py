@@ -3,7 +3,9 @@
 import pytest
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
-from documents.advance import AdvanceClient, AdvanceError, AdvanceUnavailable, request_url
+from documents.advance.client import AdvanceClient
+from documents.advance.errors import AdvanceError, AdvanceUnavailable
+from documents.advance.urls import request_url
 
 pytestmark = pytest.mark.django_db
 

@@ -147,6 +147,16 @@ def test_dry_run_records_nothing(stack, advance, source, bucket):
     assert advance.requests_for("/content") == []
 
 
+def test_reconcile_draws_a_progress_bar_on_a_terminal(stack, advance, source, bucket):
+    complete_work_items(advance, 2)
+
+    err = StringIO()
+    call_command("advance_reconcile", "acme", "--progress", stdout=StringIO(), stderr=err)
+
+    assert "[" + "#" * 30 + "] 2/2 versions" in err.getvalue()
+    assert wait_until_settled(4)
+
+
 def test_since_looks_further_back_than_the_watermark(stack, advance, source, bucket):
     [work_item] = complete_work_items(advance, 1)
     SourceSync.objects.update_or_create(

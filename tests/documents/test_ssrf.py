@@ -16,7 +16,10 @@ from collections.abc import Iterator
 import pytest
 
 from advance_sim import SimDocument
-from documents.advance import AdvanceClient, AdvanceError, OutboundRefused, address_refusal, request_url
+from documents.advance.client import AdvanceClient
+from documents.advance.connections import address_refusal
+from documents.advance.errors import AdvanceError, OutboundRefused
+from documents.advance.urls import request_url
 from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from documents.sync import document_sync
 from webhooks.models import Source
@@ -288,15 +291,15 @@ def test_payload_urls_in_these_spellings_are_refused_before_any_connection(url):
 
 
 def test_refused_networks_can_be_extended(settings):
-    from documents import advance
+    from documents.advance import connections
 
     settings.ADVANCE_REFUSED_NETWORKS = ["100.100.100.200/32"]
-    advance._refused_networks.cache_clear()
+    connections._refused_networks.cache_clear()
     try:
         assert address_refusal("100.100.100.200") is not None
         assert address_refusal("100.100.100.201") is None
     finally:
-        advance._refused_networks.cache_clear()
+        connections._refused_networks.cache_clear()
 
 
 # Payload URLs: the host never comes from the payload (issue 9; the full parser-differential table
@@ -304,7 +307,7 @@ def test_refused_networks_can_be_extended(settings):
 
 
 def test_request_goes_to_the_api_origin_with_only_the_path_and_query_of_the_payload_url():
-    from documents.advance import request_url
+    from documents.advance.urls import request_url
 
     api = "https://acme.hotdocsadvance.com/api/rest/v1.1"
 
@@ -324,7 +327,7 @@ def test_request_goes_to_the_api_origin_with_only_the_path_and_query_of_the_payl
     ],
 )
 def test_relative_redirects_resolve_on_the_api_origin(location, expected):
-    from documents.advance import redirect_url
+    from documents.advance.urls import redirect_url
 
     current = "http://advance.acme.test:8123/HdaApi/rest/v1.1/workitems/w-1"
     api = "http://advance.acme.test:8123/HdaApi/rest/v1.1"

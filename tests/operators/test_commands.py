@@ -151,6 +151,19 @@ def test_resync_failed_only_leaves_pending_documents_and_replays_failed_events(s
     assert Delivery.objects.get(pk=event.pk).status == Delivery.Status.ACCEPTED
 
 
+def test_resync_leaves_a_failed_events_documents_to_its_replay(source):
+    event = delivery_make(source, status=Delivery.Status.FAILED, event_id="evt-broken")
+    announced = document_make(source, version_id="v-7", status=Document.Status.FAILED, delivery=event)
+    other = document_make(source, version_id="v-8", document_id="b", status=Document.Status.FAILED)
+
+    output = run("resync", "--failed-only")
+
+    # The replay records the event's version again and queues its documents itself: not twice.
+    assert "Replayed 1 failed event. Queued 1 document again" in output
+    assert statuses(announced, other) == ["failed", "pending"]
+    assert Delivery.objects.get(pk=event.pk).status == Delivery.Status.ACCEPTED
+
+
 def test_resync_dry_run_changes_nothing(source):
     failed = document_make(source, status=Document.Status.FAILED)
 

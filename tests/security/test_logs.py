@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
-from documents.advance import AdvanceClient
+from documents.advance.client import AdvanceClient
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
 
 BODY_MARKER = "body-marker-5f2a9c"  # in every body sent; must not be logged

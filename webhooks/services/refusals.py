@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from core.http import media_type_of
+
 from ..crypto import secret_decrypt, secret_encrypt
 from ..models import Delivery, Source
-from ..payloads import FORM_MEDIA_TYPES, PayloadError, envelope_read, form_fields, media_type_of
+from ..payloads import FORM_MEDIA_TYPES, PayloadError, envelope_read, form_fields
 from ..redaction import (
     CODE_FIELD,
     ORIGINAL_BODY,

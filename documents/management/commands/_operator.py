@@ -21,6 +21,14 @@ def moment(value: str, option: str) -> datetime:
     return parsed
 
 
+def progress_arguments_add(parser) -> None:
+    """--progress / --no-progress; neither: a bar on a terminal only."""
+    parser.add_argument(
+        "--progress", action="store_true", default=None, help="Show a progress bar (default: on a terminal)."
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+
 class ProgressBar:
     """`[#########.........] 120/300 documents` redrawn in place; silent when not enabled (not a TTY)."""
 
@@ -34,6 +42,11 @@ class ProgressBar:
 
     def advance(self, count: int = 1) -> None:
         self.done = min(self.total, self.done + count)
+        self.draw()
+
+    def update(self, done: int, total: int) -> None:
+        """Redraw at `done` of `total`, for work whose total is known only once it has started."""
+        self.total, self.done = total, done
         self.draw()
 
     def draw(self) -> None:

@@ -3,11 +3,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import RetryableError
-from documents.advance import AdvanceError
+from documents.advance.errors import AdvanceError
 from documents.reconcile import source_reconcile
 from webhooks.models import Source
 
-from ._operator import ProgressBar, moment
+from ._operator import ProgressBar, moment, progress_arguments_add
 
 
 class Command(BaseCommand):
@@ -20,10 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="The source's slug.")
         parser.add_argument("--since", metavar="DATETIME", help="Look from this time (YYYY-MM-DD or ISO 8601).")
         parser.add_argument("--dry-run", action="store_true", help="List the versions that would be recorded.")
-        parser.add_argument(
-            "--progress", action="store_true", default=None, help="Show a progress bar (default: on a terminal)."
-        )
-        parser.add_argument("--no-progress", dest="progress", action="store_false")
+        progress_arguments_add(parser)
 
     def handle(self, *args, **options) -> None:
         source = Source.objects.filter(slug=options["slug"]).first()
@@ -31,14 +28,8 @@ class Command(BaseCommand):
             raise CommandError(f"No source {options['slug']!r}.")
         since = moment(options["since"], "--since") if options["since"] else None
         bar = ProgressBar(0, label="versions", stream=self.stderr, enabled=options["progress"])
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.done = done
-            bar.draw()
-
         try:
-            result = source_reconcile(source=source, since=since, dry_run=options["dry_run"], progress=progress)
+            result = source_reconcile(source=source, since=since, dry_run=options["dry_run"], progress=bar.update)
         except (AdvanceError, RetryableError) as error:
             raise CommandError(f"Advance's lists could not be read: {error}") from error
         bar.finish()

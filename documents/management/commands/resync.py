@@ -2,15 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from documents.models import Document
-from documents.queueing import documents_resync
-from documents.selectors import deliveries_by_reference, documents_select
-from webhooks.models import Delivery
-from webhooks.services import delivery_replay
+from documents.resync import resync_run
+from documents.selectors import ResyncSelection, deliveries_by_reference, resync_select
 
-from ._operator import ProgressBar, moment
-
-BATCH = 200
+from ._operator import ProgressBar, moment, progress_arguments_add
 
 
 class Command(BaseCommand):
@@ -31,88 +26,57 @@ class Command(BaseCommand):
             "--include-stored", action="store_true", help="Download stored documents again too (same keys)."
         )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be queued; change nothing.")
-        parser.add_argument(
-            "--progress", action="store_true", default=None, help="Show a progress bar (default: on a terminal)."
-        )
-        parser.add_argument("--no-progress", dest="progress", action="store_false")
+        progress_arguments_add(parser)
 
     def handle(self, *args, **options) -> None:
-        work_item, event, source = options["work_item"], options["event"], options["source"]
+        filters = self.filters(options)
+        deliveries = None
+        if options["event"]:
+            deliveries = deliveries_by_reference(options["event"], source=filters["source"])
+            if not deliveries.exists():
+                raise CommandError(f"No event {options['event']!r}.")
+        selection = resync_select(
+            **filters,
+            deliveries=deliveries,
+            include_stored=options["include_stored"],
+            failed_only=options["failed_only"],
+        )
+        if filters["work_item"] and not selection.selected:
+            raise CommandError(f"No documents of a work item {filters['work_item']!r}.")
+        if options["dry_run"]:
+            events, chosen, selected = len(selection.failed_events), len(selection.document_ids), selection.selected
+            self.stdout.write(
+                f"Would replay {events} failed event{plural(events)} "
+                f"and queue {chosen} of {selected} selected document{plural(selected)} again."
+            )
+            return
+        total = len(selection.failed_events) + len(selection.document_ids)
+        bar = ProgressBar(total, label="queued", stream=self.stderr, enabled=options["progress"])
+        replayed, queued = resync_run(selection=selection, progress=bar.advance)
+        bar.finish()
+        self.stdout.write(self.style.SUCCESS(self.summary(selection, replayed, queued)))
+
+    @staticmethod
+    def filters(options: dict) -> dict:
+        """The selection's filters; a request that chooses nothing, or contradicts itself, is refused."""
         since = moment(options["since"], "--since") if options["since"] else None
         until = moment(options["until"], "--until") if options["until"] else None
-        failed_only, include_stored = options["failed_only"], options["include_stored"]
-        if not any([work_item, event, since, until, failed_only]):
+        if not any([options["work_item"], options["event"], since, until, options["failed_only"]]):
             raise CommandError("Choose what to resync: --work-item, --event, --since/--until or --failed-only.")
-        if failed_only and include_stored:
+        if options["failed_only"] and options["include_stored"]:
             raise CommandError("--failed-only and --include-stored exclude each other.")
         if since and until and since >= until:
             raise CommandError("--since must be before --until.")
+        return {"work_item": options["work_item"], "since": since, "until": until, "source": options["source"]}
 
-        deliveries = None
-        if event:
-            deliveries = deliveries_by_reference(event)
-            if source:
-                deliveries = deliveries.filter(source__slug=source)
-            if not deliveries.exists():
-                raise CommandError(f"No event {event!r}.")
-        documents = documents_select(
-            work_item=work_item, deliveries=deliveries, since=since, until=until, source=source
-        )
-        if work_item and not documents.exists():
-            raise CommandError(f"No documents of a work item {work_item!r}.")
+    @staticmethod
+    def summary(selection: ResyncSelection, replayed: int, queued: int) -> str:
+        message = f"Replayed {replayed} failed event{plural(replayed)}. Queued {queued} document{plural(queued)} again"
+        if left := selection.selected - queued:
+            stored = "stored" if selection.include_stored else "stored (use --include-stored)"
+            message += f"; left {left} alone ({stored} or syncing)"
+        return message + "."
 
-        # Failed events: their processing stopped, maybe before any document was recorded.
-        failed_events = Delivery.objects.none()
-        if not work_item:
-            failed_events = (deliveries if deliveries is not None else Delivery.objects.all()).filter(
-                status=Delivery.Status.FAILED
-            )
-            if since:
-                failed_events = failed_events.filter(received_at__gte=since)
-            if until:
-                failed_events = failed_events.filter(received_at__lt=until)
-            if source:
-                failed_events = failed_events.filter(source__slug=source)
-        failed_events = list(failed_events.order_by("pk").only("pk", "status"))
-        # A replayed event queues its own documents again; do not queue them twice.
-        documents = documents.exclude(version__delivery__in=[delivery.pk for delivery in failed_events])
 
-        statuses = [Document.Status.FAILED, Document.Status.DEAD]
-        if not failed_only:
-            statuses.append(Document.Status.PENDING)
-            if include_stored:
-                statuses.append(Document.Status.STORED)
-        chosen = list(documents.filter(status__in=statuses).values_list("pk", flat=True))
-        selected = documents.count()
-
-        if options["dry_run"]:
-            self.stdout.write(
-                f"Would replay {len(failed_events)} failed event{'s' if len(failed_events) != 1 else ''} "
-                f"and queue {len(chosen)} of {selected} selected document{'s' if selected != 1 else ''} again."
-            )
-            return
-
-        progress = ProgressBar(
-            len(failed_events) + len(chosen), label="queued", stream=self.stderr, enabled=options["progress"]
-        )
-        replayed = 0
-        for delivery in failed_events:
-            replayed += delivery_replay(delivery=delivery)
-            progress.advance()
-        queued = 0
-        for start in range(0, len(chosen), BATCH):
-            batch = chosen[start : start + BATCH]
-            queued += documents_resync(
-                documents=Document.objects.filter(pk__in=batch), include_stored=include_stored, failed_only=failed_only
-            )
-            progress.advance(len(batch))
-        progress.finish()
-
-        left = selected - queued
-        message = (
-            f"Replayed {replayed} failed event{'s' if replayed != 1 else ''}. "
-            f"Queued {queued} document{'s' if queued != 1 else ''} again"
-        )
-        if left:
-            message += f"; left {left} alone (stored{'' if include_stored else ' (use --include-stored)'} or syncing)"
-        self.stdout.write(self.style.SUCCESS(message + "."))
+def plural(count: int) -> str:
+    return "" if count == 1 else "s"
