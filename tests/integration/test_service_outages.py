@@ -12,10 +12,10 @@ import pytest
 
 from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt
-from tests.conftest import wait_for
+from tests.factories import send
+from tests.support.faults import sweeping, worker_reconnected
+from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
-
-from .faults import send, sweeping, wait_until_settled, worker_reconnected
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -119,7 +119,7 @@ def both_failed_an_attempt() -> list[DocumentAttempt] | None:
 
 
 def test_storage_down_documents_retry_and_are_stored_once_it_is_back(
-    stack, advance, token_key, webhook_url, bucket, moto_server
+    fast_stack, advance, token_key, webhook_url, bucket, moto_server
 ):
     sim_documents = [SimDocument(kind="pdf", name="Deed"), SimDocument(kind="docx", name="Lease")]
     work_item = advance.add_work_item(documents=sim_documents)

@@ -21,15 +21,9 @@ from django.utils import timezone
 from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt
 from documents.services import documents_requeue_stalled
-from tests.conftest import wait_for
-
-from .faults import (
-    kill_whole_worker,
-    only_these_workers,
-    send,
-    wait_until_settled,
-    worker_start,
-)
+from tests.factories import send
+from tests.support.faults import kill_whole_worker, only_these_workers, worker_start
+from tests.support.waiting import wait_for, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from tests.test_deployment import docker_compose, env_example, manage, needs_docker_compose, production_env
+from tests.support.deployment import docker_compose, env_example, manage, needs_docker_compose, production_env
+from tests.support.processes import BASE_DIR
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 # What switches the embedded defaults off, or would hand a key in from outside.
 OUTSIDE = (
     "DATABASE_URL",

@@ -6,48 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes, document_sha256
 from documents.models import Document
-from tests.conftest import wait_for
+from tests.factories import send
+from tests.support.waiting import wait_until_settled
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "payload-new-work-item-version-complete.json"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-@pytest.fixture
-def webhook_url(live_server) -> str:
-    return f"{live_server.url}/webhooks/advance/"
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, webhook_url):
-    """Everything running; the fixtures' values are reached through the test's own arguments."""
-    return celery_worker
-
-
-def send(url: str, payload: dict, key: str) -> requests.Response:
-    return requests.post(
-        url,
-        data=json.dumps(payload),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        timeout=10,
-    )
-
-
-def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
-    """Wait until `count` documents exist and none is pending or syncing any more."""
-
-    def settled():
-        documents = list(Document.objects.select_related("version__work_item").order_by("pk"))
-        busy = [d for d in documents if d.status in (Document.Status.PENDING, Document.Status.SYNCING)]
-        return documents if len(documents) == count and not busy else None
-
-    return wait_for(settled, timeout=timeout, interval=0.1, message=f"{count} documents to settle")
 
 
 def test_documented_example_payload_ends_as_the_exact_bytes_at_the_contract_key(

@@ -14,7 +14,7 @@ from django.utils import timezone
 from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
 from documents.services import LeaseHeld, document_sync
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

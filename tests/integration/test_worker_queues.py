@@ -18,9 +18,9 @@ from advance_sim import SimDocument, document_sha256
 from config.celery_app import app
 from config.queues import queue_names
 from documents.models import Document
-from tests.conftest import wait_for
-
-from .faults import only_these_workers, send, wait_until_settled, worker_start
+from tests.factories import send
+from tests.support.faults import only_these_workers, worker_start
+from tests.support.waiting import wait_for, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

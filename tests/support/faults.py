@@ -2,7 +2,6 @@
 started (by the PIDs and command lines of scripts/services.sh), killing worker processes, a
 stand-in for beat, and waits on the outcome in the database."""
 
-import json
 import os
 import shlex
 import signal
@@ -19,13 +18,12 @@ import boto3
 import psutil
 import pytest
 import redis
-import requests
 from django.conf import settings
 from django.db import connection
 
-from documents.models import Document
 from documents.services import documents_requeue_stalled
-from tests.conftest import BASE_DIR, WorkerProcess, wait_for
+from tests.support.processes import BASE_DIR, WorkerProcess
+from tests.support.waiting import wait_for
 from webhooks.services import deliveries_requeue_stalled
 
 QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
@@ -38,26 +36,6 @@ FAST_SETTINGS = {
     "ADVANCE_READ_TIMEOUT": "2",
     "DOCUMENT_MAX_BYTES": str(4 * 1024 * 1024),
 }
-
-
-def send(url: str, payload: dict, key: str, timeout: float = 10) -> requests.Response:
-    return requests.post(
-        url,
-        data=json.dumps(payload),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        timeout=timeout,
-    )
-
-
-def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
-    """Wait until `count` documents exist and none is pending or syncing any more."""
-
-    def settled():
-        documents = list(Document.objects.select_related("version__work_item").order_by("pk"))
-        busy = [d for d in documents if d.status in (Document.Status.PENDING, Document.Status.SYNCING)]
-        return documents if len(documents) == count and not busy else None
-
-    return wait_for(settled, timeout=timeout, interval=0.1, message=f"{count} documents to settle")
 
 
 # Workers -----------------------------------------------------------------------------------

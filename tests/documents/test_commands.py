@@ -10,10 +10,8 @@ from django.utils import timezone
 
 from documents.management.commands._operator import ProgressBar
 from documents.models import Document, WorkItemVersion
+from tests.factories import delivery_make, document_make
 from webhooks.models import Delivery
-from webhooks.services import source_save
-
-from .helpers import delivery_make, document_make
 
 pytestmark = pytest.mark.django_db
 
@@ -28,29 +26,16 @@ def statuses(*documents: Document) -> list[str]:
     return [Document.objects.get(pk=document.pk).status for document in documents]
 
 
-@pytest.fixture
-def globex(db):
-    source, _ = source_save(
-        slug="globex",
-        api_base_url="https://globex.example/api",
-        auth_base_url="https://globex.example/auth",
-        client_name="globex",
-        principal_name="sync",
-        principal_password="secret",
-    )
-    return source
-
-
 # sync_status -------------------------------------------------------------------------------
 
 
-def test_sync_status_prints_a_table_per_source_with_counts_and_the_oldest_pending(source, globex):
+def test_sync_status_prints_a_table_per_source_with_counts_and_the_oldest_pending(source, other_source):
     document_make(source, document_id="a")
     document_make(source, document_id="b", status=Document.Status.FAILED)
     pending = document_make(source, document_id="c", status=Document.Status.PENDING)
     Document.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(hours=3, minutes=5))
-    document_make(globex, document_id="d", status=Document.Status.DEAD)
-    delivery_make(globex, status=Delivery.Status.FAILED, event_id="broken")
+    document_make(other_source, document_id="d", status=Document.Status.DEAD)
+    delivery_make(other_source, status=Delivery.Status.FAILED, event_id="broken")
 
     lines = run("sync_status").splitlines()
 

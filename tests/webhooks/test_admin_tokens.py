@@ -6,10 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.factories import KEY_PATTERN
 from webhooks.models import WebhookToken
 from webhooks.services import token_authenticate, token_issue, token_revoke, token_rotate
-
-from .helpers import KEY_PATTERN
 
 CHANGELIST = "admin:webhooks_webhooktoken_changelist"
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-from tests.conftest import WorkerProcess
-
-from .faults import MotoServer, RedisServer, only_these_workers, worker_start
+from tests.support.faults import MotoServer, RedisServer, only_these_workers, worker_start
+from tests.support.processes import WorkerProcess
 
 
 @pytest.fixture(scope="package")
@@ -29,17 +28,12 @@ def fast_worker(database_name, tmp_path_factory) -> Iterator[WorkerProcess]:
 
 
 @pytest.fixture
-def webhook_url(live_server) -> str:
-    return f"{live_server.url}/webhooks/advance/"
-
-
-@pytest.fixture
 def quick_sweeps(settings) -> None:
     settings.SWEEP_STALE_SECONDS = 1
 
 
 @pytest.fixture
-def stack(fast_worker, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProcess]:
+def fast_stack(fast_worker, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProcess]:
     """Everything running, with fast_worker the only worker taking tasks."""
     with only_these_workers(fast_worker):
         yield fast_worker
@@ -47,7 +41,7 @@ def stack(fast_worker, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProc
 
 @pytest.fixture
 def own_worker(database_name, tmp_path, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProcess]:
-    """Like stack, with a worker of the test's own: for tests that may leave it broken."""
+    """Like fast_stack, with a worker of the test's own: for tests that may leave it broken."""
     worker = worker_start(database_name, tmp_path / "worker.log")
     try:
         with only_these_workers(worker):

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import connection
 
 from advance_sim import SimDocument
+from tests.factories import send
+from tests.support.waiting import wait_until_settled
 
-from .faults import send, wait_until_settled
 from .test_worker_queues import started  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

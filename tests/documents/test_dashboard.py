@@ -13,9 +13,8 @@ from django.utils import timezone
 from documents.charts import daily_bars_svg
 from documents.models import Document
 from documents.selectors import dashboard_figures, documents_per_day
+from tests.factories import delivery_make, document_make
 from webhooks.models import Delivery
-
-from .helpers import delivery_make, document_make
 
 
 def figure(page: str, name: str) -> str:

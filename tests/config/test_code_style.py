@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.support.processes import BASE_DIR
+
 RUFF = Path(sys.executable).parent / "ruff"
 
 

@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 from io import StringIO
@@ -19,7 +18,8 @@ from django.db import connection
 from django.test import Client
 
 from interviews.services import answer_stored_set
-from tests.conftest import BASE_DIR, wait_for
+from tests.support.processes import BASE_DIR, free_port
+from tests.support.waiting import wait_for
 from webhooks.models import Delivery, Source
 from webhooks.redaction import BODY_NOT_STORED_NOTE, CREDENTIAL_HEADER_NAMES, header_key
 from webhooks.services import intake, source_hmac_configure, source_hmac_secret_set, source_save, token_issue
@@ -282,12 +282,6 @@ def test_a_database_dump_after_calls_of_every_kind_holds_none_of_their_codes():
         for spelling in {code, quote(code, safe=""), quote_plus(code)}:
             assert spelling.encode() not in dump, code
             assert spelling.encode().hex().encode() not in dump, code
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("log_format", ["", "json"])

@@ -9,9 +9,9 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
 from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
+from tests.factories import send
+from tests.support.waiting import wait_until_settled
 from webhooks.models import Delivery
-
-from .faults import send, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +23,7 @@ class WideServer(ThreadedWSGIServer):
 
 
 @pytest.fixture
-def wide_webhook_url(stack) -> Iterator[str]:
+def wide_webhook_url(fast_stack) -> Iterator[str]:
     """The webhook URL on an in-process server that accepts 50 connections at once."""
     server = WideServer(("127.0.0.1", 0), WSGIRequestHandler)
     server.set_app(WSGIHandler())
@@ -67,7 +67,7 @@ def assert_each_stored_once(documents: list[Document], sim_documents: list[SimDo
         assert len(advance.requests_for(f"/documents/{document.advance_id}/")) == 1
 
 
-def test_fifty_simultaneous_deliveries_of_one_event(stack, advance, token_key, wide_webhook_url, bucket):
+def test_fifty_simultaneous_deliveries_of_one_event(fast_stack, advance, token_key, wide_webhook_url, bucket):
     sim_documents = [SimDocument(kind="docx"), SimDocument(kind="pdf"), SimDocument(kind="pdf", name="Annex")]
     work_item = advance.add_work_item(documents=sim_documents)
     payload = advance.event_payload(work_item)
@@ -87,7 +87,7 @@ def test_fifty_simultaneous_deliveries_of_one_event(stack, advance, token_key, w
     assert_each_stored_once(documents, sim_documents, bucket, advance)
 
 
-def test_versions_of_one_work_item_arriving_together_are_all_kept(stack, advance, token_key, webhook_url, bucket):
+def test_versions_of_one_work_item_arriving_together_are_all_kept(fast_stack, advance, token_key, webhook_url, bucket):
     # Three work items, two versions each, all six events at once: the work item row is created
     # by whichever event gets there first, and every version keeps its own documents.
     payloads, sim_documents = [], []

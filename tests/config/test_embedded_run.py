@@ -7,7 +7,6 @@ webhook over HTTP and waits for the document's bytes under var/media.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,9 +16,9 @@ import pytest
 import requests
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
-from tests.conftest import wait_for
+from tests.support.processes import BASE_DIR, free_port
+from tests.support.waiting import wait_for
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
@@ -27,12 +26,6 @@ SERVICE_VARIABLES = (
     "AWS_S3_ENDPOINT_URL",
     "DJANGO_SETTINGS_MODULE",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

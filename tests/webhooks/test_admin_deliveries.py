@@ -8,9 +8,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.factories import delivery_make
 from webhooks.models import Delivery
-
-from .helpers import delivery_make
 
 REPLAY_URL = "admin:webhooks_delivery_replay_failed"
 pytestmark = pytest.mark.django_db

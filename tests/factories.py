@@ -1,4 +1,8 @@
-"""Rows as the intake and the sync leave them, for the operator tests."""
+"""The tests' makers, in one place: sources, tokens' admin forms, documents with their work items and
+versions, deliveries, webhook calls, and the bytes of documents.
+
+Each maker goes through the project's services where one exists (source_save, object_save_stream),
+so that a row made here is a row the application itself could have made."""
 
 import hashlib
 import json
@@ -7,12 +11,14 @@ import struct
 import zlib
 from datetime import timedelta
 
+import requests
+from django.urls import reverse
 from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
 
 from documents.models import Document, WorkItem, WorkItemVersion
 from documents.storage import object_save_stream
 from webhooks.models import Delivery, Source
+from webhooks.services import source_save
 
 PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 
@@ -31,6 +37,54 @@ def png_bytes(width: int = 120, height: int = 80, rgb: tuple[int, int, int] = (4
 
 PNG_BYTES = png_bytes()
 KEY_PATTERN = re.compile(r"whk_[A-Za-z0-9_-]{20,}")
+SOURCE_PASSWORD = 'Pa55-word with spaces & <angle> "quotes"'
+
+
+# Sources -----------------------------------------------------------------------------------
+
+
+def source_make(slug: str = "globex", **fields) -> Source:
+    """A source at an Advance that is never called (see the `source` fixture for a live one)."""
+    values = {
+        "api_base_url": f"https://{slug}.example/api",
+        "auth_base_url": f"https://{slug}.example/auth",
+        "client_name": slug,
+        "principal_name": "sync",
+        "principal_password": "secret",
+        **fields,
+    }
+    source, _ = source_save(slug=slug, **values)
+    return source
+
+
+def source_form_data(**overrides) -> dict:
+    """The admin's source form, filled in as an operator would."""
+    data = {
+        "slug": "globex",
+        "name": "Globex tenancy",
+        "is_active": "on",
+        "api_base_url": "https://globex.hotdocsadvance.com/api/rest/v1.1/",
+        "auth_base_url": "https://globex.hotdocsadvance.com/auth",
+        "client_name": "globex",
+        "principal_name": "sync-principal",
+        "principal_password": SOURCE_PASSWORD,
+    }
+    data.update(overrides)
+    return data
+
+
+def token_inline_management(source: Source) -> dict:
+    """The management form of the tokens inline on the source's admin page."""
+    count = str(source.tokens.count())
+    return {
+        "tokens-TOTAL_FORMS": count,
+        "tokens-INITIAL_FORMS": count,
+        "tokens-MIN_NUM_FORMS": "0",
+        "tokens-MAX_NUM_FORMS": "1000",
+    }
+
+
+# Documents ---------------------------------------------------------------------------------
 
 
 def document_make(
@@ -81,6 +135,14 @@ def document_make(
     )
 
 
+def download_url(document: Document) -> str:
+    """The admin's download view of a document."""
+    return reverse("admin:documents_document_download", args=[document.pk])
+
+
+# Deliveries and webhook calls --------------------------------------------------------------
+
+
 def event_body(event_id: str = "evt-1", work_item_id: str = "wi-1", version_id: str = "v-1") -> bytes:
     return json.dumps(
         {
@@ -115,14 +177,11 @@ def delivery_make(
     return delivery
 
 
-def metric_samples(text: str) -> dict[tuple, float]:
-    """Prometheus text as {(sample name, ((label, value), ...)): value}."""
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def metric(samples: dict[tuple, float], name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+def send(url: str, payload: dict, key: str, timeout: float = 10) -> requests.Response:
+    """A webhook call over real HTTP, authenticated by a bearer token."""
+    return requests.post(
+        url,
+        data=json.dumps(payload),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=timeout,
+    )

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from config.logging import JsonFormatter
-from tests.conftest import BASE_DIR
+from tests.support.processes import BASE_DIR
 
 
 def formatted(message: str, *args, extra: dict | None = None, exc_info=None) -> dict:

@@ -3,7 +3,6 @@ across processes (a real Celery worker, several gunicorn workers)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +18,11 @@ from django.utils import timezone
 from advance_sim import SimDocument, document_bytes
 from config.metrics import rejection_cause_label
 from documents.models import Document
-from tests.conftest import BASE_DIR, wait_for
+from tests.factories import document_make
+from tests.support.metrics import metric, metric_samples
+from tests.support.processes import BASE_DIR, free_port
+from tests.support.waiting import wait_for
 from webhooks.services import token_issue
-
-from .helpers import document_make, metric, metric_samples
 
 multiprocess = pytest.mark.skipif(
     not os.environ.get("PROMETHEUS_MULTIPROC_DIR"),
@@ -176,12 +176,6 @@ def test_sync_counters_move_when_a_worker_syncs_documents(client, celery_worker,
 
 
 # Several gunicorn workers ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

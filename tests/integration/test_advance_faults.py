@@ -14,10 +14,9 @@ import pytest
 from advance_sim import SimDocument, document_bytes, document_sha256
 from documents.models import Document, DocumentAttempt
 from documents.services import documents_retry
-from tests.conftest import wait_for
+from tests.factories import send
+from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
-
-from .faults import send, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +49,7 @@ def assert_stored_once(document: Document, sim_document: SimDocument, bucket) ->
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_are_retried_until_stored(stack, advance, token_key, webhook_url, bucket, status):
+def test_server_errors_are_retried_until_stored(fast_stack, advance, token_key, webhook_url, bucket, status):
     document = SimDocument(kind="docx")
     work_item = advance.add_work_item(documents=[document])
     advance.fail_next(2, status, path_contains="/content")
@@ -71,7 +70,7 @@ def test_server_errors_are_retried_until_stored(stack, advance, token_key, webho
     assert len(advance.requests_for("/content")) == 3
 
 
-def test_429_waits_at_least_retry_after(stack, advance, token_key, webhook_url, bucket):
+def test_429_waits_at_least_retry_after(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="pdf")
     work_item = advance.add_work_item(documents=[document])
     # The worker's own backoff would retry after 0.25-0.5 s; Advance asks for 3.
@@ -88,7 +87,7 @@ def test_429_waits_at_least_retry_after(stack, advance, token_key, webhook_url, 
     assert (retried.started_at - throttled.finished_at).total_seconds() >= 2.9
 
 
-def test_429_retry_after_as_an_http_date_is_honoured(stack, advance, token_key, webhook_url, bucket):
+def test_429_retry_after_as_an_http_date_is_honoured(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="pdf")
     work_item = advance.add_work_item(documents=[document])
     advance.fail_next(
@@ -103,7 +102,7 @@ def test_429_retry_after_as_an_http_date_is_honoured(stack, advance, token_key, 
     assert second.time - first.time >= 2.5  # the date has one-second resolution
 
 
-def test_answer_later_than_the_read_timeout_is_retried(stack, advance, token_key, webhook_url, bucket):
+def test_answer_later_than_the_read_timeout_is_retried(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="pdf")
     work_item = advance.add_work_item(documents=[document])
     advance.delay_seconds = 3  # over the worker's 2 s ADVANCE_READ_TIMEOUT, for every request
@@ -119,7 +118,7 @@ def test_answer_later_than_the_read_timeout_is_retried(stack, advance, token_key
     assert_stored_once(stored, document, bucket)
 
 
-def test_body_stalling_past_the_read_timeout_is_retried(stack, advance, token_key, webhook_url, bucket):
+def test_body_stalling_past_the_read_timeout_is_retried(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="pdf", size=1024 * 1024)
     work_item = advance.add_work_item(documents=[document])
     advance.chunk_delay_seconds = 3  # 64 KiB, then silence longer than the read timeout
@@ -136,7 +135,7 @@ def test_body_stalling_past_the_read_timeout_is_retried(stack, advance, token_ke
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_connection_cut_mid_body_is_retried(stack, advance, token_key, webhook_url, bucket, chunked):
+def test_connection_cut_mid_body_is_retried(fast_stack, advance, token_key, webhook_url, bucket, chunked):
     document = SimDocument(kind="pdf", size=1024 * 1024, chunked=chunked)
     work_item = advance.add_work_item(documents=[document])
     advance.cut_after_bytes = 200_000
@@ -153,7 +152,7 @@ def test_connection_cut_mid_body_is_retried(stack, advance, token_key, webhook_u
     assert stored.size == document.size
 
 
-def test_refused_log_in_is_retried_until_accepted(stack, advance, token_key, webhook_url, bucket):
+def test_refused_log_in_is_retried_until_accepted(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="docx")
     work_item = advance.add_work_item(documents=[document])
     advance.fail_next(2, 401, path_contains="ServicePrincipalLogIn")
@@ -172,7 +171,7 @@ def test_refused_log_in_is_retried_until_accepted(stack, advance, token_key, web
     assert len(advance.requests_for("/content")) == 1
 
 
-def test_missing_document_fails_at_once(stack, advance, token_key, webhook_url, bucket):
+def test_missing_document_fails_at_once(fast_stack, advance, token_key, webhook_url, bucket):
     work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
     payload = advance.event_payload(work_item)
     payload["data"]["documents"][0]["url"] = advance.document_url(work_item.id, "0000-missing")
@@ -189,7 +188,7 @@ def test_missing_document_fails_at_once(stack, advance, token_key, webhook_url, 
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_document_over_the_size_limit_fails_at_once(stack, advance, token_key, webhook_url, bucket, chunked):
+def test_document_over_the_size_limit_fails_at_once(fast_stack, advance, token_key, webhook_url, bucket, chunked):
     # The worker's DOCUMENT_MAX_BYTES is 4 MiB. Announced by Content-Length it is refused before
     # any byte is read; sent chunked it is stopped once the limit is passed.
     document = SimDocument(kind="pdf", size=5 * 1024 * 1024, chunked=chunked)
@@ -212,7 +211,9 @@ def test_document_over_the_size_limit_fails_at_once(stack, advance, token_key, w
     assert len(advance.requests_for("/content")) == 1
 
 
-def test_retries_exhausted_make_the_document_dead_then_replay_stores_it(stack, advance, token_key, webhook_url, bucket):
+def test_retries_exhausted_make_the_document_dead_then_replay_stores_it(
+    fast_stack, advance, token_key, webhook_url, bucket
+):
     document = SimDocument(kind="docx")
     work_item = advance.add_work_item(documents=[document])
     advance.fail_next(1000, 503, path_contains="/content")
@@ -234,7 +235,7 @@ def test_retries_exhausted_make_the_document_dead_then_replay_stores_it(stack, a
     assert len(advance.requests_for("/content")) == 1  # reset() cleared the log of the 5 refused
 
 
-def test_event_whose_document_list_is_refused_fails_instead_of_looping(stack, advance, token_key, webhook_url):
+def test_event_whose_document_list_is_refused_fails_instead_of_looping(fast_stack, advance, token_key, webhook_url):
     work_item = advance.add_work_item(documents=[SimDocument(kind="pdf")])
     payload = advance.event_payload(work_item, include_documents=False)
     advance.fail_next(1, 404, path_contains="/Documents")

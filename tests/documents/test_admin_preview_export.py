@@ -13,26 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from documents.models import Document
-
-from .helpers import PDF_BYTES, PNG_BYTES, document_make
+from tests.factories import PDF_BYTES, PNG_BYTES, document_make, download_url
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-def download_url(document: Document) -> str:
-    return reverse("admin:documents_document_download", args=[document.pk])
-
-
-@pytest.fixture
-def filesystem_storage(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
-        },
-    }
-    return tmp_path
 
 
 # The list ----------------------------------------------------------------------------------
