@@ -17,6 +17,7 @@ from django.db import OperationalError, connection
 from advance_sim import SimulatedAdvance
 from tests.factories import source_make
 from tests.support.processes import WorkerProcess
+from tests.support.required import service_missing
 from webhooks.models import Source
 from webhooks.services import source_save, token_issue
 
@@ -116,7 +117,7 @@ def stack(celery_worker, bucket, webhook_url) -> WorkerProcess:
 @pytest.fixture(scope="session")
 def s3_client():
     if not settings.AWS_STORAGE_BUCKET_NAME:
-        pytest.skip("no S3 server configured (run the suite with `make test`)")
+        service_missing("The S3 server (AWS_STORAGE_BUCKET_NAME)")
     client = boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"], region_name="us-east-1")
     existing = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
     if settings.AWS_STORAGE_BUCKET_NAME not in existing:

@@ -17,7 +17,6 @@ from tests.support.deployment import (
     docker_compose,
     env_example,
     manage,
-    needs_docker_compose,
     production_env,
 )
 
@@ -62,14 +61,12 @@ def test_env_example_sets_every_variable_the_compose_file_reads():
 # docker-compose.yml ----------------------------------------------------------------------------
 
 
-@needs_docker_compose
 def test_compose_file_is_valid_with_the_example_environment():
     result = docker_compose("config", "-q")
 
     assert result.returncode == 0, result.stderr
 
 
-@needs_docker_compose
 def test_compose_defines_the_stack_and_runs_the_app_from_one_image():
     result = docker_compose("config")
     assert result.returncode == 0, result.stderr
@@ -87,7 +84,6 @@ def test_compose_defines_the_stack_and_runs_the_app_from_one_image():
     assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
 
 
-@needs_docker_compose
 def test_compose_refuses_to_run_without_a_secret_key(tmp_path):
     values = env_example()
     del values["DJANGO_SECRET_KEY"]

@@ -21,13 +21,18 @@ from documents.models import Document
 from tests.factories import document_make
 from tests.support.metrics import metric, metric_samples
 from tests.support.processes import BASE_DIR, free_port
+from tests.support.required import service_missing
 from tests.support.waiting import wait_for
 from webhooks.services import token_issue
 
-multiprocess = pytest.mark.skipif(
-    not os.environ.get("PROMETHEUS_MULTIPROC_DIR"),
-    reason="needs PROMETHEUS_MULTIPROC_DIR shared with the worker (set by `make test`)",
-)
+
+@pytest.fixture
+def multiprocess_directory() -> str:
+    """The metrics directory this process shares with the worker (set by `make test`)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or service_missing("PROMETHEUS_MULTIPROC_DIR")
+
+
+multiprocess = pytest.mark.usefixtures("multiprocess_directory")
 
 
 def scrape(client) -> dict:

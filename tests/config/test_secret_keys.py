@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from tests.support.deployment import docker_compose, env_example, manage, needs_docker_compose, production_env
+from tests.support.deployment import docker_compose, env_example, manage, production_env
 from tests.support.processes import BASE_DIR
 
 # What switches the embedded defaults off, or would hand a key in from outside.
@@ -133,7 +133,6 @@ def test_production_refuses_to_start_without_field_encryption_keys(tmp_path):
     assert "Fernet.generate_key()" in result.stderr
 
 
-@needs_docker_compose
 def test_compose_refuses_to_run_without_field_encryption_keys(tmp_path):
     values = env_example()
     del values["FIELD_ENCRYPTION_KEYS"]

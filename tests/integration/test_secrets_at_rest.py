@@ -19,6 +19,7 @@ from django.test import Client
 
 from interviews.services import answer_stored_set
 from tests.support.processes import BASE_DIR, free_port
+from tests.support.required import service_missing
 from tests.support.waiting import wait_for
 from webhooks.models import Delivery, Source
 from webhooks.redaction import BODY_NOT_STORED_NOTE, CREDENTIAL_HEADER_NAMES, header_key
@@ -102,6 +103,14 @@ class TestKeyRotation:
         assert response.status_code == 401
 
 
+@pytest.fixture
+def postgresql_tools() -> str:
+    """The binaries of the PostgreSQL `make test` started (PG_BIN), whose pg_dump reads the database."""
+    if connection.vendor != "postgresql" or not os.environ.get("PG_BIN"):
+        service_missing("The PostgreSQL of `make test` and its binaries (PG_BIN)")
+    return os.environ["PG_BIN"]
+
+
 def pg_dump(database: str) -> bytes:
     db = connection.settings_dict
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
@@ -121,10 +130,7 @@ def pg_dump(database: str) -> bytes:
     return result.stdout
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PG_BIN") or connection.vendor != "postgresql",
-    reason="needs the PostgreSQL that `make test` starts (PG_BIN)",
-)
+@pytest.mark.usefixtures("postgresql_tools")
 @pytest.mark.django_db(transaction=True)
 def test_a_database_dump_reveals_no_password_key_or_hmac_secret():
     source = source_with_secrets()
@@ -197,10 +203,7 @@ def forms(*pairs: tuple[str, str]) -> bytes:
     return urlencode(pairs).encode()
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PG_BIN") or connection.vendor != "postgresql",
-    reason="needs the PostgreSQL that `make test` starts (PG_BIN)",
-)
+@pytest.mark.usefixtures("postgresql_tools")
 @pytest.mark.django_db(transaction=True)
 def test_a_database_dump_after_calls_of_every_kind_holds_none_of_their_codes():
     client = Client()
@@ -348,10 +351,7 @@ def multipart(boundary: bytes, *parts: tuple[bytes, str]) -> bytes:
     )
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PG_BIN") or connection.vendor != "postgresql",
-    reason="needs the PostgreSQL that `make test` starts (PG_BIN)",
-)
+@pytest.mark.usefixtures("postgresql_tools")
 @pytest.mark.django_db(transaction=True)
 def test_a_multipart_code_is_not_kept_however_its_name_or_boundary_is_written():
     hmac_source_make("mpt", "multipart-secret", signed_material="body-without-token")

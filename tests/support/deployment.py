@@ -10,17 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.processes import BASE_DIR
+from tests.support.required import service_missing
 
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
 ENV_EXAMPLE = BASE_DIR / ".env.example"
-
-needs_docker_compose = pytest.mark.skipif(
-    shutil.which("docker-compose") is None,
-    reason="docker-compose is not installed (`make test` installs Debian's docker-compose package)",
-)
 
 
 def env_example() -> dict[str, str]:
@@ -40,6 +34,8 @@ def compose_variables() -> set[str]:
 
 
 def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess:
+    if shutil.which("docker-compose") is None:
+        service_missing("docker-compose (Debian's package)")
     # Only the env file may supply the compose variables, not whatever this shell exports
     # (`make test` exports AWS_* and REDIS_URL for its own services).
     env = {key: value for key, value in os.environ.items() if key not in compose_variables()}
