@@ -153,6 +153,12 @@ def event_body(event_id: str = "evt-1", work_item_id: str = "wi-1", version_id: 
     ).encode()
 
 
+def event_json(event_id: str = "evt-1", **data) -> str:
+    """A NewWorkItemVersionComplete event naming no documents, as the JSON text a sender posts."""
+    payload_data = {"workItemId": "wi-1", "workItemVersionId": "v-1", "documents": [], **data}
+    return json.dumps({"eventId": event_id, "eventType": "NewWorkItemVersionComplete", "data": payload_data})
+
+
 def delivery_make(
     source: Source | None,
     *,

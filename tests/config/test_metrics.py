@@ -18,7 +18,7 @@ from django.utils import timezone
 from advance_sim import SimDocument, document_bytes
 from config.metrics import rejection_cause_label
 from documents.models import Document
-from tests.factories import document_make
+from tests.factories import document_make, event_json
 from tests.support.metrics import metric, metric_samples
 from tests.support.processes import BASE_DIR, free_port
 from tests.support.required import service_missing
@@ -45,16 +45,6 @@ def scrape(client) -> dict:
 def post(client, body: bytes | str, key: str | None, content_type: str = "application/json"):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return client.post("/webhooks/advance/", data=body, content_type=content_type, headers=headers)
-
-
-def event(event_id: str) -> str:
-    return json.dumps(
-        {
-            "eventId": event_id,
-            "eventType": "NewWorkItemVersionComplete",
-            "data": {"workItemId": "wi-1", "workItemVersionId": "v-1", "documents": []},
-        }
-    )
 
 
 # Access ------------------------------------------------------------------------------------
@@ -99,11 +89,11 @@ def test_intake_counters_and_the_answer_latency_move_with_each_delivery(client, 
     before = scrape(client)
 
     answers = [
-        post(client, event("m-1"), key).status_code,
-        post(client, event("m-1"), key).status_code,
-        post(client, event("m-2"), key).status_code,
+        post(client, event_json("m-1"), key).status_code,
+        post(client, event_json("m-1"), key).status_code,
+        post(client, event_json("m-2"), key).status_code,
         post(client, "{not json", key).status_code,
-        post(client, event("m-3"), "whk_unknown-key-xxxxxxxxxxxxxxxxxxxxxxx").status_code,
+        post(client, event_json("m-3"), "whk_unknown-key-xxxxxxxxxxxxxxxxxxxxxxx").status_code,
         post(client, "x" * 3000, key).status_code,
         post(client, "a=b", key, content_type="text/plain").status_code,
     ]

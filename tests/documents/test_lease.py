@@ -12,8 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from advance_sim import SimDocument, document_sha256
-from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
+from documents.models import Document, DocumentAttempt
 from documents.services import LeaseHeld, document_sync
+from tests.factories import document_make
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,13 +40,12 @@ def test_attempt_whose_lease_was_taken_over_stops_and_the_document_is_stored_onc
     settings.DOCUMENT_LEASE_SECONDS = 3  # renewed every second
     sim_document = SimDocument(kind="pdf", size=3 * 1024 * 1024)
     work_item = advance.add_work_item(documents=[sim_document])
-    version = WorkItemVersion.objects.create(
-        work_item=WorkItem.objects.create(source=source, advance_id=work_item.id), advance_id=work_item.version_id
-    )
-    document = Document.objects.create(
-        version=version,
-        source=source,
-        advance_id=sim_document.id,
+    document = document_make(
+        source,
+        work_item_id=work_item.id,
+        version_id=work_item.version_id,
+        document_id=sim_document.id,
+        status=Document.Status.PENDING,
         url=advance.document_url(work_item.id, sim_document.id),
     )
     advance.chunk_delay_seconds = 0.05  # 48 chunks: about 2.5 s

@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import hmac
-import json
 import logging
 from urllib.parse import quote
 
@@ -11,6 +10,7 @@ import pytest
 from django.test import Client
 
 from documents.advance import AdvanceClient
+from tests.factories import event_json
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
 
 BODY_MARKER = "body-marker-5f2a9c"  # in every body sent; must not be logged
@@ -40,13 +40,7 @@ def logged_text(caplog) -> str:
 
 
 def event(event_id: str) -> bytes:
-    return json.dumps(
-        {
-            "eventId": event_id,
-            "eventType": "NewWorkItemVersionComplete",
-            "data": {"workItemId": "wi-1", "workItemVersionId": "v-1", "workItemName": BODY_MARKER, "documents": []},
-        }
-    ).encode()
+    return event_json(event_id, workItemName=BODY_MARKER).encode()
 
 
 @pytest.mark.django_db
