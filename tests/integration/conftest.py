@@ -51,6 +51,24 @@ def own_worker(database_name, tmp_path, bucket, webhook_url, quick_sweeps) -> It
 
 
 @pytest.fixture
+def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
+    """start(queues=None, **env): a worker of this test's own; while the test runs, only these take tasks."""
+    workers = []
+
+    def start(queues: list[str] | None = None, **env: str) -> WorkerProcess:
+        worker = worker_start(database_name, tmp_path / f"worker-{len(workers)}.log", queues=queues, **env)
+        workers.append(worker)
+        return worker
+
+    try:
+        with only_these_workers():  # every worker running before this test is paused
+            yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+@pytest.fixture
 def redis_server() -> RedisServer:
     return RedisServer()
 

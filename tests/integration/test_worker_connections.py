@@ -13,8 +13,6 @@ from advance_sim import SimDocument
 from tests.factories import send
 from tests.support.waiting import wait_until_settled
 
-from .test_worker_queues import started  # noqa: F401 - the fixture
-
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
@@ -26,7 +24,7 @@ def sessions_opened(database_name: str) -> int:
 
 
 def test_plain_worker_syncs_many_documents_on_a_bounded_number_of_database_connections(
-    started,  # noqa: F811
+    started,
     database_name,
     advance,
     token_key,

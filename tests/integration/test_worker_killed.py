@@ -22,7 +22,7 @@ from advance_sim import SimDocument, document_sha256
 from documents.models import Document, DocumentAttempt
 from documents.services import documents_requeue_stalled
 from tests.factories import send
-from tests.support.faults import kill_whole_worker, only_these_workers, worker_start
+from tests.support.faults import kill_whole_worker
 from tests.support.waiting import wait_for, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -36,21 +36,9 @@ LARGE = {"DOCUMENT_MAX_BYTES": str(SIZE * 2)}
 
 
 @pytest.fixture
-def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
-    """start(**env): start a worker of this test's own, the only ones taking tasks during the test."""
-    workers = []
-
-    def start(**env: str):
-        worker = worker_start(database_name, tmp_path / f"worker-{len(workers)}.log", **LARGE, **env)
-        workers.append(worker)
-        return worker
-
-    try:
-        with only_these_workers():  # every worker running before this test is paused
-            yield start
-    finally:
-        for worker in workers:
-            worker.stop()
+def started(started):
+    """start(**env): conftest's, with workers that take documents of SIZE (LARGE)."""
+    return lambda **env: started(**LARGE, **env)
 
 
 def sync_and_wait_mid_download(advance, token_key, webhook_url) -> tuple[SimDocument, Document]:

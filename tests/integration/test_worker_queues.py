@@ -19,28 +19,9 @@ from config.celery_app import app
 from config.queues import queue_names
 from documents.models import Document
 from tests.factories import send
-from tests.support.faults import only_these_workers, worker_start
 from tests.support.waiting import wait_for, wait_until_settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
-    """start(queues=None): a worker of this test's own; while the test runs, only these take tasks."""
-    workers = []
-
-    def start(queues: list[str] | None = None):
-        worker = worker_start(database_name, tmp_path / f"worker-{len(workers)}.log", queues=queues)
-        workers.append(worker)
-        return worker
-
-    try:
-        with only_these_workers():  # every worker running before this test is paused
-            yield start
-    finally:
-        for worker in workers:
-            worker.stop()
 
 
 def send_event(advance, token_key, webhook_url, count: int) -> list[SimDocument]:
