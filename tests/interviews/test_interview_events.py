@@ -182,18 +182,8 @@ class TestAnswers:
         assert "NewWorkItemVersionComplete" in response.json()["detail"]
         assert Delivery.objects.get().http_status == 405
 
-    def test_another_sources_answer_is_not_given(self, client, source, token_key):
-        from webhooks.services import source_save
-
-        other, _ = source_save(
-            slug="other",
-            api_base_url=source.api_base_url,
-            auth_base_url=source.auth_base_url,
-            client_name="c",
-            principal_name="p",
-            principal_password="pw",
-        )
-        provider(other, kind="stored", answer_json=STORED)
+    def test_another_sources_answer_is_not_given(self, client, source, other_source, token_key):
+        provider(other_source, kind="stored", answer_json=STORED)
 
         assert (
             call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code

@@ -24,7 +24,7 @@ from documents.models import Document
 from interviews.services import answer_stored_set
 from tests.support.waiting import wait_for
 from webhooks.models import Delivery, Source
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -141,16 +141,10 @@ def test_a_per_url_custom_interview_event_get_without_type_or_name_is_answered(s
     assert delivery.query_string == "workItemId=wi-1"  # the code is not kept
 
 
-def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, live_server, advance, source, token_key, bucket):
-    other, _ = source_save(
-        slug="other",
-        api_base_url=source.api_base_url,
-        auth_base_url=source.auth_base_url,
-        client_name="c",
-        principal_name="p",
-        principal_password="pw",
-    )
-    _, other_key = token_issue(source=other, name="other's")
+def test_a_token_of_another_source_on_a_per_url_path_is_401(
+    stack, live_server, advance, source, other_source, token_key, bucket
+):
+    _, other_key = token_issue(source=other_source, name="other's")
     item = work_item(advance, "foreign")
     url = registration_url(live_server.url, "acme", "NewWorkItemVersionComplete")
 

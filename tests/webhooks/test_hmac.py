@@ -20,7 +20,6 @@ from webhooks.services import (
     source_hmac_configure,
     source_hmac_previous_drop,
     source_hmac_secret_set,
-    source_save,
     token_issue,
 )
 from webhooks.services.refusals import signed_request_make
@@ -513,16 +512,10 @@ class TestWhichCredentialWhere:
 
         assert response.status_code == 401
 
-    def test_a_token_source_takes_its_own_tokens_on_its_slug_url_and_no_other(self, client, token_key, source):
-        other, _ = source_save(
-            slug="other",
-            api_base_url=source.api_base_url,
-            auth_base_url=source.auth_base_url,
-            client_name="c",
-            principal_name="p",
-            principal_password="pw",
-        )
-        _, other_key = token_issue(source=other, name="other")
+    def test_a_token_source_takes_its_own_tokens_on_its_slug_url_and_no_other(
+        self, client, token_key, source, other_source
+    ):
+        _, other_key = token_issue(source=other_source, name="other")
 
         own = client.post(
             URL, data=event_body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_key}"
