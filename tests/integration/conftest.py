@@ -19,9 +19,12 @@ def database_name(django_db_setup, django_db_blocker) -> str:
         return connection.settings_dict["NAME"]
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def fast_worker(database_name, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """A real worker process reading the short waits of faults.FAST_SETTINGS from its environment."""
+    """A real worker process reading the short waits of faults.FAST_SETTINGS from its environment.
+
+    One per module: this package also holds tests run by the suite's own worker under the
+    production defaults, which a fast worker left running would race for their tasks."""
     worker = worker_start(database_name, tmp_path_factory.mktemp("fast-worker") / "worker.log")
     yield worker
     worker.stop()
