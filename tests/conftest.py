@@ -5,10 +5,8 @@ process on the test database) and `advance` (the simulated Advance over real HTT
 """
 
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -17,30 +15,17 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from advance_sim import SimulatedAdvance
+from tests.factories import source_make
+from tests.support.processes import WorkerProcess
+from tests.support.required import service_missing
 from webhooks.models import Source
 from webhooks.services import source_save, token_issue
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright keeps an event loop running in the main thread until the
     session ends, and Django refuses ORM calls under a running loop (tests/browser allows them)."""
     items.sort(key=lambda item: "tests/browser/" in item.nodeid)
-
-
-def wait_for(
-    predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.05, message: str = ""
-) -> object:
-    """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,13 +77,47 @@ def token_key(source: Source) -> str:
     return key
 
 
+@pytest.fixture
+def other_source(db) -> Source:
+    """A second tenancy, "globex", at an Advance that is never called."""
+    return source_make("globex")
+
+
+@pytest.fixture
+def filesystem_storage(settings, tmp_path) -> Path:
+    """Documents stored under tmp_path instead of S3, for the admin's download and preview."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
+        },
+    }
+    return tmp_path
+
+
+# The whole stack -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook_url(live_server) -> str:
+    """The webhook endpoint over real HTTP."""
+    return f"{live_server.url}/webhooks/advance/"
+
+
+@pytest.fixture
+def stack(celery_worker, bucket, webhook_url) -> WorkerProcess:
+    """Everything running: the app over HTTP, the suite's Celery worker, the emptied bucket."""
+    return celery_worker
+
+
 # S3 --------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def s3_client():
     if not settings.AWS_STORAGE_BUCKET_NAME:
-        pytest.skip("no S3 server configured (run the suite with `make test`)")
+        service_missing("The S3 server (AWS_STORAGE_BUCKET_NAME)")
     client = boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"], region_name="us-east-1")
     existing = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
     if settings.AWS_STORAGE_BUCKET_NAME not in existing:
@@ -137,7 +156,7 @@ class Bucket:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator["WorkerProcess"]:
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
     """A real `celery worker` process, on the test database and the broker `make test` started."""
     with django_db_blocker.unblock():
         test_database = connection.settings_dict["NAME"]
@@ -145,75 +164,3 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Itera
     worker.start()
     yield worker
     worker.stop()
-
-
-class WorkerProcess:
-    """`celery -A config worker` as the README tells users to start it: no -Q, -c or -P.
-
-    `queues` is only for the tests of splitting the queues across workers (`-Q`).
-    """
-
-    def __init__(
-        self,
-        database_name: str,
-        log_path: Path,
-        extra_env: dict[str, str] | None = None,
-        *,
-        queues: list[str] | None = None,
-    ):
-        self.database_name = database_name
-        self.log_path = log_path
-        self.extra_env = extra_env or {}  # settings read from the environment, e.g. shorter leases
-        self.queues = queues
-        self.process: subprocess.Popen | None = None
-
-    def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        url = env["DATABASE_URL"]
-        env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + self.database_name
-        env.update(self.extra_env)
-        return env
-
-    def start(self) -> None:
-        from config.celery_app import app
-
-        self.hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                self.hostname,
-                *(["-Q", ",".join(self.queues)] if self.queues else []),
-            ],
-            cwd=BASE_DIR,
-            env=self.environment(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                pytest.fail(f"the Celery worker exited; see {self.log_path}")
-            return bool(app.control.ping(destination=[self.hostname], timeout=0.5))
-
-        wait_for(answers, timeout=60, message="the Celery worker")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")

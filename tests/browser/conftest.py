@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.support.processes import BASE_DIR
+from tests.support.required import service_missing
+
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
 DOCS_SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
 PASSWORD = "browser-test-password"
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing (`make test` installs Debian's chromium)", allow_module_level=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,6 +38,8 @@ def _orm_beside_playwright():
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    if not Path(CHROMIUM).exists():
+        service_missing(f"Debian's chromium ({CHROMIUM})")
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from advance_sim import SimDocument, document_bytes
 from documents.models import Document
-from tests.conftest import wait_for
-from tests.operators.helpers import delivery_make, document_make
+from tests.factories import delivery_make, document_make
+from tests.support.waiting import wait_for
 from webhooks.models import Delivery, WebhookToken
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

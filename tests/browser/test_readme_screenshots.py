@@ -11,8 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from documents.models import Document
-from tests.operators.helpers import document_make
-from webhooks.services import source_save
+from tests.factories import document_make, source_make
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -78,16 +77,13 @@ def month_of_documents(acme, globex) -> None:
 
 @pytest.fixture
 def globex(transactional_db):
-    source, _ = source_save(
-        slug="globex",
+    return source_make(
+        "globex",
         name="Globex Corporation",
         api_base_url="https://globex.hotdocsadvance.com/api/rest/v1.1",
         auth_base_url="https://globex.hotdocsadvance.com/auth",
-        client_name="globex",
-        principal_name="sync",
         principal_password="not-used",
     )
-    return source
 
 
 def test_dashboard_and_documents_list(logged_in, live_server, source, globex, screenshot):

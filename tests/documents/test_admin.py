@@ -9,41 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from documents.models import Document
-from tests.operators.helpers import document_make
+from tests.factories import PDF_BYTES, document_make, download_url
 from webhooks.models import Source
-from webhooks.services import source_save
-
-PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-
-
-@pytest.fixture
-def filesystem_storage(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
-        },
-    }
-    return tmp_path
-
-
-@pytest.fixture
-def other_source(db) -> Source:
-    source, _ = source_save(
-        slug="globex",
-        api_base_url="https://globex.example/api",
-        auth_base_url="https://globex.example/auth",
-        client_name="globex",
-        principal_name="sync",
-        principal_password="secret",
-    )
-    return source
-
-
-def download_url(document: Document) -> str:
-    return reverse("admin:documents_document_download", args=[document.pk])
-
 
 # Lists and search --------------------------------------------------------------------------
 

@@ -28,12 +28,16 @@ def test_only_the_api_origin_passes(url):
 
     with pytest.raises(AdvanceError, match="another origin"):
         request_url(url.format(port=8123), api)
-    request_url("http://127.0.0.1:8123/anything/else", api)
-    request_url("HTTP://127.0.0.1:8123/x", api)
+    assert request_url("http://127.0.0.1:8123/anything/else", api) == "http://127.0.0.1:8123/anything/else"
+    assert request_url("HTTP://127.0.0.1:8123/x", api) == "http://127.0.0.1:8123/x"
 
 
 def test_default_ports_are_the_same_origin():
-    request_url("https://acme.hotdocsadvance.com:443/api/x", "https://acme.hotdocsadvance.com/api/rest/v1.1")
+    requested = request_url(
+        "https://acme.hotdocsadvance.com:443/api/x", "https://acme.hotdocsadvance.com/api/rest/v1.1"
+    )
+
+    assert requested == "https://acme.hotdocsadvance.com/api/x"
 
 
 def test_login_is_reused_across_calls(source, advance):

@@ -6,26 +6,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
-from webhooks.services import source_save
+from documents.models import Document, DocumentAttempt
+from tests.factories import document_make, source_make
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def document() -> Document:
-    source, _ = source_save(
-        slug="acme",
-        api_base_url="https://acme.hotdocsadvance.com/api/rest/v1.1",
-        auth_base_url="https://acme.hotdocsadvance.com/auth",
-        client_name="client",
-        principal_name="principal",
-        principal_password="secret",
-    )
-    version = WorkItemVersion.objects.create(
-        work_item=WorkItem.objects.create(source=source, advance_id="wi-1"), advance_id="v-1"
-    )
-    return Document.objects.create(version=version, source=source, advance_id="d-1", name="Lease")
+    return document_make(source_make("acme"), document_id="d-1", name="Lease", status=Document.Status.PENDING)
 
 
 def test_document_page_lists_its_attempts_newest_first(admin_client, document):

@@ -8,22 +8,12 @@ import pytest
 from advance_sim import SimDocument, document_bytes
 from advance_sim.server import POST_PROCESSING_STATUS_PATH
 from documents.models import Document, SourceSync, WorkItemVersion
-from tests.conftest import wait_for
-from tests.documents.test_sync_integration import send, wait_until_settled
-from tests.operators.helpers import metric, metric_samples
+from tests.factories import send
+from tests.support.metrics import metric, metric_samples
+from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def webhook_url(live_server) -> str:
-    return f"{live_server.url}/webhooks/advance/"
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, webhook_url):
-    return celery_worker
 
 
 def status_path_set(source, path: str = POST_PROCESSING_STATUS_PATH) -> None:

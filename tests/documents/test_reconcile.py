@@ -12,21 +12,11 @@ from advance_sim import SimDocument, document_bytes
 from documents import reconcile
 from documents.models import Document, SourceSync, WorkItemVersion
 from documents.reconcile import sources_reconcile_due
-from tests.conftest import wait_for
-from tests.documents.test_sync_integration import send, wait_until_settled
+from tests.factories import send
+from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def webhook_url(live_server) -> str:
-    return f"{live_server.url}/webhooks/advance/"
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, webhook_url):
-    return celery_worker
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from documents.advance.client import AdvanceClient
 from documents.advance.connections import address_refusal
 from documents.advance.errors import AdvanceError, OutboundRefused
 from documents.advance.urls import request_url
-from documents.models import Document, DocumentAttempt, WorkItem, WorkItemVersion
+from documents.models import Document, DocumentAttempt
 from documents.sync import document_sync
+from tests.factories import document_make
 from webhooks.models import Source
 from webhooks.services import source_save
 
@@ -241,10 +242,8 @@ def test_host_name_resolving_to_an_unspecified_address_never_reaches_the_local_m
 def test_refused_connection_fails_the_document_at_once_with_the_reason(advance, connects, resolve):
     resolve("advance.acme.test", "169.254.169.254")
     source = hostile_source(advance, "http://advance.acme.test/HdaApi/rest/v1.1")
-    work_item = WorkItem.objects.create(source=source, advance_id="wi-1")
-    version = WorkItemVersion.objects.create(work_item=work_item, advance_id="v-1")
-    document = Document.objects.create(
-        version=version, source=source, advance_id="d-1", url="http://advance.acme.test/HdaApi/rest/v1.1/x"
+    document = document_make(
+        source, document_id="d-1", status=Document.Status.PENDING, url="http://advance.acme.test/HdaApi/rest/v1.1/x"
     )
 
     document_sync(document_id=document.pk)  # permanent: returns, nothing to retry

@@ -36,7 +36,7 @@ import requests
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
 from documents.models import Document
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -107,11 +107,6 @@ def canary() -> Iterator[Canary]:
         thread.join()
     for sock in sockets:
         sock.close()
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, live_server):
-    return f"{live_server.url}/webhooks/advance/"
 
 
 def _fill(template: str, *, canary: Canary, advance: SimulatedAdvance, work_item_id: str, document_id: str) -> str:
@@ -223,10 +218,10 @@ REDIRECT_LOCATIONS = [
 
 @pytest.mark.parametrize(("template", "reason"), [row[1:] for row in PAYLOAD_URLS], ids=[r[0] for r in PAYLOAD_URLS])
 def test_payload_url_read_differently_by_parsers_never_reaches_another_host(
-    stack, advance, canary, token_key, bucket, template, reason
+    stack, webhook_url, advance, canary, token_key, bucket, template, reason
 ):
     target, sibling, sibling_sim, key = _sync_event_with(
-        webhook_url=stack, token_key=token_key, advance=advance, canary=canary, template=template, redirect=False
+        webhook_url=webhook_url, token_key=token_key, advance=advance, canary=canary, template=template, redirect=False
     )
 
     _assert_refused(
@@ -238,10 +233,10 @@ def test_payload_url_read_differently_by_parsers_never_reaches_another_host(
     ("template", "reason"), [row[1:] for row in REDIRECT_LOCATIONS], ids=[r[0] for r in REDIRECT_LOCATIONS]
 )
 def test_redirect_read_differently_by_parsers_is_not_followed(
-    stack, advance, canary, token_key, bucket, template, reason
+    stack, webhook_url, advance, canary, token_key, bucket, template, reason
 ):
     target, sibling, sibling_sim, key = _sync_event_with(
-        webhook_url=stack, token_key=token_key, advance=advance, canary=canary, template=template, redirect=True
+        webhook_url=webhook_url, token_key=token_key, advance=advance, canary=canary, template=template, redirect=True
     )
 
     _assert_refused(
@@ -250,10 +245,12 @@ def test_redirect_read_differently_by_parsers_is_not_followed(
     assert "redirect" in target.last_error
 
 
-def test_payload_url_of_the_api_with_a_mixed_case_scheme_is_stored(stack, advance, canary, token_key, bucket):
+def test_payload_url_of_the_api_with_a_mixed_case_scheme_is_stored(
+    stack, webhook_url, advance, canary, token_key, bucket
+):
     # The control for the table: the same path on the API's own origin, spelled in another case, is fine.
     target, sibling, _, _ = _sync_event_with(
-        webhook_url=stack,
+        webhook_url=webhook_url,
         token_key=token_key,
         advance=advance,
         canary=canary,

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
 from documents.models import Document, SourceSync, WorkItemVersion
-from tests.conftest import wait_for
-from tests.documents.test_sync_integration import send, wait_until_settled
+from tests.factories import send
+from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery, Source
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -26,16 +26,6 @@ def advance_v11():
     with SimulatedAdvance() as simulated:
         simulated.version_scoped_documents = False  # v1.1 has no version-scoped list
         yield simulated
-
-
-@pytest.fixture
-def webhook_url(live_server) -> str:
-    return f"{live_server.url}/webhooks/advance/"
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, webhook_url):
-    return celery_worker
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from advance_sim import SimDocument, document_bytes, send_interview_call
 from documents.models import Document
 from interviews.models import AnswerProvider
 from interviews.services import answer_stored_set
-from tests.conftest import wait_for
-from tests.interviews import providers
+from tests.support import interview_providers as providers
+from tests.support.waiting import wait_for
 from webhooks.models import Delivery
 
 URL = "/webhooks/advance/"
 # Deliberately odd spacing and key order: the answer must come back exactly as stored.
 STORED = '{"Client Name": {"text": "Ada Lovelace"},\n  "Matter number": {"num": 42}, "a":[1,2 ,3]}'
-TEST_PROVIDERS = [f"tests.interviews.providers.{name}" for name in ("recording", "slow", "crashing", "not_json")]
+TEST_PROVIDERS = [f"tests.support.interview_providers.{name}" for name in ("recording", "slow", "crashing", "not_json")]
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ class TestAnswers:
         assert response.content == b"[]"
 
     def test_provider_is_called_with_the_parsed_request(self, client, source, token_key):
-        provider(source, kind="python", provider_path="tests.interviews.providers.recording")
+        provider(source, kind="python", provider_path="tests.support.interview_providers.recording")
         body = {
             "eventType": "CustomInterviewEvent",
             "eventName": "GetClient",
@@ -92,13 +92,13 @@ class TestAnswers:
         assert (request.work_item_id, request.user_id) == ("wi-7", "user-9")
         assert request.answers == {"Matter": "M-1"}
         assert json.loads(request.raw_body) == body
-        assert Delivery.objects.get().answered_by == "tests.interviews.providers.recording"
+        assert Delivery.objects.get().answered_by == "tests.support.interview_providers.recording"
 
     def test_slow_provider_is_cut_at_its_budget_with_the_fallback(self, client, source, token_key):
         provider(
             source,
             kind="python",
-            provider_path="tests.interviews.providers.slow",
+            provider_path="tests.support.interview_providers.slow",
             timeout_seconds=0.3,
             fallback_json='{"fallback": true}',
         )
@@ -119,7 +119,7 @@ class TestAnswers:
     def test_failing_provider_is_answered_with_the_default_fallback_and_recorded(
         self, client, source, token_key, path, reason
     ):
-        provider(source, kind="python", provider_path=f"tests.interviews.providers.{path}")
+        provider(source, kind="python", provider_path=f"tests.support.interview_providers.{path}")
 
         response = call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"})
 
@@ -182,18 +182,8 @@ class TestAnswers:
         assert "NewWorkItemVersionComplete" in response.json()["detail"]
         assert Delivery.objects.get().http_status == 405
 
-    def test_another_sources_answer_is_not_given(self, client, source, token_key):
-        from webhooks.services import source_save
-
-        other, _ = source_save(
-            slug="other",
-            api_base_url=source.api_base_url,
-            auth_base_url=source.auth_base_url,
-            client_name="c",
-            principal_name="p",
-            principal_password="pw",
-        )
-        provider(other, kind="stored", answer_json=STORED)
+    def test_another_sources_answer_is_not_given(self, client, source, other_source, token_key):
+        provider(other_source, kind="stored", answer_json=STORED)
 
         assert (
             call(client, token_key, body={"eventType": "CustomInterviewEvent", "eventName": "GetClient"}).status_code

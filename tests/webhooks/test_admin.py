@@ -2,41 +2,13 @@
 
 import hashlib
 import json
-import re
 
 import pytest
 from django.urls import reverse
 
+from tests.factories import KEY_PATTERN, SOURCE_PASSWORD, source_form_data, token_inline_management
 from webhooks.models import Delivery, Source, WebhookToken
 from webhooks.services import token_authenticate, token_issue
-
-KEY_PATTERN = re.compile(r"whk_[A-Za-z0-9_-]{20,}")
-SOURCE_PASSWORD = 'Pa55-word with spaces & <angle> "quotes"'
-
-
-def source_form_data(**overrides) -> dict:
-    data = {
-        "slug": "globex",
-        "name": "Globex tenancy",
-        "is_active": "on",
-        "api_base_url": "https://globex.hotdocsadvance.com/api/rest/v1.1/",
-        "auth_base_url": "https://globex.hotdocsadvance.com/auth",
-        "client_name": "globex",
-        "principal_name": "sync-principal",
-        "principal_password": SOURCE_PASSWORD,
-    }
-    data.update(overrides)
-    return data
-
-
-def token_inline_management(source: Source) -> dict:
-    count = str(source.tokens.count())
-    return {
-        "tokens-TOTAL_FORMS": count,
-        "tokens-INITIAL_FORMS": count,
-        "tokens-MIN_NUM_FORMS": "0",
-        "tokens-MAX_NUM_FORMS": "1000",
-    }
 
 
 def token_add(admin_client, source: Source, name: str = "production webhook"):

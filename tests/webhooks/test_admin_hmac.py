@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
-from tests.webhooks.test_admin import source_form_data, token_inline_management
+from tests.factories import source_form_data, token_inline_management
 from webhooks.models import Delivery, Source
 from webhooks.services import source_hmac_configure, source_hmac_secret_set
 

@@ -22,18 +22,13 @@ from advance_sim import (
 )
 from documents.models import Document
 from interviews.services import answer_stored_set
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from webhooks.models import Delivery, Source
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 SECRET = "advance-generated-secret-5e1f"
-
-
-@pytest.fixture
-def stack(celery_worker, bucket, live_server):
-    return live_server
 
 
 def hmac_source(source: Source, **settings) -> Source:
@@ -74,13 +69,13 @@ def stored_documents(bucket, item) -> list[str]:
     ids=["urlencoded-fields", "multipart-fields", "urlencoded-json-field", "multipart-json-field", "shared-value"],
 )
 def test_a_form_body_with_its_code_in_the_token_field_is_accepted_and_its_documents_stored(
-    stack, advance, source, bucket, scheme, build
+    stack, live_server, advance, source, bucket, scheme, build
 ):
     hmac_source(source, signed_material=scheme, code_location="form")
     item = work_item(advance, f"form-{scheme}")
 
     response = send_form_webhook(
-        f"{stack.url}/webhooks/advance/acme/", advance.event_payload(item), secret=SECRET, scheme=scheme, **build
+        f"{live_server.url}/webhooks/advance/acme/", advance.event_payload(item), secret=SECRET, scheme=scheme, **build
     )
 
     assert response.status_code == 202, response.content
@@ -89,22 +84,24 @@ def test_a_form_body_with_its_code_in_the_token_field_is_accepted_and_its_docume
     assert not re.search(rb'(^|&)token=|name="token"', bytes(delivery.raw_body))  # the code's field is not kept
 
 
-def test_a_wrong_secret_in_a_form_body_is_refused(stack, advance, source):
+def test_a_wrong_secret_in_a_form_body_is_refused(stack, live_server, advance, source):
     hmac_source(source, signed_material="body-without-token")
     item = work_item(advance, "wrong")
 
     response = send_form_webhook(
-        f"{stack.url}/webhooks/advance/acme/", advance.event_payload(item), secret="not-the-secret"
+        f"{live_server.url}/webhooks/advance/acme/", advance.event_payload(item), secret="not-the-secret"
     )
 
     assert response.status_code == 401
     assert not Delivery.objects.filter(status=Delivery.Status.ACCEPTED).exists()
 
 
-def test_a_per_url_event_whose_body_has_no_event_type_is_accepted_and_synced(stack, advance, source, bucket):
+def test_a_per_url_event_whose_body_has_no_event_type_is_accepted_and_synced(
+    stack, live_server, advance, source, bucket
+):
     hmac_source(source, signed_material="body-without-token")
     item = work_item(advance, "per-url")
-    url = registration_url(stack.url, "acme", "NewWorkItemVersionComplete")
+    url = registration_url(live_server.url, "acme", "NewWorkItemVersionComplete")
 
     response = send_form_webhook(url, without_event_names(advance.event_payload(item)), secret=SECRET)
 
@@ -113,12 +110,12 @@ def test_a_per_url_event_whose_body_has_no_event_type_is_accepted_and_synced(sta
     assert Delivery.objects.get(public_id=response.json()["id"]).event_type == "NewWorkItemVersionComplete"
 
 
-def test_the_url_event_type_wins_over_the_body(stack, advance, source, bucket, token_key):
+def test_the_url_event_type_wins_over_the_body(stack, live_server, advance, source, bucket, token_key):
     item = work_item(advance, "url-wins")
     payload = {**advance.event_payload(item), "eventType": "InterviewLoadEvent"}
 
     response = requests.post(
-        registration_url(stack.url, "acme", "NewWorkItemVersionComplete"),
+        registration_url(live_server.url, "acme", "NewWorkItemVersionComplete"),
         json=payload,
         headers={"Authorization": f"Bearer {token_key}"},
         timeout=10,
@@ -128,12 +125,12 @@ def test_the_url_event_type_wins_over_the_body(stack, advance, source, bucket, t
     assert stored_documents(bucket, item)
 
 
-def test_a_per_url_custom_interview_event_get_without_type_or_name_is_answered(stack, advance, source):
+def test_a_per_url_custom_interview_event_get_without_type_or_name_is_answered(stack, live_server, advance, source):
     hmac_source(source, signed_material="shared-value")
     answer_stored_set(
         source=source, event_type="CustomInterviewEvent", event_name="Client lookup", answer_json='{"Client": "Ada"}'
     )
-    url = registration_url(stack.url, "acme", "CustomInterviewEvent", "Client lookup")
+    url = registration_url(live_server.url, "acme", "CustomInterviewEvent", "Client lookup")
 
     response = requests.get(url, params={"workItemId": "wi-1", "token": SECRET}, timeout=10)
 
@@ -144,18 +141,12 @@ def test_a_per_url_custom_interview_event_get_without_type_or_name_is_answered(s
     assert delivery.query_string == "workItemId=wi-1"  # the code is not kept
 
 
-def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, advance, source, token_key, bucket):
-    other, _ = source_save(
-        slug="other",
-        api_base_url=source.api_base_url,
-        auth_base_url=source.auth_base_url,
-        client_name="c",
-        principal_name="p",
-        principal_password="pw",
-    )
-    _, other_key = token_issue(source=other, name="other's")
+def test_a_token_of_another_source_on_a_per_url_path_is_401(
+    stack, live_server, advance, source, other_source, token_key, bucket
+):
+    _, other_key = token_issue(source=other_source, name="other's")
     item = work_item(advance, "foreign")
-    url = registration_url(stack.url, "acme", "NewWorkItemVersionComplete")
+    url = registration_url(live_server.url, "acme", "NewWorkItemVersionComplete")
 
     foreign = requests.post(
         url, json=advance.event_payload(item), headers={"Authorization": f"Bearer {other_key}"}, timeout=10
@@ -170,7 +161,7 @@ def test_a_token_of_another_source_on_a_per_url_path_is_401(stack, advance, sour
 
 
 def test_a_call_refused_by_a_wrong_scheme_is_accepted_after_the_operator_adopts_the_matching_one(
-    stack, advance, source, bucket, admin_user
+    stack, live_server, advance, source, bucket, admin_user
 ):
     # Configured as the default guess (a code over the raw body); Advance signs the body without the field.
     hmac_source(source, signed_material="body", code_location="form")
@@ -179,7 +170,7 @@ def test_a_call_refused_by_a_wrong_scheme_is_accepted_after_the_operator_adopts_
     code = re.search(rb"token=([^&]+)", body).group(1).decode()
 
     refused = requests.post(
-        f"{stack.url}/webhooks/advance/acme/", data=body, headers={"Content-Type": content_type}, timeout=10
+        f"{live_server.url}/webhooks/advance/acme/", data=body, headers={"Content-Type": content_type}, timeout=10
     )
     assert refused.status_code == 401
     [delivery] = Delivery.objects.filter(status=Delivery.Status.REJECTED)
@@ -208,6 +199,6 @@ def test_a_call_refused_by_a_wrong_scheme_is_accepted_after_the_operator_adopts_
     assert delivery.accepted_as.status in (Delivery.Status.ACCEPTED, Delivery.Status.PROCESSED)
     # The same call again is now accepted as what it is: a duplicate of the event.
     again = requests.post(
-        f"{stack.url}/webhooks/advance/acme/", data=body, headers={"Content-Type": content_type}, timeout=10
+        f"{live_server.url}/webhooks/advance/acme/", data=body, headers={"Content-Type": content_type}, timeout=10
     )
     assert again.json()["status"] == "duplicate"

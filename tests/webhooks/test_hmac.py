@@ -20,13 +20,13 @@ from webhooks.services import (
     source_hmac_configure,
     source_hmac_previous_drop,
     source_hmac_secret_set,
-    source_save,
     token_issue,
 )
 from webhooks.services.refusals import signed_request_make
 from webhooks.signatures import (
     HmacConfig,
     SignatureError,
+    SignatureMatch,
     SignedRequest,
     schemes_matching,
     signature_make,
@@ -62,6 +62,15 @@ def standard_request(*, body: bytes = SW_PAYLOAD, signature: str = SW_SIGNATURE,
     return SignedRequest(raw_body=body, meta=meta(**headers), form={})
 
 
+# What a verified Standard Webhooks call leaves to be remembered against its replay: a digest of
+# what it signed, and until when a replay would still be inside the 300 s tolerance.
+SW_MATCH = SignatureMatch(
+    replay_key=hashlib.sha256(f"{SW_ID}.{SW_TIMESTAMP}.".encode() + SW_PAYLOAD).hexdigest(),
+    replay_until=SW_TIMESTAMP + 300,
+)
+NO_REPLAY = SignatureMatch()  # an untimestamped scheme: nothing to remember
+
+
 # The published vectors, computed independently ---------------------------------------------
 
 
@@ -84,7 +93,9 @@ def test_the_github_vector_is_what_github_documents():
 
 class TestStandardWebhooksVector:
     def test_the_published_signature_verifies(self):
-        signature_verify(config=STANDARD, secrets=[SW_SECRET], request=standard_request(), now=SW_TIMESTAMP)
+        match = signature_verify(config=STANDARD, secrets=[SW_SECRET], request=standard_request(), now=SW_TIMESTAMP)
+
+        assert match == SW_MATCH
 
     def test_our_signer_reproduces_the_published_signature(self):
         made = signature_make(
@@ -96,12 +107,16 @@ class TestStandardWebhooksVector:
     def test_the_secret_without_its_whsec_prefix_is_the_same_key(self):
         secret = SW_SECRET.removeprefix("whsec_")
 
-        signature_verify(config=STANDARD, secrets=[secret], request=standard_request(), now=SW_TIMESTAMP)
+        match = signature_verify(config=STANDARD, secrets=[secret], request=standard_request(), now=SW_TIMESTAMP)
+
+        assert match == SW_MATCH
 
     def test_one_valid_signature_among_several_is_enough(self):
         request = standard_request(signature=f"v1,bm9wZQ== v1a,ignored {SW_SIGNATURE}")
 
-        signature_verify(config=STANDARD, secrets=[SW_SECRET], request=request, now=SW_TIMESTAMP)
+        match = signature_verify(config=STANDARD, secrets=[SW_SECRET], request=request, now=SW_TIMESTAMP)
+
+        assert match == SW_MATCH
 
     def test_a_wrong_secret_is_refused(self):
         with pytest.raises(SignatureError):
@@ -129,7 +144,11 @@ class TestStandardWebhooksVector:
             )
 
     def test_a_timestamp_at_the_edge_of_the_tolerance_is_accepted(self):
-        signature_verify(config=STANDARD, secrets=[SW_SECRET], request=standard_request(), now=SW_TIMESTAMP + 300)
+        match = signature_verify(
+            config=STANDARD, secrets=[SW_SECRET], request=standard_request(), now=SW_TIMESTAMP + 300
+        )
+
+        assert match == SW_MATCH  # remembered against a replay until this very second
 
     def test_a_signature_without_its_version_is_refused(self):
         with pytest.raises(SignatureError):
@@ -145,7 +164,9 @@ class TestGithubVector:
     def test_the_documented_signature_verifies(self):
         request = SignedRequest(raw_body=GH_PAYLOAD, meta=meta(**{"X-Hub-Signature-256": GH_SIGNATURE}), form={})
 
-        signature_verify(config=GITHUB, secrets=[GH_SECRET], request=request, now=time.time())
+        assert signature_verify(config=GITHUB, secrets=[GH_SECRET], request=request, now=time.time()) == NO_REPLAY
+        with pytest.raises(SignatureError):  # the same request, another secret: the match above was earned
+            signature_verify(config=GITHUB, secrets=[GH_SECRET + "!"], request=request, now=time.time())
 
     def test_our_signer_reproduces_the_documented_signature(self):
         assert signature_make(config=GITHUB, secret=GH_SECRET, raw_body=GH_PAYLOAD) == GH_SIGNATURE
@@ -167,6 +188,10 @@ class TestGithubVector:
             signature_verify(config=GITHUB, secrets=[secret], request=request, now=time.time())
 
 
+def _third_secret_request() -> SignedRequest:
+    return SignedRequest(b"b", {}, {"token": hmac.new(b"third", b"b", hashlib.sha256).hexdigest()})
+
+
 class TestConfigurableVerifier:
     @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
     @pytest.mark.parametrize("encoding", ["hex", "base64"])
@@ -175,9 +200,11 @@ class TestConfigurableVerifier:
         code = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
         config = HmacConfig(algorithm=algorithm, encoding=encoding, code_location="header", header_name="X-Code")
 
-        signature_verify(
+        match = signature_verify(
             config=config, secrets=["s3cret"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), {}), now=0
         )
+
+        assert match == NO_REPLAY
         with pytest.raises(SignatureError):
             signature_verify(
                 config=config, secrets=["other"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), {}), now=0
@@ -196,9 +223,11 @@ class TestConfigurableVerifier:
         encoding = "hex" if spelling(digest) == digest.hex().upper() else "base64"
         config = HmacConfig(encoding=encoding, code_location="form")
 
-        signature_verify(
-            config=config, secrets=["k"], request=SignedRequest(b"body", {}, {"token": spelling(digest)}), now=0
-        )
+        request = SignedRequest(b"body", {}, {"token": spelling(digest)})
+
+        assert signature_verify(config=config, secrets=["k"], request=request, now=0) == NO_REPLAY
+        with pytest.raises(SignatureError):
+            signature_verify(config=config, secrets=["K"], request=request, now=0)
 
     def test_the_prefix_is_removed_and_the_authorization_scheme_skipped(self):
         digest = hmac.new(b"k", b"body", hashlib.sha512).hexdigest()
@@ -206,7 +235,9 @@ class TestConfigurableVerifier:
 
         for header in (f"sha512={digest}", f"HMAC {digest}", digest):
             request = SignedRequest(b"body", {"HTTP_AUTHORIZATION": header}, {})
-            signature_verify(config=config, secrets=["k"], request=request, now=0)
+            assert signature_verify(config=config, secrets=["k"], request=request, now=0) == NO_REPLAY, header
+            with pytest.raises(SignatureError):
+                signature_verify(config=config, secrets=["K"], request=request, now=0)
 
     def test_timestamp_dot_body_signs_the_timestamp_header(self):
         config = HmacConfig(
@@ -219,7 +250,13 @@ class TestConfigurableVerifier:
         code = hmac.new(b"k", b"1700000000.body", hashlib.sha256).hexdigest()
         headers = meta(**{"X-Sig": code, "X-Timestamp": "1700000000"})
 
-        signature_verify(config=config, secrets=["k"], request=SignedRequest(b"body", headers, {}), now=1700000100)
+        match = signature_verify(
+            config=config, secrets=["k"], request=SignedRequest(b"body", headers, {}), now=1700000100
+        )
+
+        assert match == SignatureMatch(
+            replay_key=hashlib.sha256(b"1700000000.body").hexdigest(), replay_until=1700000000 + 300
+        )
         with pytest.raises(SignatureError, match="timestamp"):
             signature_verify(config=config, secrets=["k"], request=SignedRequest(b"body", headers, {}), now=1700001000)
         replayed = meta(**{"X-Sig": code, "X-Timestamp": "1700000500"})
@@ -230,9 +267,10 @@ class TestConfigurableVerifier:
         config = HmacConfig(encoding="hex")
         for secret in ("current", "previous"):
             code = hmac.new(secret.encode(), b"b", hashlib.sha256).hexdigest()
-            signature_verify(
-                config=config, secrets=["current", "previous"], request=SignedRequest(b"b", {}, {"token": code}), now=0
-            )
+            request = SignedRequest(b"b", {}, {"token": code})
+            assert signature_verify(config=config, secrets=["current", "previous"], request=request, now=0) == NO_REPLAY
+        with pytest.raises(SignatureError):  # a third secret is neither
+            signature_verify(config=config, secrets=["current", "previous"], request=_third_secret_request(), now=0)
 
     @pytest.mark.parametrize("code", ["", "not base64!", "=" * 10, "a" * 5000, "\u00e9\u00e9"])
     def test_garbage_codes_are_refused_not_raised(self, code):
@@ -474,16 +512,10 @@ class TestWhichCredentialWhere:
 
         assert response.status_code == 401
 
-    def test_a_token_source_takes_its_own_tokens_on_its_slug_url_and_no_other(self, client, token_key, source):
-        other, _ = source_save(
-            slug="other",
-            api_base_url=source.api_base_url,
-            auth_base_url=source.auth_base_url,
-            client_name="c",
-            principal_name="p",
-            principal_password="pw",
-        )
-        _, other_key = token_issue(source=other, name="other")
+    def test_a_token_source_takes_its_own_tokens_on_its_slug_url_and_no_other(
+        self, client, token_key, source, other_source
+    ):
+        _, other_key = token_issue(source=other_source, name="other")
 
         own = client.post(
             URL, data=event_body(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_key}"
@@ -633,9 +665,10 @@ class TestNewSchemes:
             request = signed_request_make(
                 raw_body=body, meta={"CONTENT_TYPE": "application/x-www-form-urlencoded"}, code=code
             )
-            signature_verify(
+            match = signature_verify(
                 config=HmacConfig(signed_material="body-without-token"), secrets=["k"], request=request, now=0
             )
+            assert match == NO_REPLAY, body
         with pytest.raises(SignatureError):
             tampered = signed_request_make(
                 raw_body=rest.replace(b"w", b"x") + b"&token=x",
@@ -654,12 +687,16 @@ class TestNewSchemes:
             meta={"CONTENT_TYPE": "application/x-www-form-urlencoded"},
             code=b64_code("k", value.encode()),
         )
-        signature_verify(config=HmacConfig(signed_material="json-field"), secrets=["k"], request=request, now=0)
+        json_field = HmacConfig(signed_material="json-field")
+        assert signature_verify(config=json_field, secrets=["k"], request=request, now=0) == NO_REPLAY
+        with pytest.raises(SignatureError):
+            signature_verify(config=json_field, secrets=["K"], request=request, now=0)
 
         shared = SignedRequest(b"", {}, {"token": "the-shared-secret"})
-        signature_verify(
+        match = signature_verify(
             config=HmacConfig(signed_material="shared-value"), secrets=["x", "the-shared-secret"], request=shared, now=0
         )
+        assert match == NO_REPLAY
         with pytest.raises(SignatureError):
             signature_verify(
                 config=HmacConfig(signed_material="shared-value"), secrets=["the-shared-secreT"], request=shared, now=0

@@ -198,18 +198,10 @@ class TestDuplicates:
         duplicate = Delivery.objects.get(status=Delivery.Status.DUPLICATE)
         assert str(duplicate.duplicate_of.public_id) == first.json()["id"]
 
-    def test_same_event_id_from_another_source_is_a_new_event(self, client, token_key, source, example_payload):
-        from webhooks.services import source_save
-
-        other, _ = source_save(
-            slug="other",
-            api_base_url=source.api_base_url,
-            auth_base_url=source.auth_base_url,
-            client_name="c",
-            principal_name="p",
-            principal_password="pw",
-        )
-        _, other_key = token_issue(source=other, name="other")
+    def test_same_event_id_from_another_source_is_a_new_event(
+        self, client, token_key, source, other_source, example_payload
+    ):
+        _, other_key = token_issue(source=other_source, name="other")
 
         assert post(client, example_payload, key=token_key).status_code == 202
         assert post(client, example_payload, key=other_key).status_code == 202

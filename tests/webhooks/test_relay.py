@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from webhooks.models import Delivery
 from webhooks.relay import Relay
 from webhooks.services import deliveries_publish

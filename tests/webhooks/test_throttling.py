@@ -5,13 +5,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import time
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from tests.factories import event_json
 from webhooks.models import Delivery
 from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set, source_save
 
@@ -32,20 +32,10 @@ def _throttle(settings):
         cache.clear()
 
 
-def event(event_id: str) -> str:
-    return json.dumps(
-        {
-            "eventId": event_id,
-            "eventType": "NewWorkItemVersionComplete",
-            "data": {"workItemId": "wi-1", "workItemVersionId": "v-1", "documents": []},
-        }
-    )
-
-
 def call(key: str | None, *, address: str = "203.0.113.7", event_id: str = "e-1", url: str = URL, **extra):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
     return Client().post(
-        url, data=event(event_id), content_type="application/json", REMOTE_ADDR=address, **headers, **extra
+        url, data=event_json(event_id), content_type="application/json", REMOTE_ADDR=address, **headers, **extra
     )
 
 
@@ -95,7 +85,7 @@ class TestThrottling:
         url = f"{URL}acme/?token=bm9wZQ=="
 
         answers = [call(None, url=url).status_code for _ in range(LIMIT + 1)]
-        body = event("e-ok").encode()
+        body = event_json("e-ok").encode()
         code = base64.b64encode(hmac.new(b"s", body, hashlib.sha256).digest()).decode()
         valid = Client().post(
             f"{URL}acme/?token={code.replace('+', '%2B').replace('/', '%2F')}",
