@@ -1,6 +1,7 @@
 """Queueing documents' syncs: after recording, on an operator's retry or resync, and by the sweep."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,8 +9,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from webhooks.services import delivery_replay
+
 from .models import Document
-from .selectors import resync_statuses
+from .selectors import ResyncSelection, resync_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +50,7 @@ def _document_syncs_send(ids: list[int]) -> None:
 
 def documents_retry(*, documents) -> int:
     """Queue the failed or dead documents among these again; return how many."""
-    with transaction.atomic():
-        retry = documents.filter(status__in=[Document.Status.FAILED, Document.Status.DEAD])
-        ids = list(retry.values_list("pk", flat=True))
-        Document.objects.filter(pk__in=ids).update(status=Document.Status.PENDING, last_error="")
-        return documents_enqueue(documents=Document.objects.filter(pk__in=ids))
+    return documents_resync(documents=documents, failed_only=True)
 
 
 def documents_requeue_stalled() -> int:
@@ -87,3 +86,31 @@ def documents_resync(*, documents, include_stored: bool = False, failed_only: bo
         "documents queued again: count=%s include_stored=%s failed_only=%s", queued, include_stored, failed_only
     )
     return queued
+
+
+RESYNC_BATCH = 200  # documents per transaction: a large resync never holds one long transaction
+
+
+def resync_run(*, selection: ResyncSelection, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Replay the selection's failed events, then queue its documents again; return (replayed, queued).
+
+    documents_resync decides again, in its own transaction, which of them are still due a resync:
+    one that a worker took or stored since the selection is left alone. progress(n) is called as
+    each event and each batch of documents is done.
+    """
+    replayed = 0
+    for delivery in selection.failed_events:
+        replayed += delivery_replay(delivery=delivery)
+        if progress:
+            progress(1)
+    queued = 0
+    for start in range(0, len(selection.document_ids), RESYNC_BATCH):
+        batch = selection.document_ids[start : start + RESYNC_BATCH]
+        queued += documents_resync(
+            documents=Document.objects.filter(pk__in=batch),
+            include_stored=selection.include_stored,
+            failed_only=selection.failed_only,
+        )
+        if progress:
+            progress(len(batch))
+    return replayed, queued

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from documents.resync import resync_run
+from documents.queueing import resync_run
 from documents.selectors import ResyncSelection, deliveries_by_reference, resync_select
 
 from ._operator import ProgressBar, moment, progress_arguments_add
