@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.support.processes import BASE_DIR
+
 # What would hand a key in from outside, or switch an embedded default off.
 OUTSIDE = (
     "DATABASE_URL",
