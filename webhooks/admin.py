@@ -33,13 +33,23 @@ from .admin_tools import (
     webhook_registrations,
 )
 from .models import Delivery, Source, WebhookToken
-from .services import delivery_replay, source_hmac_config, token_issue, token_revoke
+from .services import (
+    delivery_replay,
+    source_hmac_config,
+    source_hmac_configure,
+    source_hmac_previous_drop,
+    source_hmac_secret_set,
+    source_save,
+    token_issue,
+    token_revoke,
+)
 from .services.refusals import (
     SCHEME_SEARCH_MAX_BYTES,
     deliveries_refused_recheck,
     delivery_schemes_matching,
     delivery_schemes_searchable,
 )
+from .services.sources import SourcePasswordNeeded, source_password_check
 from .signatures import hmac_code_is_static, scheme_describe, secret_check
 
 BODY_SHOWN_BYTES = 256 * 1024
@@ -100,21 +110,19 @@ HMAC_SETTINGS_FIELDS = [
 ]
 
 
+def secret_formfield(label: str, help_text: str) -> forms.CharField:
+    """A write-only field for a secret: never rendered back, taken as typed."""
+    widget = forms.PasswordInput(render_value=False)
+    return forms.CharField(label=label, widget=widget, strip=False, required=False, help_text=help_text)
+
+
 class SourceAdminForm(forms.ModelForm):
-    principal_password = forms.CharField(
-        label="Service principal password",
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        required=False,
-        help_text="Stored encrypted, never shown again.",
-    )
+    """Validates what the source page posts; SourceAdmin.save_model writes it through the services."""
+
+    principal_password = secret_formfield("Service principal password", "Stored encrypted, never shown again.")
     # HMAC: the secret Advance generated, write-only like the password.
-    hmac_secret = forms.CharField(
-        label="New HMAC secret",
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        required=False,
-        help_text="The secret Advance shows once. Stored encrypted, never shown again.",
+    hmac_secret = secret_formfield(
+        "New HMAC secret", "The secret Advance shows once. Stored encrypted, never shown again."
     )
     hmac_keep_previous = forms.BooleanField(
         label="Keep accepting the secret it replaces",
@@ -160,15 +168,19 @@ class SourceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        moved = any(
-            name in cleaned and cleaned[name] != getattr(self.instance, name)
-            for name in ("api_base_url", "auth_base_url")
-        )
-        if self.instance.pk and moved and not cleaned.get("principal_password"):
-            # Otherwise whoever may edit a source could send its stored password to a server of theirs.
-            self.add_error("principal_password", "Enter the password again when you change Advance's URLs.")
+        if "api_base_url" in cleaned and "auth_base_url" in cleaned:
+            try:
+                # source_save's own rule, asked before anything is written.
+                source_password_check(
+                    source=self.instance,
+                    api_base_url=cleaned["api_base_url"],
+                    auth_base_url=cleaned["auth_base_url"],
+                    principal_password=cleaned.get("principal_password"),
+                )
+            except SourcePasswordNeeded as error:
+                self.add_error("principal_password", str(error))
         secret = cleaned.get("hmac_secret")
-        values = {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
+        values = self.hmac_settings()
         if values["auth_method"] == Source.AuthMethod.HMAC and not (secret or self.instance.hmac_secret_encrypted):
             self.add_error("hmac_secret", "A source that authenticates by HMAC needs the secret Advance generated.")
         if secret:
@@ -179,23 +191,10 @@ class SourceAdminForm(forms.ModelForm):
                 self.add_error("hmac_secret", f"Unusable secret: {error}.")
         return cleaned
 
-    # The same normalisation as webhooks.services.source_save.
-    def clean_api_base_url(self) -> str:
-        return self.cleaned_data["api_base_url"].rstrip("/")
-
-    def clean_auth_base_url(self) -> str:
-        return self.cleaned_data["auth_base_url"].rstrip("/")
-
-    def save(self, commit: bool = True) -> Source:
-        password = self.cleaned_data.get("principal_password")
-        if password:
-            self.instance.set_principal_password(password)
-        if self.cleaned_data.get("hmac_drop_previous"):
-            self.instance.drop_previous_hmac_secret()
-        if self.cleaned_data.get("hmac_secret"):
-            keep = bool(self.cleaned_data.get("hmac_keep_previous"))
-            self.instance.set_hmac_secret(self.cleaned_data["hmac_secret"], keep_previous=keep)
-        return super().save(commit=commit)
+    def hmac_settings(self) -> dict[str, object]:
+        """The authentication settings posted, the source's own where the form left one out."""
+        cleaned = self.cleaned_data
+        return {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
 
 
 class WebhookTokenInline(admin.TabularInline):
@@ -253,6 +252,34 @@ class SourceAdmin(admin.ModelAdmin):
         if obj is None:
             return self.fieldsets
         return [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
+
+    def save_model(self, request: HttpRequest, obj: Source, form: SourceAdminForm, change: bool) -> None:
+        # Through the services, so their rules and log lines hold here as for the commands.
+        data = form.cleaned_data
+        source_save(
+            source=obj,
+            slug=data["slug"],
+            name=data["name"],
+            is_active=data["is_active"],
+            api_base_url=data["api_base_url"],
+            auth_base_url=data["auth_base_url"],
+            client_name=data["client_name"],
+            principal_name=data["principal_name"],
+            principal_password=data.get("principal_password") or None,
+            update=change,
+        )
+        if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
+            settings = form.hmac_settings()
+            auth_method = settings.pop("auth_method")
+            source_hmac_configure(
+                source=obj, auth_method=auth_method, **{name[len("hmac_") :]: value for name, value in settings.items()}
+            )
+        if data.get("hmac_drop_previous"):
+            source_hmac_previous_drop(source=obj)
+        if data.get("hmac_secret"):
+            source_hmac_secret_set(
+                source=obj, secret=data["hmac_secret"], keep_previous=bool(data.get("hmac_keep_previous"))
+            )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return ["created_at", "updated_at"] if obj is not None else []
@@ -332,6 +359,24 @@ class WebhookTokenAdminForm(forms.ModelForm):
         return expires_at
 
 
+class WebhookTokenAddForm(WebhookTokenAdminForm):
+    """The add page's form: saving it issues the token through token_issue, which writes the row.
+
+    The key rides on the issued token as `issued_key` for the page that shows it once; it is
+    never stored."""
+
+    def save(self, commit: bool = True) -> WebhookToken:
+        token, key = token_issue(
+            source=self.cleaned_data["source"],
+            name=self.cleaned_data["name"],
+            expires_at=self.cleaned_data.get("expires_at"),
+        )
+        token.issued_key = key
+        self.instance = token
+        self.save_m2m = self._save_m2m  # what ModelForm.save(commit=False) leaves for the admin
+        return token
+
+
 @admin.register(WebhookToken)
 class WebhookTokenAdmin(admin.ModelAdmin):
     form = WebhookTokenAdminForm
@@ -386,27 +431,21 @@ class WebhookTokenAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "show_save_and_add_another": False, "show_save_and_continue": False}
         return super().add_view(request, form_url, extra_context)
 
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = WebhookTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: WebhookToken, form, change: bool) -> None:
-        if change:
-            # Only the editable fields: a full save would undo a revocation made meanwhile.
-            update_fields = [name for name in ("name", "expires_at") if name in form.changed_data]
-            if update_fields:
-                obj.save(update_fields=update_fields)
-            return
-        token, key = token_issue(
-            source=form.cleaned_data["source"],
-            name=form.cleaned_data["name"],
-            expires_at=form.cleaned_data.get("expires_at"),
-        )
-        # The admin goes on with obj (change log, response): make it the issued row.
-        for field in WebhookToken._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(token, field.attname))
-        obj._state.adding = False
-        obj._state.db = token._state.db
-        obj._issued_key = key  # lives as long as this request's object, never stored
+        if not change:
+            return  # WebhookTokenAddForm.save issued it
+        # Only the editable fields: a full save would undo a revocation made meanwhile.
+        update_fields = [name for name in ("name", "expires_at") if name in form.changed_data]
+        if update_fields:
+            obj.save(update_fields=update_fields)
 
     def response_add(self, request: HttpRequest, obj: WebhookToken, post_url_continue=None) -> HttpResponse:
-        key = getattr(obj, "_issued_key", None)
+        key = getattr(obj, "issued_key", None)
         if key is None:
             return super().response_add(request, obj, post_url_continue)
         # The key goes into this response only: not a redirect, not a message (a cookie).

@@ -1,10 +1,13 @@
 """The admin of sources, webhook tokens and the delivery log, through real admin requests."""
 
 import hashlib
+import io
 import json
+import logging
 import re
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from webhooks.models import Delivery, Source, WebhookToken
@@ -223,6 +226,49 @@ def test_the_source_change_form_keeps_the_password_when_left_empty(admin_client,
     assert response.status_code == 302
     source.refresh_from_db()
     assert source.principal_password == "a new one"
+
+
+def source_move(edge: str, admin_client, monkeypatch, source: Source, *, password: str) -> str:
+    """Move the source to other Advance URLs from the admin or the command; return the error shown."""
+    moved = {"api_base_url": "https://elsewhere.example.com/api", "auth_base_url": "https://elsewhere.example.com/auth"}
+    if edge == "admin":
+        data = source_form_data(
+            slug=source.slug, principal_password=password, **moved, **token_inline_management(source)
+        )
+        response = admin_client.post(reverse("admin:webhooks_source_change", args=[source.pk]), data)
+        if response.status_code == 302:
+            return ""
+        return " ".join(response.context["adminform"].form.errors.get("principal_password", []))
+    monkeypatch.setenv("ADVANCE_PRINCIPAL_PASSWORD", password)
+    args = ["--api-base-url", moved["api_base_url"], "--auth-base-url", moved["auth_base_url"]]
+    args += ["--client-name", "globex", "--principal-name", "sync-principal", "--update"]
+    try:
+        call_command("advance_source_create", source.slug, *args, stdout=io.StringIO())
+    except CommandError as error:
+        return str(error)
+    return ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("edge", ["admin", "command"])
+def test_moving_a_source_needs_its_password_again_from_the_admin_and_the_command(
+    edge, admin_client, monkeypatch, caplog, source
+):
+    before = (source.api_base_url, source.principal_password_encrypted)
+
+    error = source_move(edge, admin_client, monkeypatch, source, password="")
+
+    assert "Changing Advance's URLs needs the password again." in error
+    source.refresh_from_db()
+    assert (source.api_base_url, source.principal_password_encrypted) == before
+
+    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    assert source_move(edge, admin_client, monkeypatch, source, password="the new one") == ""
+    source.refresh_from_db()
+    assert source.api_base_url == "https://elsewhere.example.com/api"
+    assert source.principal_password == "the new one"
+    # The service wrote it, whichever edge asked.
+    assert f"source saved: source={source.slug} created=False password_changed=True" in caplog.messages
 
 
 # The delivery log --------------------------------------------------------------------------

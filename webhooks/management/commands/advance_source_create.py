@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from webhooks.services import source_save
+from webhooks.services.sources import SourcePasswordNeeded
 
 PASSWORD_VARIABLE = "ADVANCE_PRINCIPAL_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         try:
             source, created = source_save(
                 slug=options["slug"],
-                name=options["name"],
+                name=options["name"] or None,
                 api_base_url=options["api_base_url"],
                 auth_base_url=options["auth_base_url"],
                 client_name=options["client_name"],
@@ -38,6 +39,8 @@ class Command(BaseCommand):
                 principal_password=password or None,
                 update=options["update"],
             )
+        except SourcePasswordNeeded as error:
+            raise CommandError(f"{error} Set {PASSWORD_VARIABLE}.") from None
         except ValueError as error:
             raise CommandError(str(error)) from None
         except ValidationError as error:
