@@ -10,7 +10,7 @@ from rest_framework import exceptions
 from .. import metrics
 from ..parsers import PayloadTooLarge
 from ..payloads import Envelope, PayloadError, envelope_read
-from ..redaction import headers_redact, request_redact
+from ..redaction import LoggableRequest, headers_redact, request_redact
 from ..registry import Answer, event_type_get
 from .intake import (
     DeliveryRejected,
@@ -88,6 +88,13 @@ def call_receive(
             query_string=redacted.query_string,
             **logged,
         )
+    return _event_receive(method=method, raw_body=raw_body, redacted=redacted, envelope=envelope, logged=logged)
+
+
+def _event_receive(
+    *, method: str, raw_body: bytes, redacted: LoggableRequest, envelope: Envelope, logged: dict
+) -> Receipt | Refusal:
+    """Store an event that is not an interview event, or refuse it (logged) for its method or body."""
     refused = _event_refusal(method=method, raw_body=raw_body, envelope=envelope)
     if refused is not None:
         status, cause = refused
