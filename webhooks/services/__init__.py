@@ -1,5 +1,6 @@
 """Write operations of the intake: one module per concern, every name importable from here."""
 
+from .calls import Refusal, call_receive, call_refusal_record
 from .intake import (
     DeliveryRejected,
     Receipt,
@@ -21,6 +22,7 @@ from .processing import (
     delivery_replay,
 )
 from .sources import (
+    SourcePasswordNeeded,
     secrets_rotate,
     signature_seen_record,
     source_hmac_authenticate,
@@ -28,7 +30,9 @@ from .sources import (
     source_hmac_configure,
     source_hmac_previous_drop,
     source_hmac_secret_set,
+    source_password_check,
     source_save,
+    source_url_normalise,
 )
 from .tokens import (
     AUTH_FAILURES_KEY,
@@ -54,8 +58,12 @@ __all__ = [
     "LAST_USED_RESOLUTION",
     "LOOKUP_LENGTH",
     "Receipt",
+    "Refusal",
+    "SourcePasswordNeeded",
     "WebhookCaller",
     "auth_failure_record",
+    "call_receive",
+    "call_refusal_record",
     "checked_tokens_forget",
     "client_address",
     "deliveries_publish",
@@ -77,7 +85,9 @@ __all__ = [
     "source_hmac_configure",
     "source_hmac_previous_drop",
     "source_hmac_secret_set",
+    "source_password_check",
     "source_save",
+    "source_url_normalise",
     "text_storable",
     "throttle_bucket",
     "token_authenticate",
