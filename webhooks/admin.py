@@ -42,6 +42,7 @@ from .services import (
     source_save,
     token_issue,
     token_revoke,
+    token_update,
 )
 from .services.refusals import (
     SCHEME_SEARCH_MAX_BYTES,
@@ -439,10 +440,7 @@ class WebhookTokenAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookToken, form, change: bool) -> None:
         if not change:
             return  # WebhookTokenAddForm.save issued it
-        # Only the editable fields: a full save would undo a revocation made meanwhile.
-        update_fields = [name for name in ("name", "expires_at") if name in form.changed_data]
-        if update_fields:
-            obj.save(update_fields=update_fields)
+        token_update(token=obj, fields=form.changed_data)
 
     def response_add(self, request: HttpRequest, obj: WebhookToken, post_url_continue=None) -> HttpResponse:
         key = getattr(obj, "issued_key", None)

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from webhooks.models import Delivery, Source, WebhookToken
-from webhooks.services import token_authenticate, token_issue
+from webhooks.services import token_authenticate, token_issue, token_revoke
 
 KEY_PATTERN = re.compile(r"whk_[A-Za-z0-9_-]{20,}")
 SOURCE_PASSWORD = 'Pa55-word with spaces & <angle> "quotes"'
@@ -141,6 +141,24 @@ def test_the_token_change_page_edits_only_name_and_expiry(admin_client, source):
     assert token.name == "new name"
     assert token.expires_at.year == 2999
     assert token.digest == hashlib.sha256(key.encode()).hexdigest()
+
+
+@pytest.mark.django_db
+def test_a_token_changed_in_the_admin_keeps_a_revocation_made_meanwhile_and_is_logged(admin_client, source, caplog):
+    token, key = token_issue(source=source, name="old name")
+    url = reverse("admin:webhooks_webhooktoken_change", args=[token.pk])
+    admin_client.get(url)
+    token_revoke(token=token)  # by another operator, while this one edits the page
+
+    caplog.set_level(logging.INFO, logger="webhooks.services.tokens")
+    response = admin_client.post(url, {"name": "new name", "expires_at_0": "", "expires_at_1": ""})
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.name == "new name"
+    assert token.revoked_at is not None
+    assert token_authenticate(key=key) is None
+    assert f"webhook token changed: token={token.pk} fields=name" in caplog.messages
 
 
 @pytest.mark.django_db

@@ -48,6 +48,7 @@ from .tokens import (
     token_issue,
     token_revoke,
     token_rotate,
+    token_update,
 )
 
 __all__ = [
@@ -94,4 +95,5 @@ __all__ = [
     "token_issue",
     "token_revoke",
     "token_rotate",
+    "token_update",
 ]
