@@ -35,10 +35,8 @@ from .admin_tools import (
 from .models import Delivery, Source, WebhookToken
 from .services import (
     delivery_replay,
-    source_hmac_config,
-    source_hmac_configure,
-    source_hmac_previous_drop,
-    source_hmac_secret_set,
+    source_auth_set,
+    source_hmac_secret_check,
     source_save,
     token_issue,
     token_revoke,
@@ -51,7 +49,7 @@ from .services.refusals import (
     delivery_schemes_searchable,
 )
 from .services.sources import SourcePasswordNeeded, source_password_check
-from .signatures import hmac_code_is_static, scheme_describe, secret_check
+from .signatures import hmac_code_is_static, scheme_describe
 
 BODY_SHOWN_BYTES = 256 * 1024
 UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -180,16 +178,12 @@ class SourceAdminForm(forms.ModelForm):
                 )
             except SourcePasswordNeeded as error:
                 self.add_error("principal_password", str(error))
-        secret = cleaned.get("hmac_secret")
-        values = self.hmac_settings()
-        if values["auth_method"] == Source.AuthMethod.HMAC and not (secret or self.instance.hmac_secret_encrypted):
-            self.add_error("hmac_secret", "A source that authenticates by HMAC needs the secret Advance generated.")
-        if secret:
-            config = source_hmac_config(Source(**values))
-            try:
-                secret_check(secret, config=config)
-            except ValueError as error:
-                self.add_error("hmac_secret", f"Unusable secret: {error}.")
+        # The source as it would be saved, asked the services' own question before anything is written.
+        candidate = Source(**self.hmac_settings(), hmac_secret_encrypted=self.instance.hmac_secret_encrypted)
+        try:
+            source_hmac_secret_check(source=candidate, secret=cleaned.get("hmac_secret"))
+        except ValueError as error:
+            self.add_error("hmac_secret", str(error))
         return cleaned
 
     def hmac_settings(self) -> dict[str, object]:
@@ -269,18 +263,19 @@ class SourceAdmin(admin.ModelAdmin):
             principal_password=data.get("principal_password") or None,
             update=change,
         )
+        auth_method = settings = None
         if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
-            settings = form.hmac_settings()
-            auth_method = settings.pop("auth_method")
-            source_hmac_configure(
-                source=obj, auth_method=auth_method, **{name[len("hmac_") :]: value for name, value in settings.items()}
-            )
-        if data.get("hmac_drop_previous"):
-            source_hmac_previous_drop(source=obj)
-        if data.get("hmac_secret"):
-            source_hmac_secret_set(
-                source=obj, secret=data["hmac_secret"], keep_previous=bool(data.get("hmac_keep_previous"))
-            )
+            posted = form.hmac_settings()
+            auth_method = posted.pop("auth_method")
+            settings = {name.removeprefix("hmac_"): value for name, value in posted.items()}
+        source_auth_set(
+            source=obj,
+            auth_method=auth_method,
+            hmac_settings=settings,
+            secret=data.get("hmac_secret") or None,
+            keep_previous=bool(data.get("hmac_keep_previous")),
+            drop_previous=bool(data.get("hmac_drop_previous")),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return ["created_at", "updated_at"] if obj is not None else []

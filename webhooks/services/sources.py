@@ -117,6 +117,50 @@ def source_hmac_configure(
     )
 
 
+class HmacSecretNeeded(ValueError):
+    """A source that authenticates by HMAC with no secret stored and none given."""
+
+
+def source_hmac_secret_check(*, source: Source, secret: str | None) -> None:
+    """Raise ValueError unless the source, with the settings it is about to be saved with, has a
+    secret to check codes with (HmacSecretNeeded) and the new one, if any, suits those settings."""
+    if source.auth_method == Source.AuthMethod.HMAC and not (secret or source.hmac_secret_encrypted):
+        raise HmacSecretNeeded("A source that authenticates by HMAC needs the secret Advance generated.")
+    if secret:
+        try:
+            secret_check(secret, config=source_hmac_config(source))
+        except ValueError as error:
+            raise ValueError(f"Unusable HMAC secret: {error}.") from None
+
+
+def source_auth_set(
+    *,
+    source: Source,
+    auth_method: str | None = None,
+    hmac_settings: dict[str, object] | None = None,
+    secret: str | None = None,
+    keep_previous: bool = True,
+    drop_previous: bool = False,
+) -> None:
+    """Set how the source authenticates and its HMAC secrets, checked before anything is written:
+    the method and settings (left as they are when both are None), then the previous secret
+    dropped, then the new secret stored (the current one kept as the previous with keep_previous).
+    Raises ValueError (HmacSecretNeeded: no secret at all) or ValidationError."""
+    if auth_method is not None or hmac_settings is not None:
+        method = auth_method or source.auth_method
+        source.auth_method = method
+        for name, value in (hmac_settings or {}).items():
+            setattr(source, f"hmac_{name}", value)
+        source_hmac_secret_check(source=source, secret=secret)
+        source_hmac_configure(source=source, auth_method=method, **(hmac_settings or {}))
+    else:
+        source_hmac_secret_check(source=source, secret=secret)
+    if drop_previous:
+        source_hmac_previous_drop(source=source)
+    if secret:
+        source_hmac_secret_set(source=source, secret=secret, keep_previous=keep_previous)
+
+
 def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool = True) -> None:
     """Store a new HMAC secret (encrypted). With keep_previous the current one stays accepted as the
     previous one, for the calls Advance signed before it regenerated; without, it is refused at once."""
