@@ -33,6 +33,7 @@ from .admin_tools import (
     webhook_registrations,
 )
 from .models import Delivery, Source, WebhookToken
+from .selectors import source_refused_kept_count, source_token_counts
 from .services import (
     delivery_replay,
     source_auth_set,
@@ -286,16 +287,13 @@ class SourceAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
-            token_count = obj.tokens.count()
-            usable = obj.tokens.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now()).count()
+            token_count, usable = source_token_counts(source=obj)
             context.update(
                 webhook_url=webhook_url(request, obj),
                 hmac=obj.auth_method == Source.AuthMethod.HMAC,
                 hmac_static=hmac_code_is_static(obj.hmac_signed_material),
                 registrations=webhook_registrations(request, obj),
-                refused_kept=obj.deliveries.filter(status=Delivery.Status.REJECTED)
-                .exclude(credentials_encrypted="")
-                .count(),
+                refused_kept=source_refused_kept_count(source=obj),
                 token_count=token_count,
                 usable_token_count=usable,
                 tokens_url=reverse("admin:webhooks_webhooktoken_changelist")
