@@ -3,6 +3,7 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from webhooks.management.errors import command_error
 from webhooks.services import source_save
 from webhooks.services.sources import SourcePasswordNeeded
 
@@ -41,9 +42,6 @@ class Command(BaseCommand):
             )
         except SourcePasswordNeeded as error:
             raise CommandError(f"{error} Set {PASSWORD_VARIABLE}.") from None
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in error.message_dict.items())
-            raise CommandError(f"Invalid source: {messages}") from None
+        except (ValueError, ValidationError) as error:
+            raise command_error(error, invalid="Invalid source") from None
         self.stdout.write(f"{'Created' if created else 'Updated'} source {source.slug!r}.")

@@ -3,6 +3,7 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from webhooks.management.errors import command_error
 from webhooks.models import Source
 from webhooks.services import HmacSecretNeeded, source_auth_set
 from webhooks.signatures import hmac_code_is_static
@@ -58,11 +59,8 @@ class Command(BaseCommand):
             )
         except HmacSecretNeeded:
             raise CommandError(f"Set {SECRET_VARIABLE} to the secret Advance generated.") from None
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in error.message_dict.items())
-            raise CommandError(f"Invalid HMAC settings: {messages}") from None
+        except (ValueError, ValidationError) as error:
+            raise command_error(error, invalid="Invalid HMAC settings") from None
         kept = "the previous secret is still accepted" if source.hmac_previous_secret_encrypted else "one secret"
         self.stdout.write(
             f"Source {source.slug!r} authenticates by HMAC ({source.hmac_signed_material}, {source.hmac_algorithm}, "
