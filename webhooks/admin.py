@@ -35,14 +35,24 @@ from .admin_tools import (
     webhook_registrations,
 )
 from .models import Delivery, Source, WebhookToken
-from .services import delivery_replay, source_hmac_config, token_issue, token_revoke
+from .selectors import source_refused_kept_count, source_token_counts
+from .services import (
+    delivery_replay,
+    source_auth_set,
+    source_hmac_secret_check,
+    source_save,
+    token_issue,
+    token_revoke,
+    token_update,
+)
 from .services.refusals import (
     SCHEME_SEARCH_MAX_BYTES,
     deliveries_refused_recheck,
     delivery_schemes_matching,
     delivery_schemes_searchable,
 )
-from .signatures import hmac_code_is_static, scheme_describe, secret_check
+from .services.sources import SourcePasswordNeeded, source_password_check
+from .signatures import hmac_code_is_static, scheme_describe
 
 BODY_SHOWN_BYTES = 256 * 1024
 UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -102,21 +112,19 @@ HMAC_SETTINGS_FIELDS = [
 ]
 
 
+def secret_formfield(label: str, help_text: str) -> forms.CharField:
+    """A write-only field for a secret: never rendered back, taken as typed."""
+    widget = forms.PasswordInput(render_value=False)
+    return forms.CharField(label=label, widget=widget, strip=False, required=False, help_text=help_text)
+
+
 class SourceAdminForm(forms.ModelForm):
-    principal_password = forms.CharField(
-        label="Service principal password",
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        required=False,
-        help_text="Stored encrypted, never shown again.",
-    )
+    """Validates what the source page posts; SourceAdmin.save_model writes it through the services."""
+
+    principal_password = secret_formfield("Service principal password", "Stored encrypted, never shown again.")
     # HMAC: the secret Advance generated, write-only like the password.
-    hmac_secret = forms.CharField(
-        label="New HMAC secret",
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        required=False,
-        help_text="The secret Advance shows once. Stored encrypted, never shown again.",
+    hmac_secret = secret_formfield(
+        "New HMAC secret", "The secret Advance shows once. Stored encrypted, never shown again."
     )
     hmac_keep_previous = forms.BooleanField(
         label="Keep accepting the secret it replaces",
@@ -162,42 +170,29 @@ class SourceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        moved = any(
-            name in cleaned and cleaned[name] != getattr(self.instance, name)
-            for name in ("api_base_url", "auth_base_url")
-        )
-        if self.instance.pk and moved and not cleaned.get("principal_password"):
-            # Otherwise whoever may edit a source could send its stored password to a server of theirs.
-            self.add_error("principal_password", "Enter the password again when you change Advance's URLs.")
-        secret = cleaned.get("hmac_secret")
-        values = {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
-        if values["auth_method"] == Source.AuthMethod.HMAC and not (secret or self.instance.hmac_secret_encrypted):
-            self.add_error("hmac_secret", "A source that authenticates by HMAC needs the secret Advance generated.")
-        if secret:
-            config = source_hmac_config(Source(**values))
+        if "api_base_url" in cleaned and "auth_base_url" in cleaned:
             try:
-                secret_check(secret, config=config)
-            except ValueError as error:
-                self.add_error("hmac_secret", f"Unusable secret: {error}.")
+                # source_save's own rule, asked before anything is written.
+                source_password_check(
+                    source=self.instance,
+                    api_base_url=cleaned["api_base_url"],
+                    auth_base_url=cleaned["auth_base_url"],
+                    principal_password=cleaned.get("principal_password"),
+                )
+            except SourcePasswordNeeded as error:
+                self.add_error("principal_password", str(error))
+        # The source as it would be saved, asked the services' own question before anything is written.
+        candidate = Source(**self.hmac_settings(), hmac_secret_encrypted=self.instance.hmac_secret_encrypted)
+        try:
+            source_hmac_secret_check(source=candidate, secret=cleaned.get("hmac_secret"))
+        except ValueError as error:
+            self.add_error("hmac_secret", str(error))
         return cleaned
 
-    # The same normalisation as webhooks.services.source_save.
-    def clean_api_base_url(self) -> str:
-        return self.cleaned_data["api_base_url"].rstrip("/")
-
-    def clean_auth_base_url(self) -> str:
-        return self.cleaned_data["auth_base_url"].rstrip("/")
-
-    def save(self, commit: bool = True) -> Source:
-        password = self.cleaned_data.get("principal_password")
-        if password:
-            self.instance.set_principal_password(password)
-        if self.cleaned_data.get("hmac_drop_previous"):
-            self.instance.drop_previous_hmac_secret()
-        if self.cleaned_data.get("hmac_secret"):
-            keep = bool(self.cleaned_data.get("hmac_keep_previous"))
-            self.instance.set_hmac_secret(self.cleaned_data["hmac_secret"], keep_previous=keep)
-        return super().save(commit=commit)
+    def hmac_settings(self) -> dict[str, object]:
+        """The authentication settings posted, the source's own where the form left one out."""
+        cleaned = self.cleaned_data
+        return {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
 
 
 class WebhookTokenInline(admin.TabularInline):
@@ -275,6 +270,35 @@ class SourceAdmin(admin.ModelAdmin):
             return self.fieldsets
         return [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
 
+    def save_model(self, request: HttpRequest, obj: Source, form: SourceAdminForm, change: bool) -> None:
+        # Through the services, so their rules and log lines hold here as for the commands.
+        data = form.cleaned_data
+        source_save(
+            source=obj,
+            slug=data["slug"],
+            name=data["name"],
+            is_active=data["is_active"],
+            api_base_url=data["api_base_url"],
+            auth_base_url=data["auth_base_url"],
+            client_name=data["client_name"],
+            principal_name=data["principal_name"],
+            principal_password=data.get("principal_password") or None,
+            update=change,
+        )
+        auth_method = settings = None
+        if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
+            posted = form.hmac_settings()
+            auth_method = posted.pop("auth_method")
+            settings = {name.removeprefix("hmac_"): value for name, value in posted.items()}
+        source_auth_set(
+            source=obj,
+            auth_method=auth_method,
+            hmac_settings=settings,
+            secret=data.get("hmac_secret") or None,
+            keep_previous=bool(data.get("hmac_keep_previous")),
+            drop_previous=bool(data.get("hmac_drop_previous")),
+        )
+
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return ["created_at", "updated_at"] if obj is not None else []
 
@@ -307,16 +331,13 @@ class SourceAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
-            token_count = obj.tokens.count()
-            usable = obj.tokens.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now()).count()
+            token_count, usable = source_token_counts(source=obj)
             context.update(
                 webhook_url=webhook_url(request, obj),
                 hmac=obj.auth_method == Source.AuthMethod.HMAC,
                 hmac_static=hmac_code_is_static(obj.hmac_signed_material),
                 registrations=webhook_registrations(request, obj),
-                refused_kept=obj.deliveries.filter(status=Delivery.Status.REJECTED)
-                .exclude(credentials_encrypted="")
-                .count(),
+                refused_kept=source_refused_kept_count(source=obj),
                 token_count=token_count,
                 usable_token_count=usable,
                 tokens_url=reverse("admin:webhooks_webhooktoken_changelist")
@@ -376,6 +397,24 @@ class WebhookTokenAdminForm(forms.ModelForm):
         return expires_at
 
 
+class WebhookTokenAddForm(WebhookTokenAdminForm):
+    """The add page's form: saving it issues the token through token_issue, which writes the row.
+
+    The key rides on the issued token as `issued_key` for the page that shows it once; it is
+    never stored."""
+
+    def save(self, commit: bool = True) -> WebhookToken:
+        token, key = token_issue(
+            source=self.cleaned_data["source"],
+            name=self.cleaned_data["name"],
+            expires_at=self.cleaned_data.get("expires_at"),
+        )
+        token.issued_key = key
+        self.instance = token
+        self.save_m2m = self._save_m2m  # what ModelForm.save(commit=False) leaves for the admin
+        return token
+
+
 @admin.register(WebhookToken)
 class WebhookTokenAdmin(admin.ModelAdmin):
     form = WebhookTokenAdminForm
@@ -430,27 +469,18 @@ class WebhookTokenAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "show_save_and_add_another": False, "show_save_and_continue": False}
         return super().add_view(request, form_url, extra_context)
 
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = WebhookTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
     def save_model(self, request: HttpRequest, obj: WebhookToken, form, change: bool) -> None:
-        if change:
-            # Only the editable fields: a full save would undo a revocation made meanwhile.
-            update_fields = [name for name in ("name", "expires_at") if name in form.changed_data]
-            if update_fields:
-                obj.save(update_fields=update_fields)
-            return
-        token, key = token_issue(
-            source=form.cleaned_data["source"],
-            name=form.cleaned_data["name"],
-            expires_at=form.cleaned_data.get("expires_at"),
-        )
-        # The admin goes on with obj (change log, response): make it the issued row.
-        for field in WebhookToken._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(token, field.attname))
-        obj._state.adding = False
-        obj._state.db = token._state.db
-        obj._issued_key = key  # lives as long as this request's object, never stored
+        if not change:
+            return  # WebhookTokenAddForm.save issued it
+        token_update(token=obj, fields=form.changed_data)
 
     def response_add(self, request: HttpRequest, obj: WebhookToken, post_url_continue=None) -> HttpResponse:
-        key = getattr(obj, "_issued_key", None)
+        key = getattr(obj, "issued_key", None)
         if key is None:
             return super().response_add(request, obj, post_url_continue)
         # The key goes into this response only: not a redirect, not a message (a cookie).

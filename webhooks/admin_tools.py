@@ -17,6 +17,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 from .models import Delivery, Source, WebhookToken
+from .selectors import deliveries_failed_since
 from .services import delivery_replay, token_rotate
 
 # Tokens expiring within this are flagged in the list.
@@ -116,13 +117,6 @@ class ReplayFailedSinceForm(forms.Form):
         if since > timezone.now():
             raise forms.ValidationError("Choose a time in the past.")
         return since
-
-
-def deliveries_failed_since(*, since, source: Source | None = None):
-    failed = Delivery.objects.filter(status=Delivery.Status.FAILED, received_at__gte=since)
-    if source is not None:
-        failed = failed.filter(source=source)
-    return failed.order_by("received_at", "pk")
 
 
 def replay_failed_url(since=None) -> str:

@@ -3,7 +3,7 @@
 import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -412,38 +412,43 @@ def envelope_read(
     media_type = media_type_of(content_type)
     is_json = media_type == "application/json"
     is_form = media_type in FORM_MEDIA_TYPES
-    if is_json:
-        payload = payload_parse(raw_body) if raw_body.strip() else {}
-    elif is_form:
-        fields = form_fields(raw_body, content_type)
-        if raw_body.strip() and not fields:
-            detail = "The form data has no fields (check its boundary); the event is expected in its fields."
-            raise PayloadError("invalid form data", {"detail": detail})
-        payload = form_payload(fields)
-    else:
-        payload = {}
+    payload = _envelope_payload(raw_body, content_type, is_json=is_json, is_form=is_form)
     if event_type:
         payload = {**payload, "eventtype": event_type[:100]}
     if event_name:
         payload = {**payload, "eventname": event_name[:200]}
     data = payload.get("data")
-    places = [payload, data if isinstance(data, dict) else {}, {key.lower(): value for key, value in query.items()}]
-
-    def pick(*names: str) -> str:
-        for place in places:
-            for name in names:
-                value = place.get(name)
-                if isinstance(value, str) and value.strip():
-                    if "\x00" in value or not is_unicode_text(value):
-                        # It would be looked up in and written to the database, which cannot hold it.
-                        raise PayloadError("malformed field", {_ADVANCE_SPELLING.get(name, name): [NUL_MESSAGE]})
-                    return value.strip()[:200]
-        return ""
-
+    places = (payload, data if isinstance(data, dict) else {}, {key.lower(): value for key, value in query.items()})
     return Envelope(
-        event_type=pick("eventtype"),
-        event_name=pick("eventname", "intervieweventname"),
+        event_type=_envelope_field(places, ("eventtype",)),
+        event_name=_envelope_field(places, ("eventname", "intervieweventname")),
         payload=payload,
         is_json=is_json,
         is_form=is_form,
     )
+
+
+def _envelope_payload(raw_body: bytes, content_type: str, *, is_json: bool, is_form: bool) -> dict[str, Any]:
+    """The body's event, keys case-folded: a JSON object, a form's fields, or nothing."""
+    if is_json:
+        return payload_parse(raw_body) if raw_body.strip() else {}
+    if not is_form:
+        return {}
+    fields = form_fields(raw_body, content_type)
+    if raw_body.strip() and not fields:
+        detail = "The form data has no fields (check its boundary); the event is expected in its fields."
+        raise PayloadError("invalid form data", {"detail": detail})
+    return form_payload(fields)
+
+
+def _envelope_field(places: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """The first non-blank text under one of the names, place by place; "" when none."""
+    for place in places:
+        for name in names:
+            value = place.get(name)
+            if isinstance(value, str) and value.strip():
+                if "\x00" in value or not is_unicode_text(value):
+                    # It would be looked up in and written to the database, which cannot hold it.
+                    raise PayloadError("malformed field", {_ADVANCE_SPELLING.get(name, name): [NUL_MESSAGE]})
+                return value.strip()[:200]
+    return ""

@@ -175,42 +175,70 @@ def signature_verify(
     *, config: HmacConfig, secrets: Sequence[str], request: SignedRequest, now: float
 ) -> SignatureMatch:
     """Return when the request carries a code made with one of the secrets; raise SignatureError otherwise."""
-    standard = config.signed_material == "standard-webhooks"
+    keys = _hmac_keys(config, secrets)
+    if config.signed_material == "standard-webhooks":
+        return _standard_webhooks_verify(config, keys, request, now)
+    if config.signed_material == "github":
+        return _github_verify(keys, request)
+    code = _configured_code(config, request)
+    if config.signed_material == "shared-value":
+        if len(code) > MAX_CODE_LENGTH or not _shared_value_matches(code, secrets):
+            raise SignatureError("the code is not the shared value")
+        return SignatureMatch()
+    timestamp = ""
+    if config.signed_material == "timestamp.body":
+        timestamp = _header(request.meta, config.timestamp_header)
+        _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
+    material = _signed_material(config, request, timestamp)
+    if not _any_matches([_code_decode(code, config.encoding)], keys, material, config.algorithm):
+        raise SignatureError("the HMAC code does not match")
+    return _replay(material, timestamp, config.tolerance_seconds) if timestamp else SignatureMatch()
+
+
+def _hmac_keys(config: HmacConfig, secrets: Sequence[str]) -> list[bytes]:
+    """The HMAC keys the secrets stand for; SignatureError when there are none or one is unusable."""
     if not secrets:
         raise SignatureError("no HMAC secret configured")
+    standard = config.signed_material == "standard-webhooks"
     try:
         keys = [secret_key_bytes(secret, standard_webhooks=standard) for secret in secrets]
     except ValueError as error:
         raise SignatureError(f"unusable HMAC secret: {error}") from None
     if not keys:
         raise SignatureError("no HMAC secret configured")
-    body = request.raw_body
+    return keys
 
-    if config.signed_material == "standard-webhooks":
-        message_id = _header(request.meta, "webhook-id")
-        timestamp = _header(request.meta, "webhook-timestamp")
-        signatures = _header(request.meta, "webhook-signature")
-        if not message_id or not signatures:
-            raise SignatureError("missing webhook-id or webhook-signature header")
-        _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
-        # "v1,<base64>" entries separated by spaces; other versions (v1a: asymmetric) are skipped.
-        candidates = [_code_decode(entry[3:], "base64") for entry in signatures.split()[:16] if entry.startswith("v1,")]
-        material = f"{message_id}.{timestamp}.".encode() + body
-        if not _any_matches(candidates, keys, material, "sha256"):
-            raise SignatureError("no webhook-signature matches")
-        return _replay(material, timestamp, config.tolerance_seconds)
 
-    if config.signed_material == "github":
-        code = _header(request.meta, "X-Hub-Signature-256")
-        if not code.startswith("sha256="):
-            raise SignatureError("missing X-Hub-Signature-256 header")
-        if not _any_matches([_code_decode(code[7:], "hex")], keys, body, "sha256"):
-            raise SignatureError("X-Hub-Signature-256 does not match")
-        return SignatureMatch()
+def _standard_webhooks_verify(
+    config: HmacConfig, keys: Sequence[bytes], request: SignedRequest, now: float
+) -> SignatureMatch:
+    message_id = _header(request.meta, "webhook-id")
+    timestamp = _header(request.meta, "webhook-timestamp")
+    signatures = _header(request.meta, "webhook-signature")
+    if not message_id or not signatures:
+        raise SignatureError("missing webhook-id or webhook-signature header")
+    _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
+    # "v1,<base64>" entries separated by spaces; other versions (v1a: asymmetric) are skipped.
+    candidates = [_code_decode(entry[3:], "base64") for entry in signatures.split()[:16] if entry.startswith("v1,")]
+    material = f"{message_id}.{timestamp}.".encode() + request.raw_body
+    if not _any_matches(candidates, keys, material, "sha256"):
+        raise SignatureError("no webhook-signature matches")
+    return _replay(material, timestamp, config.tolerance_seconds)
 
+
+def _github_verify(keys: Sequence[bytes], request: SignedRequest) -> SignatureMatch:
+    code = _header(request.meta, "X-Hub-Signature-256")
+    if not code.startswith("sha256="):
+        raise SignatureError("missing X-Hub-Signature-256 header")
+    if not _any_matches([_code_decode(code[7:], "hex")], keys, request.raw_body, "sha256"):
+        raise SignatureError("X-Hub-Signature-256 does not match")
+    return SignatureMatch()
+
+
+def _configured_code(config: HmacConfig, request: SignedRequest) -> str:
+    """The code where the configuration says it travels, its prefix removed; SignatureError when none."""
     if config.code_location == "authorization":
-        code = _header(request.meta, "Authorization")
-        code = _strip_prefix(code, config.prefix)
+        code = _strip_prefix(_header(request.meta, "Authorization"), config.prefix)
         # "Scheme code" (e.g. "HMAC <code>"): the code is the last word.
         code = code.rsplit(None, 1)[-1] if code.strip() else ""
     elif config.code_location == "header":
@@ -220,27 +248,20 @@ def signature_verify(
         code = _strip_prefix(value.strip() if isinstance(value, str) else "", config.prefix)
     if not code:
         raise SignatureError("no HMAC code in the request")
+    return code
 
-    if config.signed_material == "shared-value":
-        if len(code) > MAX_CODE_LENGTH or not _shared_value_matches(code, secrets):
-            raise SignatureError("the code is not the shared value")
-        return SignatureMatch()
-    timestamp = ""
+
+def _signed_material(config: HmacConfig, request: SignedRequest, timestamp: str) -> bytes:
+    """What the configuration says is signed (the timestamp checked already, for timestamp.body)."""
     if config.signed_material == "timestamp.body":
-        timestamp = _header(request.meta, config.timestamp_header)
-        _timestamp_check(timestamp, now=now, tolerance=config.tolerance_seconds)
-        material = timestamp.encode() + b"." + body
-    elif config.signed_material == "body-without-token":
-        material = body if request.body_without_token is None else request.body_without_token
-    elif config.signed_material == "json-field":
+        return timestamp.encode() + b"." + request.raw_body
+    if config.signed_material == "body-without-token":
+        return request.raw_body if request.body_without_token is None else request.body_without_token
+    if config.signed_material == "json-field":
         if request.json_field is None:
             raise SignatureError("no form field holds the event as JSON")
-        material = request.json_field
-    else:
-        material = body
-    if not _any_matches([_code_decode(code, config.encoding)], keys, material, config.algorithm):
-        raise SignatureError("the HMAC code does not match")
-    return _replay(material, timestamp, config.tolerance_seconds) if timestamp else SignatureMatch()
+        return request.json_field
+    return request.raw_body
 
 
 def signature_make(

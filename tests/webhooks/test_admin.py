@@ -1,14 +1,17 @@
 """The admin of sources, webhook tokens and the delivery log, through real admin requests."""
 
 import hashlib
+import io
 import json
+import logging
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from tests.factories import KEY_PATTERN, SOURCE_PASSWORD, source_form_data, token_inline_management
 from webhooks.models import Delivery, Source, WebhookToken
-from webhooks.services import token_authenticate, token_issue
+from webhooks.services import token_authenticate, token_issue, token_revoke
 
 
 def token_add(admin_client, source: Source, name: str = "production webhook"):
@@ -113,6 +116,24 @@ def test_the_token_change_page_edits_only_name_and_expiry(admin_client, source):
 
 
 @pytest.mark.django_db
+def test_a_token_changed_in_the_admin_keeps_a_revocation_made_meanwhile_and_is_logged(admin_client, source, caplog):
+    token, key = token_issue(source=source, name="old name")
+    url = reverse("admin:webhooks_webhooktoken_change", args=[token.pk])
+    admin_client.get(url)
+    token_revoke(token=token)  # by another operator, while this one edits the page
+
+    caplog.set_level(logging.INFO, logger="webhooks.services.tokens")
+    response = admin_client.post(url, {"name": "new name", "expires_at_0": "", "expires_at_1": ""})
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.name == "new name"
+    assert token.revoked_at is not None
+    assert token_authenticate(key=key) is None
+    assert f"webhook token changed: token={token.pk} fields=name" in caplog.messages
+
+
+@pytest.mark.django_db
 def test_revoke_action_makes_the_key_fail_authentication(admin_client, source):
     token, key = token_issue(source=source, name="to revoke")
     other, other_key = token_issue(source=source, name="to keep")
@@ -195,6 +216,49 @@ def test_the_source_change_form_keeps_the_password_when_left_empty(admin_client,
     assert response.status_code == 302
     source.refresh_from_db()
     assert source.principal_password == "a new one"
+
+
+def source_move(edge: str, admin_client, monkeypatch, source: Source, *, password: str) -> str:
+    """Move the source to other Advance URLs from the admin or the command; return the error shown."""
+    moved = {"api_base_url": "https://elsewhere.example.com/api", "auth_base_url": "https://elsewhere.example.com/auth"}
+    if edge == "admin":
+        data = source_form_data(
+            slug=source.slug, principal_password=password, **moved, **token_inline_management(source)
+        )
+        response = admin_client.post(reverse("admin:webhooks_source_change", args=[source.pk]), data)
+        if response.status_code == 302:
+            return ""
+        return " ".join(response.context["adminform"].form.errors.get("principal_password", []))
+    monkeypatch.setenv("ADVANCE_PRINCIPAL_PASSWORD", password)
+    args = ["--api-base-url", moved["api_base_url"], "--auth-base-url", moved["auth_base_url"]]
+    args += ["--client-name", "globex", "--principal-name", "sync-principal", "--update"]
+    try:
+        call_command("advance_source_create", source.slug, *args, stdout=io.StringIO())
+    except CommandError as error:
+        return str(error)
+    return ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("edge", ["admin", "command"])
+def test_moving_a_source_needs_its_password_again_from_the_admin_and_the_command(
+    edge, admin_client, monkeypatch, caplog, source
+):
+    before = (source.api_base_url, source.principal_password_encrypted)
+
+    error = source_move(edge, admin_client, monkeypatch, source, password="")
+
+    assert "Changing Advance's URLs needs the password again." in error
+    source.refresh_from_db()
+    assert (source.api_base_url, source.principal_password_encrypted) == before
+
+    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    assert source_move(edge, admin_client, monkeypatch, source, password="the new one") == ""
+    source.refresh_from_db()
+    assert source.api_base_url == "https://elsewhere.example.com/api"
+    assert source.principal_password == "the new one"
+    # The service wrote it, whichever edge asked.
+    assert f"source saved: source={source.slug} created=False password_changed=True" in caplog.messages
 
 
 # The delivery log --------------------------------------------------------------------------

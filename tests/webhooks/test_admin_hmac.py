@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import logging
 import re
 from urllib.parse import quote
 
@@ -105,6 +106,26 @@ def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_cli
 
     source.refresh_from_db()
     assert source.hmac_secrets == [SECRET_2]
+
+
+@pytest.mark.django_db
+def test_hmac_changes_in_the_admin_go_through_the_services_and_their_log_lines(admin_client, caplog):
+    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    source = Source.objects.get(slug="globex")
+    assert "source authenticates by hmac: source=globex" in caplog.text
+    assert "hmac secret set: source=globex previous_kept=True" in caplog.text
+
+    caplog.clear()
+    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    admin_client.post(url, hmac_form_data(source, hmac_secret=SECRET_2))
+    admin_client.post(url, hmac_form_data(source, hmac_drop_previous="on"))
+
+    assert "hmac secret set: source=globex previous_kept=True" in caplog.text
+    assert "previous hmac secret dropped: source=globex" in caplog.text
+    source.refresh_from_db()
+    assert source.hmac_secrets == [SECRET_2]
+    assert SECRET_1 not in caplog.text and SECRET_2 not in caplog.text
 
 
 @pytest.mark.django_db

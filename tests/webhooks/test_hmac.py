@@ -575,6 +575,17 @@ class TestCommand:
         with pytest.raises(CommandError, match="base64"):
             call_command("webhook_hmac_set", "acme", stdout=StringIO())
 
+    def test_a_refused_secret_leaves_the_source_as_it_was(self, source, monkeypatch):
+        # Standard Webhooks secrets are base64: this one cannot be used with the settings asked for.
+        monkeypatch.setitem(os.environ, "ADVANCE_HMAC_SECRET", "not base64!")
+        before = Source.objects.values().get(pk=source.pk)
+
+        with pytest.raises(CommandError, match="Unusable HMAC secret"):
+            call_command("webhook_hmac_set", "acme", "--signed-material", "standard-webhooks", stdout=StringIO())
+
+        # Not switched to HMAC without a secret, which would refuse every call of its tokens.
+        assert Source.objects.values().get(pk=source.pk) == before
+
 
 @pytest.mark.django_db
 class TestReplay:

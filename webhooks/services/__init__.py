@@ -1,5 +1,6 @@
 """Write operations of the intake: one module per concern, every name importable from here."""
 
+from .calls import Refusal, call_receive, call_refusal_record
 from .intake import (
     DeliveryRejected,
     Receipt,
@@ -21,14 +22,20 @@ from .processing import (
     delivery_replay,
 )
 from .sources import (
+    HmacSecretNeeded,
+    SourcePasswordNeeded,
     secrets_rotate,
     signature_seen_record,
+    source_auth_set,
     source_hmac_authenticate,
     source_hmac_config,
     source_hmac_configure,
     source_hmac_previous_drop,
+    source_hmac_secret_check,
     source_hmac_secret_set,
+    source_password_check,
     source_save,
+    source_url_normalise,
 )
 from .tokens import (
     AUTH_FAILURES_KEY,
@@ -44,18 +51,24 @@ from .tokens import (
     token_issue,
     token_revoke,
     token_rotate,
+    token_update,
 )
 
 __all__ = [
     "AUTH_FAILURES_KEY",
     "CHECKED_TOKENS_MAX",
     "DeliveryRejected",
+    "HmacSecretNeeded",
     "KEY_PREFIX",
     "LAST_USED_RESOLUTION",
     "LOOKUP_LENGTH",
     "Receipt",
+    "Refusal",
+    "SourcePasswordNeeded",
     "WebhookCaller",
     "auth_failure_record",
+    "call_receive",
+    "call_refusal_record",
     "checked_tokens_forget",
     "client_address",
     "deliveries_publish",
@@ -72,16 +85,21 @@ __all__ = [
     "refusal_log_admit",
     "secrets_rotate",
     "signature_seen_record",
+    "source_auth_set",
     "source_hmac_authenticate",
     "source_hmac_config",
     "source_hmac_configure",
     "source_hmac_previous_drop",
+    "source_hmac_secret_check",
     "source_hmac_secret_set",
+    "source_password_check",
     "source_save",
+    "source_url_normalise",
     "text_storable",
     "throttle_bucket",
     "token_authenticate",
     "token_issue",
     "token_revoke",
     "token_rotate",
+    "token_update",
 ]

@@ -166,29 +166,9 @@ def event_receive(
     token's when no source is given (HMAC calls have a source and no token).
     """
     source = source or token.source
-    try:
-        event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
-    except PayloadError as error:
-        delivery = delivery_reject(
-            http_status=400,
-            cause=error.cause,
-            source=source,
-            token=token,
-            raw_body=raw_body,
-            headers=headers,
-            remote_addr=remote_addr,
-        )
-        raise DeliveryRejected(delivery, error.detail) from None
-
-    fields = dict(
-        source=source,
-        token=token,
-        event_id=event_id,
-        event_type=event_type,
-        raw_body=raw_body,
-        headers=headers,
-        remote_addr=remote_addr,
-    )
+    fields = dict(source=source, token=token, raw_body=raw_body, headers=headers, remote_addr=remote_addr)
+    event_id, event_type = _event_checked(payload=payload, **fields)
+    fields.update(event_id=event_id, event_type=event_type)
     try:
         # The row is the outbox: due_at empty means no message announced it yet, and the relay
         # takes it. In autocommit this is the request's one statement, committed before the
@@ -198,14 +178,31 @@ def event_receive(
             delivery = _delivery_insert(status=Delivery.Status.ACCEPTED, http_status=202, **fields)
     except IntegrityError:
         # The unique constraint, not a check in Python, decides what is a duplicate.
-        original = Delivery.objects.get(source=source, event_id=event_id, status__in=Delivery.EVENT_STATUSES)
-        Delivery.objects.create(status=Delivery.Status.DUPLICATE, http_status=200, duplicate_of=original, **fields)
-        logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
-        metrics.WEBHOOK_DUPLICATE.inc()
-        return Receipt(delivery=original, created=False)
+        return _duplicate_record(fields=fields)
     logger.info("event accepted: delivery=%s type=%s source=%s", delivery.pk, event_type, source.slug)
     metrics.WEBHOOK_ACCEPTED.inc()
     return Receipt(delivery=delivery, created=True)
+
+
+def _event_checked(*, payload: dict | None, raw_body: bytes, **logged: object) -> tuple[str, str]:
+    """The event's (eventId, canonical type); a body that is no acceptable event is logged as
+    refused and raises DeliveryRejected."""
+    try:
+        event_id, event_type, _ = event_validate(payload_parse(raw_body) if payload is None else payload)
+    except PayloadError as error:
+        delivery = delivery_reject(http_status=400, cause=error.cause, raw_body=raw_body, **logged)
+        raise DeliveryRejected(delivery, error.detail) from None
+    return event_id, event_type
+
+
+def _duplicate_record(*, fields: dict) -> Receipt:
+    """Log a delivery of an event stored already, pointing at the stored one."""
+    source = fields["source"]
+    original = Delivery.objects.get(source=source, event_id=fields["event_id"], status__in=Delivery.EVENT_STATUSES)
+    Delivery.objects.create(status=Delivery.Status.DUPLICATE, http_status=200, duplicate_of=original, **fields)
+    logger.info("duplicate delivery: event=%s source=%s", original.pk, source.slug)
+    metrics.WEBHOOK_DUPLICATE.inc()
+    return Receipt(delivery=original, created=False)
 
 
 @dataclass(frozen=True)
@@ -340,30 +337,18 @@ def interview_receive(
         source=source, event_name=envelope.event_name, payload=envelope.payload, raw_body=raw_body
     )
     duration_ms = round((time.monotonic() - started) * 1000)
-    event_id = envelope.payload.get("eventid")
-    if answer.status >= 400:
-        status = Delivery.Status.REJECTED
-    else:
-        status = Delivery.Status.FALLBACK if answer.fallback else Delivery.Status.ANSWERED
     delivery = Delivery.objects.create(
         source=source,
         token=token,
-        event_id=text_storable(event_id, 200) if isinstance(event_id, str) else "",
         event_type=event_type.name,
-        event_name=text_storable(envelope.event_name, 200),
-        status=status,
-        http_status=answer.status,
-        rejection_cause=text_storable(answer.error, 500) if answer.status >= 400 else "",
         method=method[:10],
         query_string=text_storable(query_string, 4000),
         raw_body=raw_body,
         headers=headers,
         remote_addr=remote_addr,
-        answered_by=text_storable(answer.answered_by, 300),
         duration_ms=duration_ms,
-        answer_size=len(answer.body),
-        last_error=text_storable(answer.error, 100_000),
         processed_at=timezone.now(),
+        **_interview_logged(envelope=envelope, answer=answer),
     )
     metrics.interview_answered(http_status=answer.status, fallback=answer.fallback)
     log = logger.warning if answer.fallback or answer.status >= 400 else logger.info
@@ -378,6 +363,26 @@ def interview_receive(
         answer.fallback,
     )
     return answer
+
+
+def _interview_logged(*, envelope: Envelope, answer: Answer) -> dict[str, object]:
+    """The delivery log's fields that say what the interview call was and how it was answered."""
+    event_id = envelope.payload.get("eventid")
+    refused = answer.status >= 400
+    if refused:
+        status = Delivery.Status.REJECTED
+    else:
+        status = Delivery.Status.FALLBACK if answer.fallback else Delivery.Status.ANSWERED
+    return {
+        "event_id": text_storable(event_id, 200) if isinstance(event_id, str) else "",
+        "event_name": text_storable(envelope.event_name, 200),
+        "status": status,
+        "http_status": answer.status,
+        "rejection_cause": text_storable(answer.error, 500) if refused else "",
+        "answered_by": text_storable(answer.answered_by, 300),
+        "answer_size": len(answer.body),
+        "last_error": text_storable(answer.error, 100_000),
+    }
 
 
 def delivery_enqueue_on_commit(*, delivery_id: int) -> None:

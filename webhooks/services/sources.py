@@ -21,6 +21,27 @@ from ..signatures import (
 logger = logging.getLogger(__name__)
 
 
+class SourcePasswordNeeded(ValueError):
+    """An existing source's Advance URLs change without its password being given again."""
+
+
+def source_url_normalise(url: str) -> str:
+    """An Advance base URL as stored: without a trailing slash."""
+    return url.rstrip("/")
+
+
+def source_password_check(
+    *, source: Source | None, api_base_url: str, auth_base_url: str, principal_password: str | None
+) -> None:
+    """Raise SourcePasswordNeeded when a stored source moves to other Advance URLs without its
+    password: otherwise the stored password would go to the new server at the next log-in."""
+    if source is None or source.pk is None or principal_password:
+        return
+    stored = Source.objects.filter(pk=source.pk).values_list("api_base_url", "auth_base_url").first()
+    if stored is not None and stored != (source_url_normalise(api_base_url), source_url_normalise(auth_base_url)):
+        raise SourcePasswordNeeded("Changing Advance's URLs needs the password again.")
+
+
 def source_save(
     *,
     slug: str,
@@ -29,31 +50,41 @@ def source_save(
     client_name: str,
     principal_name: str,
     principal_password: str | None,
-    name: str = "",
+    name: str | None = None,
+    is_active: bool | None = None,
     update: bool = False,
+    source: Source | None = None,
 ) -> tuple[Source, bool]:
-    """Create a source, or with update=True change an existing one. Return it and whether it is new."""
-    source = Source.objects.filter(slug=slug).first()
-    created = source is None
-    if not created and not update:
-        raise ValueError(f"A source with the slug {slug!r} exists already (use --update to change it).")
-    moved = not created and (source.api_base_url, source.auth_base_url) != (
-        api_base_url.rstrip("/"),
-        auth_base_url.rstrip("/"),
+    """Create a source, or with update=True change an existing one. Return it and whether it is new.
+
+    `source` is the instance to write when the caller holds one (the admin, where the slug itself
+    may change); otherwise the source with this slug. None for name or is_active keeps the value.
+    """
+    if source is None:
+        source = Source.objects.filter(slug=slug).first()
+        if source is not None and not update:
+            raise ValueError(f"A source with the slug {slug!r} exists already (use --update to change it).")
+    source_password_check(
+        source=source, api_base_url=api_base_url, auth_base_url=auth_base_url, principal_password=principal_password
     )
-    if moved and principal_password is None:
-        # Otherwise the stored password would go to the new server at the next log-in.
-        raise ValueError("Changing Advance's URLs needs the password again (ADVANCE_PRINCIPAL_PASSWORD).")
-    source = source or Source(slug=slug)
-    source.name = name or source.name
-    source.api_base_url = api_base_url.rstrip("/")
-    source.auth_base_url = auth_base_url.rstrip("/")
+    source = source or Source()
+    created = source.pk is None
+    source.slug = slug
+    if name is not None:
+        source.name = name
+    if is_active is not None:
+        source.is_active = is_active
+    source.api_base_url = source_url_normalise(api_base_url)
+    source.auth_base_url = source_url_normalise(auth_base_url)
     source.client_name = client_name
     source.principal_name = principal_name
-    if principal_password is not None:
+    if principal_password:
         source.set_principal_password(principal_password)
     source.full_clean()
     source.save()
+    logger.info(
+        "source saved: source=%s created=%s password_changed=%s", source.slug, created, bool(principal_password)
+    )
     return source, created
 
 
@@ -70,16 +101,64 @@ def source_hmac_config(source: Source) -> HmacConfig:
     )
 
 
-def source_hmac_configure(*, source: Source, **hmac_settings: object) -> None:
-    """Make the source authenticate by HMAC, with these settings (algorithm=, encoding=,
-    signed_material=, code_location=, header_name=, prefix=, timestamp_header=, tolerance_seconds=).
-    Raises ValidationError for settings that do not fit together."""
-    source.auth_method = Source.AuthMethod.HMAC
+def source_hmac_configure(
+    *, source: Source, auth_method: str = Source.AuthMethod.HMAC, **hmac_settings: object
+) -> None:
+    """Set how the source authenticates (by HMAC unless auth_method says otherwise), with these HMAC
+    settings (algorithm=, encoding=, signed_material=, code_location=, header_name=, prefix=,
+    timestamp_header=, tolerance_seconds=). Raises ValidationError for settings that do not fit together."""
+    source.auth_method = auth_method
     for name, value in hmac_settings.items():
         setattr(source, f"hmac_{name}", value)
     source.full_clean()
     source.save()
-    logger.info("source authenticates by hmac: source=%s settings=%s", source.slug, sorted(hmac_settings))
+    logger.info(
+        "source authenticates by %s: source=%s settings=%s", source.auth_method, source.slug, sorted(hmac_settings)
+    )
+
+
+class HmacSecretNeeded(ValueError):
+    """A source that authenticates by HMAC with no secret stored and none given."""
+
+
+def source_hmac_secret_check(*, source: Source, secret: str | None) -> None:
+    """Raise ValueError unless the source, with the settings it is about to be saved with, has a
+    secret to check codes with (HmacSecretNeeded) and the new one, if any, suits those settings."""
+    if source.auth_method == Source.AuthMethod.HMAC and not (secret or source.hmac_secret_encrypted):
+        raise HmacSecretNeeded("A source that authenticates by HMAC needs the secret Advance generated.")
+    if secret:
+        try:
+            secret_check(secret, config=source_hmac_config(source))
+        except ValueError as error:
+            raise ValueError(f"Unusable HMAC secret: {error}.") from None
+
+
+def source_auth_set(
+    *,
+    source: Source,
+    auth_method: str | None = None,
+    hmac_settings: dict[str, object] | None = None,
+    secret: str | None = None,
+    keep_previous: bool = True,
+    drop_previous: bool = False,
+) -> None:
+    """Set how the source authenticates and its HMAC secrets, checked before anything is written:
+    the method and settings (left as they are when both are None), then the previous secret
+    dropped, then the new secret stored (the current one kept as the previous with keep_previous).
+    Raises ValueError (HmacSecretNeeded: no secret at all) or ValidationError."""
+    if auth_method is not None or hmac_settings is not None:
+        method = auth_method or source.auth_method
+        source.auth_method = method
+        for name, value in (hmac_settings or {}).items():
+            setattr(source, f"hmac_{name}", value)
+        source_hmac_secret_check(source=source, secret=secret)
+        source_hmac_configure(source=source, auth_method=method, **(hmac_settings or {}))
+    else:
+        source_hmac_secret_check(source=source, secret=secret)
+    if drop_previous:
+        source_hmac_previous_drop(source=source)
+    if secret:
+        source_hmac_secret_set(source=source, secret=secret, keep_previous=keep_previous)
 
 
 def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool = True) -> None:

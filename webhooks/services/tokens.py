@@ -162,6 +162,16 @@ def token_revoke(*, token: WebhookToken) -> bool:
     return bool(revoked)
 
 
+def token_update(*, token: WebhookToken, fields: list[str]) -> None:
+    """Write these of the token's editable fields (name, expires_at) as the token holds them. Only
+    these: a full save would undo a revocation made meanwhile."""
+    fields = [name for name in fields if name in ("name", "expires_at")]
+    if not fields:
+        return
+    token.save(update_fields=fields)
+    logger.info("webhook token changed: token=%s fields=%s", token.pk, ",".join(fields))
+
+
 def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken, str]:
     """Issue a new key for the token's source and name; the old key stays valid for `grace`, no longer.
 

@@ -3,7 +3,9 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from webhooks.management.errors import command_error
 from webhooks.services import source_save
+from webhooks.services.sources import SourcePasswordNeeded
 
 PASSWORD_VARIABLE = "ADVANCE_PRINCIPAL_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -30,7 +32,7 @@ class Command(BaseCommand):
         try:
             source, created = source_save(
                 slug=options["slug"],
-                name=options["name"],
+                name=options["name"] or None,
                 api_base_url=options["api_base_url"],
                 auth_base_url=options["auth_base_url"],
                 client_name=options["client_name"],
@@ -38,9 +40,8 @@ class Command(BaseCommand):
                 principal_password=password or None,
                 update=options["update"],
             )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in error.message_dict.items())
-            raise CommandError(f"Invalid source: {messages}") from None
+        except SourcePasswordNeeded as error:
+            raise CommandError(f"{error} Set {PASSWORD_VARIABLE}.") from None
+        except (ValueError, ValidationError) as error:
+            raise command_error(error, invalid="Invalid source") from None
         self.stdout.write(f"{'Created' if created else 'Updated'} source {source.slug!r}.")

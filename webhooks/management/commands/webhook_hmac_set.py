@@ -3,8 +3,9 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from webhooks.management.errors import command_error
 from webhooks.models import Source
-from webhooks.services import source_hmac_configure, source_hmac_previous_drop, source_hmac_secret_set
+from webhooks.services import HmacSecretNeeded, source_auth_set
 from webhooks.signatures import hmac_code_is_static
 
 STATIC_CODE_WARNING = (
@@ -47,20 +48,19 @@ class Command(BaseCommand):
         names = ("algorithm", "encoding", "signed_material", "code_location", "header_name", "prefix")
         names = (*names, "timestamp_header", "tolerance_seconds")
         changes = {name: options[name] for name in names if options[name] is not None}
-        secret = os.environ.get(SECRET_VARIABLE)
-        if not secret and not source.hmac_secret_encrypted:
-            raise CommandError(f"Set {SECRET_VARIABLE} to the secret Advance generated.")
         try:
-            source_hmac_configure(source=source, **changes)
-            if secret:
-                source_hmac_secret_set(source=source, secret=secret, keep_previous=not options["drop_previous"])
-            elif options["drop_previous"]:
-                source_hmac_previous_drop(source=source)
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            messages = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in error.message_dict.items())
-            raise CommandError(f"Invalid HMAC settings: {messages}") from None
+            source_auth_set(
+                source=source,
+                auth_method=Source.AuthMethod.HMAC,
+                hmac_settings=changes,
+                secret=os.environ.get(SECRET_VARIABLE) or None,
+                keep_previous=not options["drop_previous"],
+                drop_previous=options["drop_previous"],
+            )
+        except HmacSecretNeeded:
+            raise CommandError(f"Set {SECRET_VARIABLE} to the secret Advance generated.") from None
+        except (ValueError, ValidationError) as error:
+            raise command_error(error, invalid="Invalid HMAC settings") from None
         kept = "the previous secret is still accepted" if source.hmac_previous_secret_encrypted else "one secret"
         self.stdout.write(
             f"Source {source.slug!r} authenticates by HMAC ({source.hmac_signed_material}, {source.hmac_algorithm}, "
