@@ -22,6 +22,7 @@ from webhooks.models import Source
 from . import selectors
 from .advance import AdvanceClient
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
+from .search.admin import DocumentTextSearchMixin
 from .services import documents_retry, versions_post_processing_retry
 from .storage import object_download_url, object_open
 
@@ -170,7 +171,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DocumentAdmin(DocumentTextSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [DocumentAttemptInline]
     list_display = [
         "work_item_name",

@@ -33,6 +33,8 @@ class DashboardFigures:
     events_waiting: int
     events_failed: int
     today: date
+    text_awaiting: int = 0  # full-text search: stored documents awaiting extraction, and failed ones
+    text_failed: int = 0
 
     @property
     def waiting(self) -> int:
@@ -53,6 +55,8 @@ def dashboard_figures(*, now: datetime | None = None) -> DashboardFigures:
         failed=Count("pk", filter=Q(status=Document.Status.FAILED)),
         dead=Count("pk", filter=Q(status=Document.Status.DEAD)),
         oldest_pending_at=Min("created_at", filter=Q(status__in=WAITING)),
+        text_awaiting=Count("pk", filter=Q(text_record__status="awaiting")),  # DocumentText.Status
+        text_failed=Count("pk", filter=Q(text_record__status="failed")),
     )
     events = Delivery.objects.filter(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.FAILED]).aggregate(
         waiting=Count("pk", filter=Q(status=Delivery.Status.ACCEPTED)),

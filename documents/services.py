@@ -22,6 +22,7 @@ from webhooks.retry import DUE_SLACK, retry_countdown
 from .advance import AdvanceClient, AdvanceError
 from .events import advance_id_validator
 from .models import Document, DocumentAttempt, SourceSync, WorkItem, WorkItemVersion
+from .search.services import document_text_queue
 from .storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
 
 logger = logging.getLogger(__name__)
@@ -644,6 +645,7 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     )
     if stored_now:
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
+        document_text_queue(document_id=document_id)  # full-text search, on its own queue; never fails the sync
         # Read now, not from the row loaded before the download: a PostProcessingEvent may have come meanwhile.
         _version_documents_settled(document.version_id)
     logger.info(

@@ -18,3 +18,5 @@ WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
 # empty the broker's queues under the suite's workers.
 if CACHES["default"].get("LOCATION", "").startswith("redis://"):  # noqa: F405
     CACHES["default"]["LOCATION"] = CACHES["default"]["LOCATION"].rsplit("/", 1)[0] + "/1"  # noqa: F405
+# Text extraction reads at most 1 MiB here: an oversized document for it is a small one to send.
+SEARCH_EXTRACT_MAX_BYTES = env_int("SEARCH_EXTRACT_MAX_BYTES", 1024 * 1024)  # noqa: F405

@@ -50,6 +50,8 @@ def operator_dashboard(context) -> dict:
             "pending": _changelist(documents, status__exact=Document.Status.PENDING),
             "failed": _changelist(documents, status__exact=Document.Status.FAILED),
             "dead": _changelist(documents, status__exact=Document.Status.DEAD),
+            "text_awaiting": _changelist(documents, text_record__status__exact="awaiting"),
+            "text_failed": _changelist(documents, text_record__status__exact="failed"),
             "events_failed": _changelist("admin:webhooks_delivery_changelist", status__exact="failed"),
             "events_waiting": _changelist("admin:webhooks_delivery_changelist", status__exact="accepted"),
         },
