@@ -384,7 +384,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "documents.tasks.versions_post_processing_requeue_stalled",
         "schedule": 60.0,
     },
-    "requeue-stalled-document-texts": {"task": "documents.search.tasks.documents_text_requeue_stalled", "schedule": 60.0},
+    "requeue-stalled-document-texts": {
+        "task": "documents.search.tasks.documents_text_requeue_stalled",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
