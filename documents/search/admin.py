@@ -24,6 +24,12 @@ TEXT_TONES = {
 }
 
 
+class TextStatusFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "text extraction"  # not a second "status"
+
+
 class DocumentTextChangeList(ChangeList):
     """Ranks text matches first while a search is shown, and computes the passages of this page only."""
 
@@ -60,7 +66,7 @@ class DocumentTextSearchMixin:
         return shown
 
     def get_list_filter(self, request: HttpRequest):
-        return [*super().get_list_filter(request), ("text_record__status", admin.ChoicesFieldListFilter)]
+        return [*super().get_list_filter(request), ("text_record__status", TextStatusFilter)]
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
         return [*super().get_fieldsets(request, obj), self.text_fieldset]

@@ -89,7 +89,12 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: Q | None = None
         query = search_query_build(term)
         if query is None:
             return queryset.filter(also) if also is not None else queryset.none()
-        match = Q(text_record__search_vector=query)
+        if also is None:
+            match = Q(text_record__search_vector=query)  # a join driven by the GIN index
+        else:
+            # ORed with the admin's name matches: a subquery, so the text's side still comes from
+            # the GIN index rather than from testing every row's vector.
+            match = Q(pk__in=DocumentText.objects.filter(search_vector=query).values("document_id"))
         rank = SearchRank(F("text_record__search_vector"), query)
     return queryset.filter(match | also if also is not None else match).annotate(search_rank=rank)
 
