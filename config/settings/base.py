@@ -345,7 +345,7 @@ CELERY_TASK_ROUTES = {
 }
 # Every queue the app publishes to (the routes' and the default). A worker consumes all of
 # task_queues unless `-Q` names some of them, so a plain `celery -A config worker` takes every
-# task; `-Q intake` and `-Q documents,default` split them across workers.
+# task; `-Q intake` and `-Q documents,search,default` split them across workers.
 CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "search", "default")]
 # A plain worker runs threads: a sync spends its time waiting on Advance and S3, so one process
 # with many threads keeps many downloads in flight for the memory of one. Threads need no
