@@ -212,7 +212,8 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
         return _extracted(document_id, started, output[1:], truncated=output[:1] == "T")
     if result.returncode == EXIT_NO_TEXT:
         return _end(document_id, started, DocumentText.Status.FAILED, Reason.NO_TEXT_LAYER, detail)
-    if result.returncode == EXIT_MEMORY or "MemoryError" in detail:
+    # Under RLIMIT_AS an import can fail to map its library rather than raise MemoryError.
+    if result.returncode == EXIT_MEMORY or "MemoryError" in detail or "failed to map segment" in detail:
         return _end(
             document_id,
             started,

@@ -18,6 +18,7 @@ from django.utils import timezone
 from advance_sim import SimDocument
 from documents.models import Document, DocumentText
 from documents.search import metrics
+from documents.search.extraction import text_extract
 from documents.search.selectors import search_term_parse
 from documents.search.services import document_text_extract, documents_text_requeue_stalled
 from tests.conftest import wait_for
@@ -262,3 +263,36 @@ print(documents_text_headlines(term="pemberton", document_ids=[1]))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "['d1']" in result.stdout
     assert "<mark>Pemberton</mark>" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "expected"),
+    [
+        (
+            "rtf",
+            rb"{\rtf1\ansi{\fonttbl\f0\fswiss Helvetica;}\f0\pard Tenancy of the {\b Old Mill} at Kendal.\par}",
+            "Tenancy of the Old Mill at Kendal.\n",
+        ),
+        (
+            "html",
+            b"<html><head><style>p{color:red}</style><script>var secret=1</script></head>"
+            b"<body><p>Deed of <b>gift</b></p></body></html>",
+            "Deed of\ngift",
+        ),
+        ("txt", "Caf\u00e9 lease, \u00a3 1,200".encode("cp1252"), "Caf\u00e9 lease, \u00a3 1,200"),
+        ("txt", "\ufeffUTF-8 na\u00efve".encode("utf-8"), "UTF-8 na\u00efve"),
+        ("txt", "Zo\u00eb in UTF-16".encode("utf-16"), "Zo\u00eb in UTF-16"),
+    ],
+)
+def test_rtf_html_and_text_files_give_their_text_and_nothing_of_scripts_or_styles(tmp_path, kind, data, expected):
+    path = tmp_path / f"document.{kind}"
+    path.write_bytes(data)
+    text, truncated = text_extract(path=str(path), kind=kind, max_chars=10_000, max_pages=10)
+    assert (text, truncated) == (expected, False)
+
+
+def test_text_past_the_character_limit_is_cut_and_marked_truncated(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"word " * 1000)
+    text, truncated = text_extract(path=str(path), kind="txt", max_chars=100, max_pages=10)
+    assert (len(text), truncated) == (100, True)
