@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Substr
 from django.utils.html import escape
 
 from ..models import Document, DocumentText
@@ -31,6 +32,9 @@ TOKENS = re.compile(r'-?"[^"]*"?|\S+')
 PREFIX_WORD = re.compile(r"^(-?)(\w+)\*+$")
 PLAIN_WORD = re.compile(r"^\w{3,}$")
 SNIPPET_CHARS = 120
+# ts_headline parses all the text it is given: the passage is looked for in the first this many
+# characters, so that a page of long documents stays quick (a match further on shows the start).
+HEADLINE_TEXT_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,15 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: Q | None = None
             return queryset.filter(also) if also is not None else queryset.none()
         if also is None:
             match = Q(text_record__search_vector=query)  # a join driven by the GIN index
+            rank = SearchRank(F("text_record__search_vector"), query)
         else:
-            # ORed with the admin's name matches: a subquery, so the text's side still comes from
-            # the GIN index rather than from testing every row's vector.
-            match = Q(pk__in=DocumentText.objects.filter(search_vector=query).values("document_id"))
-        rank = SearchRank(F("text_record__search_vector"), query)
+            # ORed with the admin's name matches: subqueries, so the text's side still comes from
+            # the GIN index and the rank reads each matching row's vector by its key, where a
+            # join would scan the whole table of texts (large: the text sits in it).
+            texts = DocumentText.objects.filter(search_vector=query)
+            match = Q(pk__in=texts.values("document_id"))
+            ranked = texts.filter(document_id=OuterRef("pk")).annotate(rank=SearchRank(F("search_vector"), query))
+            rank = Coalesce(Subquery(ranked.values("rank")[:1]), Value(0.0), output_field=FloatField())
     return queryset.filter(match | also if also is not None else match).annotate(search_rank=rank)
 
 
@@ -111,7 +119,11 @@ def documents_text_headlines(*, term: str, document_ids: list[int]) -> dict[int,
         return {}
     rows = (
         texts.filter(search_vector=query)
-        .annotate(headline=SearchHeadline("text", query, config=settings.SEARCH_CONFIG, **HEADLINE_OPTIONS))
+        .annotate(
+            headline=SearchHeadline(
+                Substr("text", 1, HEADLINE_TEXT_CHARS), query, config=settings.SEARCH_CONFIG, **HEADLINE_OPTIONS
+            )
+        )
         .values_list("document_id", "headline")
     )
     return {pk: _marked(headline) for pk, headline in rows}
