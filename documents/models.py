@@ -264,6 +264,7 @@ class DocumentText(models.Model):
         MEMORY = "memory", "Needed more memory than the limit"
         STORAGE = "storage", "Storage could not be read"
         UNSUPPORTED_TYPE = "unsupported_type", "A type without a text extractor"
+        ERROR = "error", "Unexpected error"
 
     document = models.OneToOneField(Document, on_delete=models.CASCADE, primary_key=True, related_name="text_record")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING, db_index=True)

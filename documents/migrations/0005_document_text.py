@@ -62,6 +62,7 @@ class Migration(migrations.Migration):
                             ("memory", "Needed more memory than the limit"),
                             ("storage", "Storage could not be read"),
                             ("unsupported_type", "A type without a text extractor"),
+                            ("error", "Unexpected error"),
                         ],
                         default="",
                         max_length=32,

@@ -108,6 +108,18 @@ def document_text_extract(*, document_id: int, final_attempt: bool = False) -> s
     Every outcome is written to the document's DocumentText row with its reason. Only storage that
     cannot be read now raises (ExtractionRetry), and on the final attempt that too is recorded.
     """
+    started = time.monotonic()
+    try:
+        return _document_text_extract(document_id=document_id, final_attempt=final_attempt)
+    except ExtractionRetry:
+        raise
+    except Exception as error:
+        # Recorded rather than left awaiting, where the sweep would queue it again and again.
+        logger.exception("document text extraction failed unexpectedly: document=%s", document_id)
+        return _end(document_id, started, DocumentText.Status.FAILED, Reason.ERROR, f"{type(error).__name__}: {error}")
+
+
+def _document_text_extract(*, document_id: int, final_attempt: bool) -> str | None:
     document = Document.objects.filter(pk=document_id, status=Document.Status.STORED).first()
     if document is None:
         return None  # gone, or not stored (a resync runs): its next store queues it again
@@ -132,7 +144,8 @@ def document_text_extract(*, document_id: int, final_attempt: bool = False) -> s
             Reason.TOO_LARGE,
             f"the document is {document.size} bytes, over SEARCH_EXTRACT_MAX_BYTES ({limit})",
         )
-    with tempfile.NamedTemporaryFile(prefix="extract-", dir=spool_dir()) as spool:
+    # "document-" as the sync's spool files: storage.spool_prune removes those of a killed worker.
+    with tempfile.NamedTemporaryFile(prefix="document-extract-", dir=spool_dir()) as spool:
         try:
             size = _object_spool(key=document.storage_key, spool=spool, max_bytes=limit)
         except RetryableError as error:

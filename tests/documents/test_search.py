@@ -296,3 +296,15 @@ def test_text_past_the_character_limit_is_cut_and_marked_truncated(tmp_path):
     path.write_bytes(b"word " * 1000)
     text, truncated = text_extract(path=str(path), kind="txt", max_chars=100, max_pages=10)
     assert (len(text), truncated) == (100, True)
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_is_recorded_on_the_text_not_left_awaiting(bucket, source, settings):
+    settings.SEARCH_CONFIG = "klingon"  # PostgreSQL has no such text search configuration
+    document = document_make(source, document_id="odd", content=pdf_bytes("Qapla"))
+
+    assert document_text_extract(document_id=document.pk) == DocumentText.Status.FAILED
+
+    text = DocumentText.objects.get(pk=document.pk)
+    assert (text.status, text.reason) == ("failed", DocumentText.Reason.ERROR)
+    assert "klingon" in text.detail
