@@ -4,7 +4,6 @@ DocumentTextSearchMixin first among its bases."""
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -57,7 +56,7 @@ class DocumentTextSearchMixin:
             return by_name, False
         # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
         # No duplicates: the one-to-one text row and the pk subquery add no rows.
-        return documents_text_match(term=search_term, queryset=queryset, also=Q(pk__in=by_name.values("pk"))), False
+        return documents_text_match(term=search_term, queryset=queryset, also=by_name), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))
