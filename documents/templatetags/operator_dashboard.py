@@ -23,7 +23,7 @@ def _changelist(url_name: str, **filters) -> str:
 
 @register.inclusion_tag("admin/documents/dashboard.html", takes_context=True)
 def operator_dashboard(context) -> dict:
-    """Counts, a 30-day chart and the latest failures, for users who may view documents. Four queries."""
+    """Counts, a 30-day chart and the latest failures, for users who may view documents. Five queries."""
     request = context["request"]
     if not request.user.has_perm("documents.view_document"):
         return {"show": False}
