@@ -35,6 +35,7 @@ class SimDocument:
     chunked: bool = False  # Transfer-Encoding: chunked, no Content-Length
     cut_after_bytes: int | None = None  # drop the connection after this many body bytes
     text: str = ""  # body paragraph; empty: a line naming the document id
+    body: bytes | None = None  # served as given instead of the generated document (e.g. a real .docx)
 
     def __post_init__(self) -> None:
         if self.kind not in CONTENT_TYPES:
@@ -61,6 +62,10 @@ class SimDocument:
 def document_chunks(doc: SimDocument) -> Iterator[bytes]:
     """Yield the document's bytes in chunks of at most CHUNK_SIZE; the same bytes every time."""
     padding = 0 if doc.size is None else doc.size - natural_size(doc)
+    if doc.body is not None:
+        yield from (doc.body[start : start + CHUNK_SIZE] for start in range(0, len(doc.body), CHUNK_SIZE))
+        yield from _padding(doc.id, padding)
+        return
     chunks = _docx_chunks(doc, padding) if doc.kind == "docx" else _pdf_chunks(doc, padding)
     for chunk in chunks:
         for start in range(0, len(chunk), CHUNK_SIZE):
@@ -86,6 +91,8 @@ def document_size(doc: SimDocument) -> int:
 
 def natural_size(doc: SimDocument) -> int:
     """Size of the document with an empty padding block."""
+    if doc.body is not None:
+        return len(doc.body)
     chunks = _docx_chunks(doc, 0) if doc.kind == "docx" else _pdf_chunks(doc, 0)
     return sum(len(chunk) for chunk in chunks)
 

@@ -1,3 +1,4 @@
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
@@ -253,3 +254,52 @@ class SourceSync(models.Model):
 
     def __str__(self) -> str:
         return f"sync settings of {self.source}"
+
+
+class DocumentText(models.Model):
+    """The text extracted from a stored document, for full-text search (documents/search/).
+
+    A row of its own, not columns on Document: the sync's hot rows stay lean, and extraction
+    writes never contend with the sync's lease updates.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING = "awaiting", "Awaiting extraction"
+        EXTRACTED = "extracted", "Extracted"
+        FAILED = "failed", "Failed"
+        UNSUPPORTED = "unsupported", "Unsupported type"
+
+    class Reason(models.TextChoices):
+        NONE = "", "-"
+        NO_TEXT_LAYER = "no_text_layer", "No text layer (a scanned image?)"
+        CORRUPT = "corrupt", "Corrupt or unreadable file"
+        TOO_LARGE = "too_large", "Larger than the extraction limit"
+        TIMEOUT = "timeout", "Took longer than the time budget"
+        MEMORY = "memory", "Needed more memory than the limit"
+        STORAGE = "storage", "Storage could not be read"
+        UNSUPPORTED_TYPE = "unsupported_type", "A type without a text extractor"
+        ERROR = "error", "Unexpected error"
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, primary_key=True, related_name="text_record")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING, db_index=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices, default=Reason.NONE, blank=True)
+    detail = models.TextField(blank=True, help_text="What the extractor said, for a failure.")
+    text = models.TextField(blank=True, help_text="At most SEARCH_TEXT_MAX_CHARS characters.")
+    truncated = models.BooleanField(default=False, help_text="The document had more text than was kept.")
+    config = models.CharField(
+        "text search configuration", max_length=64, blank=True, help_text="PostgreSQL's, e.g. english or simple."
+    )
+    # PostgreSQL only (a GIN index made by the migration there); empty on SQLite, which searches the text.
+    search_vector = SearchVectorField(null=True, editable=False)
+    extractor_version = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True, help_text="How long the last extraction took.")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    extracted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "document text"
+        verbose_name_plural = "document texts"
+
+    def __str__(self) -> str:
+        return f"text of document {self.document_id}: {self.status}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
-from .models import Document, SourceSync, WorkItem, newest_version_first
+from .models import Document, DocumentText, SourceSync, WorkItem, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -76,17 +76,25 @@ def document_figures(*, now: datetime | None = None) -> DocumentFigures:
 class DashboardFigures(DocumentFigures):
     events_waiting: int
     events_failed: int
+    text_awaiting: int  # full-text search: stored documents awaiting extraction, and failed ones
+    text_failed: int
 
 
 def dashboard_figures(*, now: datetime | None = None) -> DashboardFigures:
-    """The dashboard's counts: the documents' figures and the events waiting or failed. Two aggregate queries."""
+    """The dashboard's counts: the documents' figures, the events waiting or failed, the texts awaiting or
+    failing extraction. Three aggregate queries."""
     documents = document_figures(now=now)
+    # From the text rows' status index, not a join of the (large) texts' table.
+    texts = DocumentText.objects.filter(status__in=["awaiting", "failed"]).aggregate(
+        text_awaiting=Count("pk", filter=Q(status="awaiting")), text_failed=Count("pk", filter=Q(status="failed"))
+    )
     events = Delivery.objects.filter(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.FAILED]).aggregate(
         waiting=Count("pk", filter=Q(status=Delivery.Status.ACCEPTED)),
         failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
     )
     return DashboardFigures(
         **{field.name: getattr(documents, field.name) for field in fields(documents)},
+        **texts,
         events_waiting=events["waiting"],
         events_failed=events["failed"],
     )

@@ -64,3 +64,7 @@ def sources_reconcile_due() -> int:
     from .reconcile import sources_reconcile_due as due
 
     return due()
+
+
+# Full-text search's tasks, registered with the app's (Celery discovers documents.tasks only).
+from .search.tasks import document_text_extract, documents_text_requeue_stalled  # noqa: E402, F401

@@ -243,11 +243,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "intake"},
     "documents.tasks.document_sync": {"queue": "documents"},
+    "documents.search.tasks.document_text_extract": {"queue": "search"},
 }
 # Every queue the app publishes to (the routes' and the default). A worker consumes all of
 # task_queues unless `-Q` names some of them, so a plain `celery -A config worker` takes every
-# task; `-Q intake` and `-Q documents,default` split them across workers.
-CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "default")]
+# task; `-Q intake` and `-Q documents,search,default` split them across workers.
+CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "search", "default")]
 # A plain worker runs threads: a sync spends its time waiting on Advance and S3, so one process
 # with many threads keeps many downloads in flight for the memory of one. Threads need no
 # monkey-patching of psycopg, boto3 or requests (gevent and eventlet would). The threads pool
@@ -289,8 +290,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "documents.tasks.versions_post_processing_requeue_stalled",
         "schedule": 60.0,
     },
+    "requeue-stalled-document-texts": {
+        "task": "documents.search.tasks.documents_text_requeue_stalled",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
+
+# Full-text search (documents/search/): extraction reads at most this many bytes of a stored
+# document and this many PDF pages, in a child process with this memory limit and time budget,
+# and keeps at most this many characters of text. SEARCH_CONFIG is PostgreSQL's text search
+# configuration for every document (one for all, so one GIN index answers every query).
+SEARCH_EXTRACT_MAX_BYTES = env_int("SEARCH_EXTRACT_MAX_BYTES", 50 * 1024 * 1024)
+SEARCH_EXTRACT_MAX_PAGES = env_int("SEARCH_EXTRACT_MAX_PAGES", 500)
+SEARCH_EXTRACT_SECONDS = env_int("SEARCH_EXTRACT_SECONDS", 60)
+SEARCH_EXTRACT_MEMORY_BYTES = env_int("SEARCH_EXTRACT_MEMORY_BYTES", 1024 * 1024 * 1024)
+SEARCH_EXTRACT_MAX_RETRIES = env_int("SEARCH_EXTRACT_MAX_RETRIES", 5)
+SEARCH_TEXT_MAX_CHARS = env_int("SEARCH_TEXT_MAX_CHARS", 1_000_000)
+SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
 
 # Cache ---------------------------------------------------------------------------------------
 

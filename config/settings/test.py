@@ -20,3 +20,5 @@ WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000
 _cache = CACHES["default"]  # noqa: F405
 if _cache.get("LOCATION", "").startswith("redis://"):
     CACHES = {"default": {**_cache, "LOCATION": _cache["LOCATION"].rsplit("/", 1)[0] + "/1"}}
+# Text extraction reads at most 1 MiB here: an oversized document for it is a small one to send.
+SEARCH_EXTRACT_MAX_BYTES = env_int("SEARCH_EXTRACT_MAX_BYTES", 1024 * 1024)  # noqa: F405

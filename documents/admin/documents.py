@@ -14,6 +14,7 @@ from .. import selectors
 from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
 from ..models import Document, DocumentAttempt
 from ..queueing import documents_retry
+from ..search.admin import DocumentTextSearchMixin
 from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
 from .export import documents_csv_response
 
@@ -45,7 +46,9 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(DocumentColumnsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DocumentAdmin(
+    DocumentTextSearchMixin, DocumentColumnsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     inlines = [DocumentAttemptInline]
     list_display = [
         "work_item_name",

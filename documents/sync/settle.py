@@ -16,6 +16,7 @@ from core.retry import retry_decide
 from .. import metrics
 from ..models import Document, DocumentAttempt
 from ..post_processing import version_documents_settle
+from ..search.services import document_text_queue
 from .claim import Attempt, LeaseLost
 from .stream import Saved
 
@@ -40,6 +41,7 @@ def attempt_store(*, document: Document, attempt: Attempt, saved: Saved, started
     )
     if stored_now:
         metrics.document_stored(size=stored.size, recorded_at=document.created_at, started=started)
+        document_text_queue(document_id=document.pk)  # full-text search, on its own queue; never fails the sync
         # Read now, not from the row loaded before the download: a PostProcessingEvent may have come meanwhile.
         version_documents_settle(version_id=document.version_id)
     logger.info(

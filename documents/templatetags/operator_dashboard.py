@@ -23,7 +23,7 @@ def _changelist(url_name: str, **filters) -> str:
 
 @register.inclusion_tag("admin/documents/dashboard.html", takes_context=True)
 def operator_dashboard(context) -> dict:
-    """Counts, a 30-day chart and the latest failures, for users who may view documents. Four queries."""
+    """Counts, a 30-day chart and the latest failures, for users who may view documents. Five queries."""
     request = context["request"]
     if not request.user.has_perm("documents.view_document"):
         return {"show": False}
@@ -50,6 +50,8 @@ def operator_dashboard(context) -> dict:
             "pending": _changelist(documents, status__exact=Document.Status.PENDING),
             "failed": _changelist(documents, status__exact=Document.Status.FAILED),
             "dead": _changelist(documents, status__exact=Document.Status.DEAD),
+            "text_awaiting": _changelist(documents, text_record__status__exact="awaiting"),
+            "text_failed": _changelist(documents, text_record__status__exact="failed"),
             "events_failed": _changelist("admin:webhooks_delivery_changelist", status__exact="failed"),
             "events_waiting": _changelist("admin:webhooks_delivery_changelist", status__exact="accepted"),
         },

@@ -1,0 +1,318 @@
+"""`BENCH_ONLY=search`: full-text search latency at BENCH_SEARCH_DOCUMENTS documents (default 100,000),
+the admin's list query against a plain `icontains` over the same text, and extraction throughput.
+
+Seeding is fast on purpose: documents by bulk INSERT, their text by COPY, then one UPDATE that
+computes every search vector (what the extraction task writes one row at a time).
+"""
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.admin import ModelAdmin
+from django.contrib.admin.sites import site
+from django.db import connection
+from django.test import RequestFactory
+
+from documents.models import Document, WorkItem, WorkItemVersion
+from documents.search.extraction import DOCX_TYPE
+from documents.search.selectors import documents_text_headlines, documents_text_search
+
+DOCUMENTS = int(os.environ.get("BENCH_SEARCH_DOCUMENTS", "100000"))
+QUERIES = int(os.environ.get("BENCH_SEARCH_QUERIES", "100"))
+EXTRACT_DOCUMENTS = int(os.environ.get("BENCH_SEARCH_EXTRACT_DOCUMENTS", "40"))
+PAGE = 100  # the admin's list_per_page
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+FIRST = [
+    "Amelia",
+    "Bartholomew",
+    "Cornelius",
+    "Dorothea",
+    "Ephraim",
+    "Felicity",
+    "Gideon",
+    "Harriet",
+    "Ignatius",
+    "Josephine",
+    "Lucian",
+    "Marguerite",
+    "Nathaniel",
+    "Octavia",
+    "Percival",
+    "Rosalind",
+    "Sebastian",
+    "Theodora",
+    "Ulysses",
+    "Wilhelmina",
+]  # noqa: E501
+LAST = [
+    f"{a}{b}"
+    for a in [
+        "Ash",
+        "Black",
+        "Bram",
+        "Crane",
+        "Dun",
+        "Fair",
+        "Glen",
+        "Hol",
+        "Kings",
+        "Lang",
+        "Marsh",
+        "North",
+        "Oak",
+        "Pem",
+        "Rad",
+        "Stan",
+        "Thorn",
+        "Wey",
+        "Whit",
+        "Wolver",
+    ]
+    for b in [
+        "bury",
+        "field",
+        "ford",
+        "ham",
+        "hurst",
+        "ley",
+        "mere",
+        "ridge",
+        "stead",
+        "wick",
+        "wood",
+        "worth",
+        "ton",
+        "brook",
+        "cliffe",
+    ]
+]
+PLACES = [
+    "Aldershot",
+    "Bexhill",
+    "Carlisle",
+    "Doncaster",
+    "Exeter",
+    "Falmouth",
+    "Grimsby",
+    "Harrogate",
+    "Ipswich",
+    "Kendal",
+    "Lincoln",
+    "Margate",
+    "Norwich",
+    "Oldham",
+    "Penzance",
+    "Reading",
+    "Salisbury",
+    "Truro",
+    "Wakefield",
+    "York",
+]  # noqa: E501
+THINGS = ["warehouse", "office", "flat", "cottage", "workshop", "barn", "studio", "shop", "garage", "farmhouse"]
+CLAUSES = [
+    "The tenant {name} shall pay the annual rent of {amount} to the landlord in equal quarterly instalments.",
+    "This agreement is made between {name} and {name2} in respect of the {thing} at {place}.",
+    "The employee {name} is entitled to {n} days of paid holiday each year in addition to bank holidays.",
+    "Either party may terminate this agreement by giving {n} weeks' notice in writing to the other.",
+    "{name} indemnifies {name2} against all losses arising from any breach of the warranties above.",
+    "The purchase price of {amount} is payable on completion by bank transfer to the seller's solicitors.",
+    "Confidential information disclosed by {name} shall not be shared with any third party.",
+    "The guarantor {name} guarantees the obligations of the tenant under this lease of the {thing} in {place}.",
+    "Any dispute shall be referred to arbitration in {place} under the rules then in force.",
+    "The deposit of {amount} is held by {name2} in a protected scheme for the duration of the tenancy.",
+    "Interest accrues on late payments at {n} per cent above the base rate from the due date.",
+    "The {thing} at {place} is let together with the right to park one vehicle in the yard.",
+]
+
+
+def _name(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+
+
+def text_make(rng: random.Random) -> str:
+    """A contract-like text of 8 to 20 clauses (about 1-2.5 KB): names, places, amounts."""
+    return " ".join(
+        rng.choice(CLAUSES).format(
+            name=_name(rng),
+            name2=_name(rng),
+            amount=f"£{rng.randint(100, 250000):,}.{rng.randint(0, 99):02d}",
+            thing=rng.choice(THINGS),
+            place=rng.choice(PLACES),
+            n=rng.randint(2, 40),
+        )
+        for _ in range(rng.randint(8, 20))
+    )
+
+
+def seed(source, count: int) -> float:
+    """Seed `count` stored documents with extracted, indexed text; return the seconds it took."""
+    started = time.monotonic()
+    rng = random.Random(13)
+    work_item = WorkItem.objects.create(source=source, advance_id="bench-search", name="Search bench")
+    per_version = 100
+    versions = WorkItemVersion.objects.bulk_create(
+        WorkItemVersion(work_item=work_item, advance_id=f"v{n}")
+        for n in range((count + per_version - 1) // per_version)
+    )
+    documents = []
+    for n in range(count):
+        documents.append(
+            Document(
+                version=versions[n // per_version],
+                source=source,
+                advance_id=f"d{n}",
+                name=f"Agreement {n}",
+                status=Document.Status.STORED,
+                filename=f"Agreement {n}.docx",
+                content_type=DOCX_TYPE,
+                size=20000,
+            )
+        )
+        if len(documents) == 10000:
+            Document.objects.bulk_create(documents)
+            documents = []
+    Document.objects.bulk_create(documents)
+    ids = list(Document.objects.filter(version__work_item=work_item).order_by("pk").values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            "COPY documents_documenttext (document_id, status, reason, detail, text, truncated, config,"
+            " extractor_version, attempts) FROM STDIN"
+        ) as copy:
+            for pk in ids:
+                copy.write_row((pk, "extracted", "", "", text_make(rng), False, settings.SEARCH_CONFIG, 1, 1))
+        cursor.execute(
+            "UPDATE documents_documenttext SET search_vector = to_tsvector(config::regconfig, text)"
+            " WHERE search_vector IS NULL"
+        )
+        cursor.execute("VACUUM ANALYZE documents_documenttext")
+        cursor.execute("ANALYZE documents_document")
+    return time.monotonic() - started
+
+
+def queries_make(count: int) -> list[str]:
+    """What staff type: a party's surname, a name, a phrase of a clause, a prefix, a place and a word."""
+    rng = random.Random(7)
+    kinds = [
+        lambda: rng.choice(LAST),
+        lambda: f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+        lambda: (
+            f'"{rng.choice(["annual rent", "quarterly instalments", "protected scheme", "base rate"])}"'
+            f" {rng.choice(LAST)}"
+        ),
+        lambda: rng.choice(LAST)[:6] + "*",
+        lambda: f"{rng.choice(PLACES)} {rng.choice(LAST)}",
+    ]
+    return [kinds[n % len(kinds)]() for n in range(count)]
+
+
+def _list_page(request, term: str, *, how: str) -> int:
+    """A search's list query: the page of rows (ranked), the count, and (ours) the page's passages.
+
+    how: "text" the selector the admin uses for the text; "icontains" the same page over the same
+    text by a plain icontains; "admin" the whole admin search (the name fields' icontains OR the text);
+    "names" the admin's search before this feature (the name fields' icontains only).
+    """
+    admin = site._registry[Document]
+    base = admin.get_queryset(request)
+    if how == "icontains":
+        rows = base.filter(text_record__text__icontains=term.replace("*", "").replace('"', "")).order_by("-pk")
+    elif how == "names":
+        # The admin's search before this feature: its search_fields' icontains only.
+        rows, _ = ModelAdmin.get_search_results(admin, request, base, term)
+        rows = rows.order_by("-pk")
+    elif how == "admin":
+        rows, _ = admin.get_search_results(request, base, term)
+        rows = rows.order_by("-search_rank", "-pk")
+    else:
+        rows = documents_text_search(term=term, queryset=base)
+    page = list(rows[:PAGE])
+    total = rows.count()
+    if how in ("text", "admin"):
+        documents_text_headlines(term=term, document_ids=[d.pk for d in page])
+    return total
+
+
+def latencies(terms: list[str], *, how: str) -> tuple[list[float], int]:
+    request = RequestFactory().get("/admin/documents/document/")
+    timings, matches = [], 0
+    for term in terms:
+        started = time.perf_counter()
+        matches += _list_page(request, term, how=how)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings, matches
+
+
+def p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def extraction_throughput(count: int) -> tuple[float, int]:
+    """Documents/s through the extraction child process (as the task runs it) over real .docx and .pdf files."""
+    import docx
+
+    from advance_sim import SimDocument, document_bytes
+
+    rng = random.Random(3)
+    with tempfile.TemporaryDirectory() as folder:
+        files = []
+        for n in range(count):
+            if n % 2:
+                document = docx.Document()
+                for _ in range(rng.randint(10, 30)):
+                    document.add_paragraph(text_make(rng)[:400])
+                path = Path(folder) / f"{n}.docx"
+                document.save(path)
+                files.append((path, "docx"))
+            else:
+                path = Path(folder) / f"{n}.pdf"
+                path.write_bytes(document_bytes(SimDocument(kind="pdf", text=text_make(rng)[:1500])))
+                files.append((path, "pdf"))
+        started = time.monotonic()
+        ok = 0
+        for path, kind in files:
+            result = subprocess.run(
+                [sys.executable, "-m", "documents.search.extraction", str(path), "--kind", kind,
+                 "--max-chars", str(settings.SEARCH_TEXT_MAX_CHARS),
+                 "--max-pages", str(settings.SEARCH_EXTRACT_MAX_PAGES),
+                 "--memory-bytes", str(settings.SEARCH_EXTRACT_MEMORY_BYTES)],
+                cwd=BASE_DIR, capture_output=True,
+            )  # fmt: skip
+            ok += result.returncode == 0
+        return count / (time.monotonic() - started), ok
+
+
+def run(source) -> dict:
+    seconds = seed(source, DOCUMENTS)
+    terms = queries_make(QUERIES)
+    latencies(terms[:5], how="text")  # warm the caches both ways alike
+    latencies(terms[:5], how="icontains")
+    ours, matched = latencies(terms, how="text")
+    baseline, baseline_matched = latencies(terms, how="icontains")
+    whole, _ = latencies(terms[: max(2, QUERIES // 5)], how="admin")
+    names, _ = latencies(terms[: max(2, QUERIES // 5)], how="names")
+    rate, extracted = extraction_throughput(EXTRACT_DOCUMENTS)
+    return {
+        "documents": DOCUMENTS,
+        "seed_seconds": seconds,
+        "p50": p(ours, 50),
+        "p95": p(ours, 95),
+        "baseline_p50": p(baseline, 50),
+        "baseline_p95": p(baseline, 95),
+        "admin_p50": p(whole, 50),
+        "admin_p95": p(whole, 95),
+        "names_p50": p(names, 50),
+        "names_p95": p(names, 95),
+        "matched": matched,
+        "baseline_matched": baseline_matched,
+        "extract_rate": rate,
+        "extracted": extracted,
+        "extract_documents": EXTRACT_DOCUMENTS,
+    }

@@ -1,0 +1,110 @@
+"""The Documents admin's full-text search: the search box searches the text too, ranked, with the
+matching passage in the list; the document's page gets a "Text" section. DocumentAdmin takes
+DocumentTextSearchMixin first among its bases."""
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from core.admin import status_badge
+
+from ..models import Document, DocumentText
+from .selectors import document_text_get, documents_text_headlines, documents_text_match
+
+# The page shows the start of a long text; the whole is searchable all the same.
+TEXT_DISPLAY_CHARS = 20_000
+TEXT_TONES = {
+    DocumentText.Status.AWAITING: "info",
+    DocumentText.Status.EXTRACTED: "success",
+    DocumentText.Status.FAILED: "error",
+    DocumentText.Status.UNSUPPORTED: "quiet",
+}
+
+
+class TextStatusFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "text extraction"  # not a second "status"
+
+
+class DocumentTextChangeList(ChangeList):
+    """Ranks text matches first while a search is shown, and computes the passages of this page only."""
+
+    def get_ordering(self, request, queryset):
+        if self.query.strip() and ORDER_VAR not in self.params and "search_rank" in queryset.query.annotations:
+            return ["-search_rank", "-pk"]
+        return super().get_ordering(request, queryset)
+
+    def get_results(self, request):
+        super().get_results(request)
+        passages = documents_text_headlines(term=self.query, document_ids=[d.pk for d in self.result_list])
+        for document in self.result_list:
+            document.text_passage = passages.get(document.pk, "")
+
+
+class DocumentTextSearchMixin:
+    text_fieldset = ("Text", {"fields": ["text_outcome", "text_extracted"]})
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return DocumentTextChangeList
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        by_name, _ = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return by_name, False
+        # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
+        # No duplicates: the one-to-one text row and the pk subquery add no rows.
+        return documents_text_match(term=search_term, queryset=queryset, also=by_name), False
+
+    def get_list_display(self, request: HttpRequest):
+        shown = list(super().get_list_display(request))
+        if request.GET.get("q", "").strip():
+            shown.insert(shown.index("document_name") + 1 if "document_name" in shown else len(shown), "passage")
+        return shown
+
+    def get_list_filter(self, request: HttpRequest):
+        return [*super().get_list_filter(request), ("text_record__status", TextStatusFilter)]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        return [*super().get_fieldsets(request, obj), self.text_fieldset]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*super().get_readonly_fields(request, obj), *self.text_fieldset[1]["fields"]]
+
+    @admin.display(description="Matching passage")
+    def passage(self, document: Document) -> str:
+        # Built escaped by the selector: only its <mark> tags are markup.
+        return mark_safe(getattr(document, "text_passage", "") or "-")  # noqa: S308
+
+    @admin.display(description="Extraction")
+    def text_outcome(self, document: Document) -> str:
+        record = document_text_get(document_id=document.pk)
+        if record is None:
+            return "-" if document.status != Document.Status.STORED else "not extracted yet (documents_reindex)"
+        badge = status_badge(record.get_status_display(), TEXT_TONES.get(record.status, "quiet"))
+        reason = f" {record.get_reason_display()}" if record.reason else ""
+        return format_html(
+            "{}{}{}{}",
+            badge,
+            reason,
+            f": {record.detail}" if record.detail else "",
+            f" ({len(record.text)} characters{', truncated' if record.truncated else ''},"
+            f" {record.seconds or 0:.2f} s, config {record.config or '-'})"
+            if record.status == DocumentText.Status.EXTRACTED
+            else "",
+        )
+
+    @admin.display(description="Extracted text")
+    def text_extracted(self, document: Document) -> str:
+        record = document_text_get(document_id=document.pk)
+        if record is None or not record.text:
+            return "-"
+        shown = record.text[:TEXT_DISPLAY_CHARS]
+        more = len(record.text) - len(shown)
+        return format_html(
+            '<pre style="white-space: pre-wrap; max-height: 30em; overflow: auto">{}</pre>{}',
+            shown,
+            f"… {more} more characters (searchable, not shown)" if more else "",
+        )

@@ -1,0 +1,213 @@
+"""Text extractors for stored documents, and the child process that runs them.
+
+Kept free of Django so the child (`python -m documents.search.extraction`) starts in a fraction of
+a second and holds nothing of the worker's: a hostile file can exhaust only the child's memory
+limit (RLIMIT_AS) and time budget (the parent's timeout), never the worker.
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import resource
+import sys
+from html.parser import HTMLParser
+
+KINDS = ("docx", "pdf", "txt", "rtf", "html")
+# Exit codes of the child; the parent maps them to DocumentText reasons.
+EXIT_NO_TEXT = 3
+EXIT_CORRUPT = 4
+EXIT_MEMORY = 5
+# Decoders tried in order for plain text; cp1252 maps nearly every byte, latin-1 every one.
+TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+KIND_BY_TYPE = {
+    DOCX_TYPE: "docx",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "application/rtf": "rtf",
+    "text/rtf": "rtf",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+}
+KIND_BY_EXTENSION = {".docx": "docx", ".pdf": "pdf", ".txt": "txt", ".rtf": "rtf", ".html": "html", ".htm": "html"}
+
+
+class NoText(Exception):
+    """The file is readable but holds no text (a PDF of scanned images)."""
+
+
+def kind_for(*, content_type: str, filename: str) -> str | None:
+    """Which extractor reads this document, by its media type, else its file name; None: none does."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type in KIND_BY_TYPE:
+        return KIND_BY_TYPE[media_type]
+    return KIND_BY_EXTENSION.get(os.path.splitext(filename or "")[1].lower())
+
+
+class _Bounded:
+    """Collects text up to max_chars; past that, stops the extractor early."""
+
+    class Full(Exception):
+        pass
+
+    def __init__(self, max_chars: int) -> None:
+        self.parts: list[str] = []
+        self.left = max_chars
+        self.truncated = False
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        if len(text) > self.left:
+            self.parts.append(text[: self.left])
+            self.left, self.truncated = 0, True
+            raise self.Full
+        self.parts.append(text)
+        self.left -= len(text)
+
+    def text(self) -> str:
+        return "\n".join(part for part in self.parts if part)
+
+
+def _docx(path: str, out: _Bounded, max_pages: int) -> None:
+    import docx  # imported here: the child loads only the library it needs
+
+    document = docx.Document(path)
+
+    def table(t) -> None:
+        for row in t.rows:
+            for cell in row.cells:
+                for paragraph in cell.paragraphs:
+                    out.add(paragraph.text)
+                for inner in cell.tables:
+                    table(inner)
+
+    for section in document.sections:
+        for part in (section.header, section.first_page_header, section.even_page_header):
+            if not part.is_linked_to_previous:
+                for paragraph in part.paragraphs:
+                    out.add(paragraph.text)
+    for paragraph in document.paragraphs:
+        out.add(paragraph.text)
+    for t in document.tables:
+        table(t)
+    for section in document.sections:
+        for part in (section.footer, section.first_page_footer, section.even_page_footer):
+            if not part.is_linked_to_previous:
+                for paragraph in part.paragraphs:
+                    out.add(paragraph.text)
+
+
+def _pdf(path: str, out: _Bounded, max_pages: int) -> None:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    for number, page in enumerate(reader.pages):
+        if number >= max_pages:
+            out.truncated = True
+            return
+        out.add(page.extract_text() or "")
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    for encoding in TEXT_ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _txt(path: str, out: _Bounded, max_pages: int) -> None:
+    with open(path, "rb") as file:
+        out.add(_decode(file.read()))
+
+
+def _rtf(path: str, out: _Bounded, max_pages: int) -> None:
+    from striprtf.striprtf import rtf_to_text
+
+    with open(path, "rb") as file:
+        data = file.read()
+    if not data.lstrip().startswith(b"{\\rtf"):
+        raise ValueError("not an RTF file (no {\\rtf header)")
+    out.add(rtf_to_text(data.decode("latin-1"), errors="ignore"))
+
+
+class _HtmlText(HTMLParser):
+    SKIP = {"script", "style", "template", "noscript"}
+
+    def __init__(self, out: _Bounded) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out, self.skipping = out, 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+
+    def handle_endtag(self, tag) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data) -> None:
+        if not self.skipping and data.strip():
+            self.out.add(data.strip())
+
+
+def _html(path: str, out: _Bounded, max_pages: int) -> None:
+    parser = _HtmlText(out)
+    with open(path, "rb") as file:
+        parser.feed(_decode(file.read()))
+    parser.close()
+
+
+EXTRACTORS = {"docx": _docx, "pdf": _pdf, "txt": _txt, "rtf": _rtf, "html": _html}
+
+
+def text_extract(*, path: str, kind: str, max_chars: int, max_pages: int) -> tuple[str, bool]:
+    """The document's text (at most max_chars) and whether more was left out; NoText if it has none."""
+    out = _Bounded(max_chars)
+    with contextlib.suppress(_Bounded.Full):
+        EXTRACTORS[kind](path, out, max_pages)
+    text = out.text()
+    if not text.strip():
+        raise NoText("the document holds no text" + (" layer (a scanned image?)" if kind == "pdf" else ""))
+    return text, out.truncated
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: extract one spooled file's text to standard output (UTF-8); the exit code says how it ended."""
+    parser = argparse.ArgumentParser(prog="python -m documents.search.extraction")
+    parser.add_argument("path")
+    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("--max-chars", type=int, required=True)
+    parser.add_argument("--max-pages", type=int, required=True)
+    parser.add_argument("--memory-bytes", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (args.memory_bytes, args.memory_bytes))
+    try:
+        text, truncated = text_extract(
+            path=args.path, kind=args.kind, max_chars=args.max_chars, max_pages=args.max_pages
+        )
+    except NoText as error:
+        print(error, file=sys.stderr)
+        return EXIT_NO_TEXT
+    except MemoryError:
+        print("out of memory", file=sys.stderr)
+        return EXIT_MEMORY
+    except Exception as error:  # any parser's complaint about a hostile or broken file
+        print(f"{type(error).__name__}: {error}"[:500], file=sys.stderr)
+        return EXIT_CORRUPT
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="replace")
+    stdout.write("T" if truncated else "F")  # first character: truncated or not
+    stdout.write(text)
+    stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

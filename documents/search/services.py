@@ -1,0 +1,312 @@
+"""Writes of full-text search: queue a stored document's extraction, extract and index it, reindex.
+
+The extraction reads the stored object back as a stream into a spool file (at most
+SEARCH_EXTRACT_MAX_BYTES), and parses it in a child process (documents/search/extraction.py) with a
+memory limit and a time budget, so that a hostile file costs at most that child.
+"""
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.contrib.postgres.search import SearchVector
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Substr
+from django.utils import timezone
+from storages.backends.s3 import S3Storage
+
+from core.errors import RetryableError
+
+from ..models import Document, DocumentText
+from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
+from . import metrics
+from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, kind_for
+
+logger = logging.getLogger(__name__)
+
+# Raise when an extractor changes what it finds: `documents_reindex` then has something to redo.
+EXTRACTOR_VERSION = 1
+# Past this many characters a tsvector may outgrow PostgreSQL's 1 MiB limit (many distinct words):
+# the vector is then made from this first part, and the whole text is still kept and shown.
+VECTOR_FALLBACK_CHARS = 200_000
+Reason = DocumentText.Reason
+
+
+class ExtractionRetry(RetryableError):
+    """Storage could not be read now; the task tries again later."""
+
+
+def document_text_queue(*, document_id: int) -> None:
+    """Mark the stored document's text as awaiting extraction and queue it after commit. Never raises.
+
+    Called by the sync once a document is stored: a failure here is logged and left to the
+    sweep (documents_text_requeue_stalled), never turned into a failed sync.
+    """
+    try:
+        now = timezone.now()
+        with transaction.atomic():
+            DocumentText.objects.update_or_create(
+                document_id=document_id,
+                defaults={"status": DocumentText.Status.AWAITING, "queued_at": now, "reason": Reason.NONE},
+            )
+            transaction.on_commit(lambda: _send(document_id), robust=True)
+    except Exception:
+        logger.exception("document text not queued: document=%s (the sweep will)", document_id)
+
+
+def _send(document_id: int) -> None:
+    from .tasks import document_text_extract  # the task module imports this one
+
+    document_text_extract.delay(document_id)
+
+
+def documents_text_queue(*, documents) -> int:
+    """Queue the extraction of these documents (stored ones only) again; return how many."""
+    ids = list(documents.filter(status=Document.Status.STORED).values_list("pk", flat=True))
+    now = timezone.now()
+    with transaction.atomic():
+        existing = set(DocumentText.objects.filter(document_id__in=ids).values_list("document_id", flat=True))
+        DocumentText.objects.filter(document_id__in=existing).update(
+            status=DocumentText.Status.AWAITING, queued_at=now, reason=Reason.NONE, detail=""
+        )
+        DocumentText.objects.bulk_create(
+            [DocumentText(document_id=pk, queued_at=now) for pk in ids if pk not in existing],
+            ignore_conflicts=True,
+        )
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: _send(pk), robust=True)
+    logger.info("document texts queued: count=%s", len(ids))
+    return len(ids)
+
+
+def documents_text_requeue_stalled() -> int:
+    """Queue again stored documents never extracted, or awaiting for long (a lost message); return how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
+    never = Document.objects.filter(status=Document.Status.STORED, text_record__isnull=True, synced_at__lt=cutoff)
+    stalled = Document.objects.filter(
+        Q(text_record__status=DocumentText.Status.AWAITING)
+        & (Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True))
+    )
+    ids = list(never.order_by("pk").values_list("pk", flat=True)[:500])
+    ids += list(stalled.order_by("pk").values_list("pk", flat=True)[:500])
+    count = documents_text_queue(documents=Document.objects.filter(pk__in=ids)) if ids else 0
+    if count:
+        logger.warning("re-queued %s stalled document text extractions", count)
+    return count
+
+
+def document_text_extract(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> str | None:
+    """Extract and index one stored document's text; return the status written. Safe to run twice.
+
+    Every outcome is written to the document's DocumentText row with its reason. Only storage that
+    cannot be read now raises (ExtractionRetry), and on the final attempt that too is recorded.
+    """
+    started = time.monotonic()
+    try:
+        return _document_text_extract(document_id=document_id, final_attempt=final_attempt)
+    except ExtractionRetry:
+        raise
+    except Exception as error:
+        # Recorded rather than left awaiting, where the sweep would queue it again and again.
+        logger.exception("document text extraction failed unexpectedly: document=%s", document_id)
+        return _end(document_id, started, DocumentText.Status.FAILED, Reason.ERROR, f"{type(error).__name__}: {error}")
+
+
+def _document_text_extract(*, document_id: int, final_attempt: bool) -> str | None:
+    document = Document.objects.filter(pk=document_id, status=Document.Status.STORED).first()
+    if document is None:
+        return None  # gone, or not stored (a resync runs): its next store queues it again
+    DocumentText.objects.get_or_create(document_id=document_id, defaults={"queued_at": timezone.now()})
+    DocumentText.objects.filter(pk=document_id).update(attempts=F("attempts") + 1)
+    started = time.monotonic()
+    kind = kind_for(content_type=document.content_type, filename=document.filename)
+    if kind is None:
+        return _end(
+            document_id,
+            started,
+            DocumentText.Status.UNSUPPORTED,
+            Reason.UNSUPPORTED_TYPE,
+            f"no text extractor for {document.content_type or 'this type'}",
+        )
+    limit = settings.SEARCH_EXTRACT_MAX_BYTES
+    if document.size is not None and document.size > limit:
+        return _end(
+            document_id,
+            started,
+            DocumentText.Status.FAILED,
+            Reason.TOO_LARGE,
+            f"the document is {document.size} bytes, over SEARCH_EXTRACT_MAX_BYTES ({limit})",
+        )
+    # "document-" as the sync's spool files: storage.spool_prune removes those of a killed worker.
+    with tempfile.NamedTemporaryFile(prefix="document-extract-", dir=spool_dir()) as spool:
+        try:
+            size = _object_spool(key=document.storage_key, spool=spool, max_bytes=limit)
+        except RetryableError as error:
+            if final_attempt:
+                return _end(document_id, started, DocumentText.Status.FAILED, Reason.STORAGE, f"gave up: {error}")
+            DocumentText.objects.filter(pk=document_id).update(detail=f"will be retried: {error}")
+            raise ExtractionRetry(str(error)) from error
+        if size > limit:
+            return _end(
+                document_id,
+                started,
+                DocumentText.Status.FAILED,
+                Reason.TOO_LARGE,
+                f"the stored object is over SEARCH_EXTRACT_MAX_BYTES ({limit} bytes)",
+            )
+        return _child_run(document_id, started, spool.name, kind)
+
+
+def _object_spool(*, key: str, spool, max_bytes: int) -> int:
+    """Copy the stored object into the spool file, at most max_bytes + 1 of it; return the bytes copied."""
+    storage = document_storage()
+    copied = 0
+    try:
+        if isinstance(storage, S3Storage):
+            body = _s3_client(storage).get_object(Bucket=storage.bucket_name, Key=storage._normalize_name(key))["Body"]
+            chunks = body.iter_chunks(SPOOL_COPY_BYTES)
+        else:
+            source = storage.open(key, "rb")
+            chunks = iter(lambda: source.read(SPOOL_COPY_BYTES), b"")
+        for chunk in chunks:
+            spool.write(chunk[: max_bytes + 1 - copied])
+            copied += len(chunk)
+            if copied > max_bytes:
+                break  # the rest is never read
+        spool.flush()
+    except (BotoCoreError, ClientError, OSError) as error:
+        raise StorageUnavailable(f"the stored object could not be read: {type(error).__name__}: {error}") from None
+    return copied
+
+
+def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
+    command = [
+        sys.executable,
+        "-m",
+        "documents.search.extraction",
+        path,
+        "--kind",
+        kind,
+        "--max-chars",
+        str(settings.SEARCH_TEXT_MAX_CHARS),
+        "--max-pages",
+        str(settings.SEARCH_EXTRACT_MAX_PAGES),
+        "--memory-bytes",
+        str(settings.SEARCH_EXTRACT_MEMORY_BYTES),
+    ]
+    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"}
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            timeout=settings.SEARCH_EXTRACT_SECONDS,
+            env=environment,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return _end(
+            document_id,
+            started,
+            DocumentText.Status.FAILED,
+            Reason.TIMEOUT,
+            f"extraction took longer than SEARCH_EXTRACT_SECONDS ({settings.SEARCH_EXTRACT_SECONDS} s)",
+        )
+    detail = result.stderr.decode("utf-8", "replace").strip()[-500:]
+    if result.returncode == 0:
+        output = result.stdout.decode("utf-8", "replace")
+        return _extracted(document_id, started, output[1:], truncated=output[:1] == "T")
+    if result.returncode == EXIT_NO_TEXT:
+        return _end(document_id, started, DocumentText.Status.FAILED, Reason.NO_TEXT_LAYER, detail)
+    # Under RLIMIT_AS an import can fail to map its library rather than raise MemoryError.
+    if result.returncode == EXIT_MEMORY or "MemoryError" in detail or "failed to map segment" in detail:
+        return _end(
+            document_id,
+            started,
+            DocumentText.Status.FAILED,
+            Reason.MEMORY,
+            f"over SEARCH_EXTRACT_MEMORY_BYTES ({settings.SEARCH_EXTRACT_MEMORY_BYTES}): {detail}",
+        )
+    if result.returncode == EXIT_CORRUPT:
+        return _end(document_id, started, DocumentText.Status.FAILED, Reason.CORRUPT, detail)
+    return _end(
+        document_id,
+        started,
+        DocumentText.Status.FAILED,
+        Reason.CORRUPT,
+        f"the extractor ended with {result.returncode}: {detail}",
+    )
+
+
+def _end(document_id: int, started: float, status: str, reason: str, detail: str) -> str:
+    seconds = time.monotonic() - started
+    DocumentText.objects.filter(pk=document_id).update(
+        status=status,
+        reason=reason,
+        detail=detail[:2000],
+        text="",
+        truncated=False,
+        search_vector=None,
+        extractor_version=EXTRACTOR_VERSION,
+        seconds=seconds,
+        extracted_at=timezone.now(),
+    )
+    metrics.TEXT_FAILED.labels(reason=reason).inc()
+    metrics.TEXT_EXTRACT_SECONDS.observe(seconds)
+    logger.warning("document text not extracted: document=%s reason=%s detail=%s", document_id, reason, detail[:200])
+    return status
+
+
+def _extracted(document_id: int, started: float, text: str, *, truncated: bool) -> str:
+    # PostgreSQL's text holds no NUL; the highlight marks are ours alone (selectors.MARK_START).
+    text = text.replace("\x00", "").replace("\ue000", "").replace("\ue001", "")
+    config = settings.SEARCH_CONFIG
+    rows = DocumentText.objects.filter(pk=document_id)
+    with transaction.atomic():
+        rows.update(
+            status=DocumentText.Status.EXTRACTED,
+            reason=Reason.NONE,
+            detail="",
+            text=text,
+            truncated=truncated,
+            config=config,
+            extractor_version=EXTRACTOR_VERSION,
+            seconds=time.monotonic() - started,
+            extracted_at=timezone.now(),
+        )
+        if connection.vendor == "postgresql":
+            _vector_write(rows, config)
+    seconds = time.monotonic() - started
+    metrics.TEXT_EXTRACTED.inc()
+    metrics.TEXT_EXTRACT_SECONDS.observe(seconds)
+    logger.info("document text extracted: document=%s chars=%s seconds=%.2f", document_id, len(text), seconds)
+    return DocumentText.Status.EXTRACTED
+
+
+def _vector_write(rows, config: str) -> None:
+    try:
+        with transaction.atomic():
+            rows.update(search_vector=SearchVector("text", config=config))
+    except DatabaseError:
+        # "string is too long for tsvector": many distinct words; index the first part.
+        logger.warning("text search vector over its first %s characters only", VECTOR_FALLBACK_CHARS)
+        rows.update(search_vector=SearchVector(Substr("text", 1, VECTOR_FALLBACK_CHARS), config=Value(config)))
+
+
+def documents_reindex_select(*, source_slug: str | None, since: datetime | None, failed_only: bool):
+    """The stored documents `documents_reindex` queues: of one source, stored since a time, or failed only."""
+    documents = Document.objects.filter(status=Document.Status.STORED)
+    if source_slug:
+        documents = documents.filter(source__slug=source_slug)
+    if since:
+        documents = documents.filter(synced_at__gte=since)
+    if failed_only:
+        documents = documents.filter(text_record__status=DocumentText.Status.FAILED)
+    return documents.order_by("pk")
