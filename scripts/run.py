@@ -124,56 +124,16 @@ def main() -> int:
         metrics_dir_prepare(var)
         manage("migrate", "--noinput", "-v", "0")
         manage("admin_ensure")
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "--config",
-                    "python:config.gunicorn",
-                    "config.wsgi:application",
-                    "--bind",
-                    f"{host}:{port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--access-logfile",
-                    "-",
-                    "--graceful-timeout",
-                    "10",
-                ],
-                cwd=BASE_DIR,
-            )
-        )
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "config",
-                    "worker",
-                    # As the README tells users: every queue, the project's pool and concurrency.
-                    "--loglevel",
-                    "INFO",
-                    "--hostname",
-                    f"run@{socket.gethostname()}",
-                ],
-                cwd=BASE_DIR,
-            )
-        )
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "config",
-                    "beat",
-                    "--loglevel",
-                    "INFO",
-                ],
-                cwd=BASE_DIR,
-            )
-        )
+        # Each as the README tells users to start it: the worker with every queue, the project's pool
+        # and concurrency (no -Q, -c or -P).
+        commands = [
+            ["gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}"]
+            + ["--workers", "2", "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "10"],
+            ["celery", "-A", "config", "worker", "--loglevel", "INFO", "--hostname", f"run@{socket.gethostname()}"],
+            ["celery", "-A", "config", "beat", "--loglevel", "INFO"],
+        ]
+        for program, *arguments in commands:
+            processes.append(subprocess.Popen([str(BIN / program), *arguments], cwd=BASE_DIR))
         print(f"\nadvance-sync is running: admin at http://{host}:{port}/admin/  (Ctrl-C stops it)\n", flush=True)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)

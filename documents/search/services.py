@@ -187,7 +187,30 @@ def _object_spool(*, key: str, spool, max_bytes: int) -> int:
 
 
 def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
-    command = [
+    """Extract in a child process, bounded in time and memory; record what came of it."""
+    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"}
+    try:
+        result = subprocess.run(
+            _child_command(path, kind),
+            capture_output=True,
+            timeout=settings.SEARCH_EXTRACT_SECONDS,
+            env=environment,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        limit = settings.SEARCH_EXTRACT_SECONDS
+        detail = f"extraction took longer than SEARCH_EXTRACT_SECONDS ({limit} s)"
+        return _end(document_id, started, DocumentText.Status.FAILED, Reason.TIMEOUT, detail)
+    if result.returncode == 0:
+        output = result.stdout.decode("utf-8", "replace")
+        return _extracted(document_id, started, output[1:], truncated=output[:1] == "T")
+    reason, detail = _child_failure(result)
+    return _end(document_id, started, DocumentText.Status.FAILED, reason, detail)
+
+
+def _child_command(path: str, kind: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "documents.search.extraction",
@@ -201,48 +224,19 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
         "--memory-bytes",
         str(settings.SEARCH_EXTRACT_MEMORY_BYTES),
     ]
-    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"}
-    try:
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            timeout=settings.SEARCH_EXTRACT_SECONDS,
-            env=environment,
-            cwd=settings.BASE_DIR,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        return _end(
-            document_id,
-            started,
-            DocumentText.Status.FAILED,
-            Reason.TIMEOUT,
-            f"extraction took longer than SEARCH_EXTRACT_SECONDS ({settings.SEARCH_EXTRACT_SECONDS} s)",
-        )
+
+
+def _child_failure(result: subprocess.CompletedProcess) -> tuple[str, str]:
+    """The reason and detail of a child that did not end well, from its exit code and standard error."""
     detail = result.stderr.decode("utf-8", "replace").strip()[-500:]
-    if result.returncode == 0:
-        output = result.stdout.decode("utf-8", "replace")
-        return _extracted(document_id, started, output[1:], truncated=output[:1] == "T")
     if result.returncode == EXIT_NO_TEXT:
-        return _end(document_id, started, DocumentText.Status.FAILED, Reason.NO_TEXT_LAYER, detail)
+        return Reason.NO_TEXT_LAYER, detail
     # Under RLIMIT_AS an import can fail to map its library rather than raise MemoryError.
     if result.returncode == EXIT_MEMORY or "MemoryError" in detail or "failed to map segment" in detail:
-        return _end(
-            document_id,
-            started,
-            DocumentText.Status.FAILED,
-            Reason.MEMORY,
-            f"over SEARCH_EXTRACT_MEMORY_BYTES ({settings.SEARCH_EXTRACT_MEMORY_BYTES}): {detail}",
-        )
+        return Reason.MEMORY, f"over SEARCH_EXTRACT_MEMORY_BYTES ({settings.SEARCH_EXTRACT_MEMORY_BYTES}): {detail}"
     if result.returncode == EXIT_CORRUPT:
-        return _end(document_id, started, DocumentText.Status.FAILED, Reason.CORRUPT, detail)
-    return _end(
-        document_id,
-        started,
-        DocumentText.Status.FAILED,
-        Reason.CORRUPT,
-        f"the extractor ended with {result.returncode}: {detail}",
-    )
+        return Reason.CORRUPT, detail
+    return Reason.CORRUPT, f"the extractor ended with {result.returncode}: {detail}"
 
 
 def _end(document_id: int, started: float, status: str, reason: str, detail: str) -> str:
