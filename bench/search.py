@@ -188,9 +188,12 @@ def seed(source, count: int) -> float:
         ) as copy:
             for pk in ids:
                 copy.write_row((pk, "extracted", "", "", text_make(rng), False, settings.SEARCH_CONFIG, 1, 1))
+        # Only the rows seeded here: earlier sections' stored documents have texts of their own.
         cursor.execute(
             "UPDATE documents_documenttext SET search_vector = to_tsvector(config::regconfig, text)"
-            " WHERE search_vector IS NULL"
+            " WHERE document_id IN (SELECT d.id FROM documents_document d"
+            " JOIN documents_workitemversion v ON v.id = d.version_id WHERE v.work_item_id = %s)",
+            [work_item.pk],
         )
         cursor.execute("VACUUM ANALYZE documents_documenttext")
         cursor.execute("ANALYZE documents_document")
