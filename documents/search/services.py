@@ -7,6 +7,7 @@ memory limit and a time budget, so that a hostile file costs at most that child.
 
 import logging
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,17 @@ def _send(document_id: int) -> None:
     from .tasks import document_text_extract  # the task module imports this one
 
     document_text_extract.delay(document_id)
+
+
+def document_text_defer(*, document_id: int, deferrals: int) -> None:
+    """Queue the extraction again in a few seconds, its row marked as just queued (so the sweep
+    leaves it): this worker is busy syncing, or extracting as many as it may."""
+    from .tasks import document_text_extract  # the task module imports this one
+
+    DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
+        queued_at=timezone.now()
+    )
+    document_text_extract.apply_async((document_id,), {"deferrals": deferrals}, countdown=random.uniform(2, 6))
 
 
 def documents_text_queue(*, documents) -> int:

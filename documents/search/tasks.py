@@ -1,15 +1,33 @@
+import threading
+
 from celery import shared_task
 from django.conf import settings
 
 from core.retry import attempt_run
 
+from ..sync import syncs_running
 from . import services
+
+# An extraction's child process takes a core for a good part of a second. A worker process runs
+# SEARCH_EXTRACT_CONCURRENCY of them at a time, and none while it syncs documents: a burst of
+# syncs never waits for the CPU (or a pool thread) behind the texts of what it stored.
+_extraction_slots = threading.BoundedSemaphore(settings.SEARCH_EXTRACT_CONCURRENCY)
+# After this many deferrals an extraction runs whatever the syncs, so that a steady stream of
+# syncs cannot keep a text waiting for ever.
+MAX_DEFERRALS = 30
 
 
 # On the `search` queue (settings.CELERY_TASK_ROUTES): extraction never waits behind, nor delays, a sync.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.SEARCH_EXTRACT_MAX_RETRIES)
-def document_text_extract(self, document_id: int) -> None:
-    attempt_run(task=self, service=services.document_text_extract, document_id=document_id)
+def document_text_extract(self, document_id: int, deferrals: int = 0) -> None:
+    busy = syncs_running() > 0 and deferrals < MAX_DEFERRALS
+    if busy or not _extraction_slots.acquire(blocking=False):
+        services.document_text_defer(document_id=document_id, deferrals=deferrals + 1)
+        return
+    try:
+        attempt_run(task=self, service=services.document_text_extract, document_id=document_id)
+    finally:
+        _extraction_slots.release()
 
 
 @shared_task(acks_late=True)

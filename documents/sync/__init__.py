@@ -1,5 +1,9 @@
 """Syncing one document: claim it (claim), stream it into storage (stream), end the attempt (settle)."""
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.utils import timezone
 
 from ..models import Document
@@ -7,7 +11,27 @@ from .claim import LeaseHeld, LeaseLost, document_claim, lease_kept
 from .settle import attempt_fail, attempt_stop, attempt_store
 from .stream import document_download_store
 
-__all__ = ["LeaseHeld", "document_sync"]
+__all__ = ["LeaseHeld", "document_sync", "syncs_running"]
+
+_running = 0
+_running_lock = threading.Lock()
+
+
+def syncs_running() -> int:
+    """How many document syncs this process runs now: text extraction waits while any does."""
+    return _running
+
+
+@contextmanager
+def _sync_counted() -> Iterator[None]:
+    global _running
+    with _running_lock:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running -= 1
 
 
 def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> None:
@@ -18,6 +42,11 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     is the backoff for this many retries (never below Retry-After); on the final attempt they make
     it dead. A lease held by a live attempt raises LeaseHeld with the wait until it lapses.
     """
+    with _sync_counted():
+        _document_sync(document_id=document_id, retries=retries, final_attempt=final_attempt)
+
+
+def _document_sync(*, document_id: int, retries: int, final_attempt: bool) -> None:
     # Read first, claim second: the one read serves the claim and the download.
     document = Document.objects.select_related("version__work_item", "source").filter(pk=document_id).first()
     if document is None or document.status not in (Document.Status.PENDING, Document.Status.SYNCING):

@@ -8,7 +8,7 @@ import requests
 
 from advance_sim import SimDocument
 from documents.models import Document, DocumentText
-from tests.documents.search_files import docx_bytes, pdf_bytes
+from tests.support.search_files import docx_bytes, pdf_bytes
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -22,11 +22,10 @@ from documents.search.extraction import text_extract
 from documents.search.selectors import search_term_parse
 from documents.search.services import document_text_extract, documents_text_requeue_stalled
 from tests.factories import document_make
+from tests.support.search_files import CORRUPT_DOCX, DOCX_TYPE, docx_bytes, pdf_bytes, pdf_without_text_bytes
 from tests.support.waiting import wait_for
 from webhooks.models import Source
 from webhooks.services import source_save
-
-from .search_files import CORRUPT_DOCX, DOCX_TYPE, docx_bytes, pdf_bytes, pdf_without_text_bytes
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -308,3 +307,22 @@ def test_an_unexpected_error_is_recorded_on_the_text_not_left_awaiting(bucket, s
     text = DocumentText.objects.get(pk=document.pk)
     assert (text.status, text.reason) == ("failed", DocumentText.Reason.ERROR)
     assert "klingon" in text.detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_extraction_waits_while_its_worker_syncs_and_runs_once_it_no_longer_does(celery_worker, bucket, source):
+    from documents.search.tasks import document_text_extract as extract_task
+    from documents.sync import _sync_counted
+
+    document = document_make(source, document_id="busy", content=pdf_bytes("Quarterly rent review clause"))
+    DocumentText.objects.create(document=document, queued_at=timezone.now() - timedelta(minutes=1))
+
+    with _sync_counted():  # a document sync runs in this process
+        extract_task(document.pk)
+        text = DocumentText.objects.get(pk=document.pk)
+        assert (text.status, text.attempts) == ("awaiting", 0)  # deferred, not extracted
+        assert text.queued_at > timezone.now() - timedelta(seconds=30)  # and the sweep leaves it
+
+    # Queued again a few seconds later: the suite's worker, syncing nothing, extracts it.
+    wait_for(lambda: DocumentText.objects.get(pk=document.pk).status == "extracted", timeout=60)
+    assert "rent review" in DocumentText.objects.get(pk=document.pk).text
