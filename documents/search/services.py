@@ -51,13 +51,14 @@ def document_text_queue(*, document_id: int) -> None:
     sweep (documents_text_requeue_stalled), never turned into a failed sync.
     """
     try:
-        now = timezone.now()
-        with transaction.atomic():
-            DocumentText.objects.update_or_create(
-                document_id=document_id,
-                defaults={"status": DocumentText.Status.AWAITING, "queued_at": now, "reason": Reason.NONE},
-            )
-            transaction.on_commit(lambda: _send(document_id), robust=True)
+        # One statement (an upsert), not a transaction of two: this runs once per document stored.
+        DocumentText.objects.bulk_create(
+            [DocumentText(document_id=document_id, status=DocumentText.Status.AWAITING, queued_at=timezone.now())],
+            update_conflicts=True,
+            unique_fields=["document"],
+            update_fields=["status", "queued_at", "reason"],
+        )
+        transaction.on_commit(lambda: _send(document_id), robust=True)
     except Exception:
         logger.exception("document text not queued: document=%s (the sweep will)", document_id)
 
@@ -70,13 +71,17 @@ def _send(document_id: int) -> None:
 
 def document_text_defer(*, document_id: int, deferrals: int) -> None:
     """Queue the extraction again in a few seconds, its row marked as just queued (so the sweep
-    leaves it): this worker is busy syncing, or extracting as many as it may."""
+    leaves it): this worker is busy syncing, or extracting as many as it may. `deferrals` counts
+    this one too (1 the first time)."""
     from .tasks import document_text_extract  # the task module imports this one
 
     DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
         queued_at=timezone.now()
     )
-    document_text_extract.apply_async((document_id,), {"deferrals": deferrals}, countdown=random.uniform(2, 6))
+    # 2-6 s, then twice as long each time up to 16-48 s: a long run of syncs is not slowed by
+    # re-queueing every waiting text every few seconds.
+    countdown = random.uniform(1, 3) * min(2**deferrals, 16)
+    document_text_extract.apply_async((document_id,), {"deferrals": deferrals}, countdown=countdown)
 
 
 def documents_text_queue(*, documents) -> int:
