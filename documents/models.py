@@ -1,5 +1,7 @@
 from django.contrib.postgres.search import SearchVectorField
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
@@ -247,6 +249,16 @@ class SourceSync(models.Model):
     reconcile_next_at = models.DateTimeField(null=True, blank=True, help_text="When beat reconciles next.")
     reconcile_last_run_at = models.DateTimeField(null=True, blank=True)
     reconcile_last_error = models.TextField(blank=True)
+    search_config = models.CharField(
+        "text search language",
+        max_length=63,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[a-z_]+$", "A PostgreSQL text search configuration's name: english, german, simple...")
+        ],
+        help_text="How this source's documents' words are stemmed for search (PostgreSQL's configuration: english, "
+        "german, french, simple for no stemming...). Blank: SEARCH_CONFIG. After a change, run documents_reindex.",
+    )
 
     class Meta:
         verbose_name = "sync settings"
@@ -254,6 +266,16 @@ class SourceSync(models.Model):
 
     def __str__(self) -> str:
         return f"sync settings of {self.source}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.search_config and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = %s)", [self.search_config])
+                if not cursor.fetchone()[0]:
+                    raise ValidationError(
+                        {"search_config": f"PostgreSQL has no text search configuration {self.search_config!r}."}
+                    )
 
 
 class DocumentText(models.Model):

@@ -50,6 +50,7 @@ class SourceSyncAdmin(admin.ModelAdmin):
             },
         ),
         ("Documents of a version", {"fields": ["documents_scope"]}),
+        ("Search", {"fields": ["search_config"]}),
         (
             "Reconciliation",
             {

@@ -6,17 +6,19 @@ the word being typed last; rank by ts_rank. SQLite (the embedded default) finds 
 text with a plain case-insensitive match.
 """
 
+import operator
 import re
 from dataclasses import dataclass
+from functools import reduce
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Substr
 from django.utils.html import escape
 
-from ..models import Document, DocumentText
+from ..models import Document, DocumentText, SourceSync
 
 # Private-use characters mark the highlight: the snippet is HTML-escaped whole, then only these
 # become <mark>; extraction strips them from documents' text so a document cannot forge one.
@@ -91,22 +93,51 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
         if also is not None:
             match |= Q(pk__in=also.order_by().values("pk"))
         return queryset.filter(match).annotate(search_rank=Value(0.0, output_field=FloatField()))
-    query = search_query_build(term)
-    if query is None:
+    queries = _queries_by_config(term)
+    if not queries:
         return queryset.filter(pk__in=also.order_by().values("pk")) if also is not None else queryset.none()
     if also is None:
         # A join driven by the GIN index.
-        return queryset.filter(text_record__search_vector=query).annotate(
-            search_rank=SearchRank(F("text_record__search_vector"), query)
+        return queryset.filter(_vector_matches(queries, through="text_record__")).annotate(
+            search_rank=_vector_rank(queries, through="text_record__")
         )
     # With the admin's name matches: one UNION of both sides' ids (measured faster than an OR of two
     # subqueries at 20,000 rows), and a rank that reads each matching row's vector by its key, where
     # a join would scan the whole table of texts (large: the text sits in it).
-    texts = DocumentText.objects.filter(search_vector=query)
+    texts = DocumentText.objects.filter(_vector_matches(queries))
     ids = texts.values("document_id").union(also.order_by().values("pk"))
-    ranked = texts.filter(document_id=OuterRef("pk")).annotate(rank=SearchRank(F("search_vector"), query))
+    ranked = texts.filter(document_id=OuterRef("pk")).annotate(rank=_vector_rank(queries))
     rank = Coalesce(Subquery(ranked.values("rank")[:1]), Value(0.0), output_field=FloatField())
     return queryset.filter(pk__in=ids).annotate(search_rank=rank)
+
+
+def search_configs() -> list[str]:
+    """The text search configurations documents are indexed with: SEARCH_CONFIG and sources' own."""
+    configs = {settings.SEARCH_CONFIG}
+    configs.update(SourceSync.objects.exclude(search_config="").values_list("search_config", flat=True))
+    return sorted(configs)
+
+
+def _queries_by_config(term: str) -> dict[str, SearchQuery]:
+    """The term's query in each configuration in use: a row's vector is matched by the query made
+    with the configuration its text was indexed with (stemming differs between languages)."""
+    queries = {config: search_query_build(term, config=config) for config in search_configs()}
+    return {config: query for config, query in queries.items() if query is not None}
+
+
+def _vector_matches(queries: dict[str, SearchQuery], *, through: str = "") -> Q:
+    if len(queries) == 1:  # the usual case: one configuration for every document, nothing to tell apart
+        return Q(**{f"{through}search_vector": next(iter(queries.values()))})
+    matches = [Q(**{f"{through}config": config, f"{through}search_vector": query}) for config, query in queries.items()]
+    return reduce(operator.or_, matches)
+
+
+def _vector_rank(queries: dict[str, SearchQuery], *, through: str = ""):
+    vector = F(f"{through}search_vector")
+    if len(queries) == 1:
+        return SearchRank(vector, next(iter(queries.values())))
+    whens = [When(**{f"{through}config": config}, then=SearchRank(vector, query)) for config, query in queries.items()]
+    return Case(*whens, default=Value(0.0), output_field=FloatField())
 
 
 def documents_text_headlines(*, term: str, document_ids: list[int]) -> dict[int, str]:
@@ -116,19 +147,16 @@ def documents_text_headlines(*, term: str, document_ids: list[int]) -> dict[int,
     texts = DocumentText.objects.filter(document_id__in=document_ids, status=DocumentText.Status.EXTRACTED)
     if connection.vendor != "postgresql":
         return {pk: _snippet(text, term) for pk, text in texts.values_list("document_id", "text")}
-    query = search_query_build(term)
-    if query is None:
-        return {}
-    rows = (
-        texts.filter(search_vector=query)
-        .annotate(
-            headline=SearchHeadline(
-                Substr("text", 1, HEADLINE_TEXT_CHARS), query, config=settings.SEARCH_CONFIG, **HEADLINE_OPTIONS
-            )
-        )
-        .values_list("document_id", "headline")
-    )
-    return {pk: _marked(headline) for pk, headline in rows}
+    queries = _queries_by_config(term)
+    headlines = {}
+    for config, query in queries.items():  # one query per configuration in use (usually one)
+        rows = texts.filter(search_vector=query)
+        if len(queries) > 1:
+            rows = rows.filter(config=config)
+        passage = SearchHeadline(Substr("text", 1, HEADLINE_TEXT_CHARS), query, config=config, **HEADLINE_OPTIONS)
+        for pk, headline in rows.annotate(headline=passage).values_list("document_id", "headline"):
+            headlines[pk] = _marked(headline)
+    return headlines
 
 
 def _marked(headline: str) -> str:

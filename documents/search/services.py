@@ -25,7 +25,7 @@ from storages.backends.s3 import S3Storage
 
 from core.errors import RetryableError
 
-from ..models import Document, DocumentText
+from ..models import Document, DocumentText, SourceSync
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
 from . import metrics
 from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, kind_for
@@ -275,10 +275,16 @@ def _end(document_id: int, started: float, status: str, reason: str, detail: str
     return status
 
 
+def source_search_config(*, document_id: int) -> str:
+    """The text search configuration of the document's source (its sync settings), else SEARCH_CONFIG."""
+    chosen = SourceSync.objects.filter(source__documents__pk=document_id).exclude(search_config="")
+    return chosen.values_list("search_config", flat=True).first() or settings.SEARCH_CONFIG
+
+
 def _extracted(document_id: int, started: float, text: str, *, truncated: bool) -> str:
     # PostgreSQL's text holds no NUL; the highlight marks are ours alone (selectors.MARK_START).
     text = text.replace("\x00", "").replace("\ue000", "").replace("\ue001", "")
-    config = settings.SEARCH_CONFIG
+    config = source_search_config(document_id=document_id)
     rows = DocumentText.objects.filter(pk=document_id)
     with transaction.atomic():
         rows.update(

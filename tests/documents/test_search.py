@@ -326,3 +326,45 @@ def test_an_extraction_waits_while_its_worker_syncs_and_runs_once_it_no_longer_d
     # Queued again a few seconds later: the suite's worker, syncing nothing, extracts it.
     wait_for(lambda: DocumentText.objects.get(pk=document.pk).status == "extracted", timeout=60)
     assert "rent review" in DocumentText.objects.get(pk=document.pk).text
+
+
+@pytest.mark.django_db
+def test_a_sources_own_language_stems_its_documents_words_and_finds_them(bucket, source, other_source):
+    from documents.models import SourceSync
+    from documents.search.selectors import documents_text_headlines, documents_text_search
+
+    SourceSync.objects.update_or_create(source=other_source, defaults={"search_config": "german"})
+    english = document_make(
+        source, document_id="en", content=b"The tenants saw the houses.", content_type="text/plain", extension="txt"
+    )
+    german = document_make(
+        other_source,
+        work_item_id="wi-de",
+        document_id="de",
+        content="Die Mieter besichtigten die Häuser.".encode(),
+        content_type="text/plain",
+        extension="txt",
+    )
+    for document in (english, german):
+        DocumentText.objects.create(document=document)
+        document_text_extract(document_id=document.pk)
+
+    assert DocumentText.objects.get(pk=german.pk).config == "german"
+    assert DocumentText.objects.get(pk=english.pk).config == "english"
+    # German stemming finds "Häuser" by "Haus"; English finds "houses" by "house": each with its own.
+    assert [document.advance_id for document in documents_text_search(term="Haus")] == ["de"]
+    assert [document.advance_id for document in documents_text_search(term="house")] == ["en"]
+    assert "<mark>Häuser</mark>" in documents_text_headlines(term="Haus", document_ids=[german.pk])[german.pk]
+
+
+@pytest.mark.django_db
+def test_a_text_search_language_postgresql_lacks_is_refused_on_the_sync_settings(source):
+    from django.core.exceptions import ValidationError
+
+    from documents.models import SourceSync
+
+    settings_row = SourceSync(source=source, search_config="klingon")
+    with pytest.raises(ValidationError) as refused:
+        settings_row.full_clean()
+
+    assert "search_config" in refused.value.message_dict
