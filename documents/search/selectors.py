@@ -183,13 +183,3 @@ def _snippet(text: str, term: str) -> str:
 
 def document_text_get(*, document_id: int) -> DocumentText | None:
     return DocumentText.objects.filter(document_id=document_id).defer("search_vector").first()
-
-
-def text_extraction_figures() -> dict[str, int]:
-    """Documents awaiting extraction and documents whose extraction failed: one aggregate query."""
-    from django.db.models import Count
-
-    return DocumentText.objects.aggregate(
-        awaiting=Count("pk", filter=Q(status=DocumentText.Status.AWAITING)),
-        failed=Count("pk", filter=Q(status=DocumentText.Status.FAILED)),
-    )
