@@ -154,7 +154,10 @@ class Document(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "advance_id"], name="one_document_per_version_and_id")
         ]
-        indexes = [models.Index(fields=["status", "due_at"], name="document_status_due")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="document_status_due"),
+            models.Index(fields=["content_type"], name="document_content_type"),  # the list's type filter
+        ]
 
     def __str__(self) -> str:
         return self.filename or self.name or self.advance_id

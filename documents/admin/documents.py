@@ -3,12 +3,19 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, compact_datetime, preformatted
+from core.admin import (
+    KeysFirstPaginator,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    compact_datetime,
+    preformatted,
+)
 
 from .. import selectors
 from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
@@ -26,7 +33,7 @@ class ContentTypeFilter(admin.SimpleListFilter):
     parameter_name = "content_type"
 
     def lookups(self, request, model_admin):
-        types = selectors.documents_content_types(documents=model_admin.get_queryset(request))
+        types = selectors.documents_content_types()
         return [(value, content_type_label(value, unknown=value)) for value in types]
 
     def queryset(self, request, queryset):
@@ -65,15 +72,16 @@ class DocumentAdmin(
     date_hierarchy = "created_at"
     search_fields = [
         "version__work_item__name",
-        "version__work_item__advance_id",
-        "version__advance_id",
-        "advance_id",
+        "^version__work_item__advance_id",  # ids and hashes are pasted whole or from their start
+        "^version__advance_id",
+        "^advance_id",
         "name",
         "filename",
         "version__created_by_login",
-        "sha256",
+        "^sha256",
     ]
     list_select_related = ["version__work_item", "source"]
+    show_full_result_count = False  # a count of every document on each search: not worth its scan
     actions = ["retry_documents", "export_csv"]
     change_list_template = "admin/documents/document/change_list.html"
     fieldsets = [
@@ -107,7 +115,25 @@ class DocumentAdmin(
     readonly_fields = flatten_fieldsets(fieldsets)
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("version__work_item", "source")
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        rows = Document.objects.select_related(*self.list_select_related)
+        try:
+            page_number = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            page_number = 1  # the changelist answers a bad page number itself
+        # A searched list is ranked: every match is computed anyway, so the page's query counts them.
+        searched = bool(request.GET.get(SEARCH_VAR, "").strip())
+        return KeysFirstPaginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            rows=rows,
+            page_counts=searched,
+            page_number=page_number,
+        )
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}"

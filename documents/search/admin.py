@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from core.admin import status_badge
 
 from ..models import Document, DocumentText
-from .selectors import document_text_get, documents_text_headlines, documents_text_match
+from .selectors import document_text_get, documents_name_match, documents_text_headlines, documents_text_match
 
 # The page shows the start of a long text; the whole is searchable all the same.
 TEXT_DISPLAY_CHARS = 20_000
@@ -30,12 +30,7 @@ class TextStatusFilter(admin.ChoicesFieldListFilter):
 
 
 class DocumentTextChangeList(ChangeList):
-    """Ranks text matches first while a search is shown, and computes the passages of this page only."""
-
-    def get_ordering(self, request, queryset):
-        if self.query.strip() and ORDER_VAR not in self.params and "search_rank" in queryset.query.annotations:
-            return ["-search_rank", "-pk"]
-        return super().get_ordering(request, queryset)
+    """Computes the passages of the page shown only."""
 
     def get_results(self, request):
         super().get_results(request)
@@ -51,12 +46,15 @@ class DocumentTextSearchMixin:
         return DocumentTextChangeList
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
-        by_name, _ = super().get_search_results(request, queryset, search_term)
         if not search_term.strip():
-            return by_name, False
+            return queryset, False
         # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
-        # No duplicates: the one-to-one text row and the pk subquery add no rows.
-        return documents_text_match(term=search_term, queryset=queryset, also=by_name), False
+        # No duplicates: the one-to-one text row and the pk subqueries add no rows.
+        by_name = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
+        found = documents_text_match(term=search_term, queryset=queryset, also=by_name)
+        # Best match first, unless a column was clicked. (The admin orders before it searches, when
+        # the rank does not exist yet.)
+        return (found if ORDER_VAR in request.GET else found.order_by("-search_rank", "-pk")), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))

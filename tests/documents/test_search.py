@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.postgres.search import SearchVector
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -368,3 +369,66 @@ def test_a_text_search_language_postgresql_lacks_is_refused_on_the_sync_settings
         settings_row.full_clean()
 
     assert "search_config" in refused.value.message_dict
+
+
+def text_indexed(document: Document, text: str) -> None:
+    """The document's text as extraction leaves it (without a stored file to read)."""
+    DocumentText.objects.create(document=document, status=DocumentText.Status.EXTRACTED, text=text, config="english")
+    DocumentText.objects.filter(pk=document.pk).update(search_vector=SearchVector("text", config="english"))
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_the_best_match_first_whatever_the_order_documents_came_in(source, admin_client):
+    once = document_make(source, document_id="once", name="Lease")
+    text_indexed(once, "A lease naming Quillfeather once among many other words about rent and repairs.")
+    often = document_make(source, document_id="often", name="Deed")
+    text_indexed(often, "Quillfeather grants Quillfeather the deed; Quillfeather signs.")
+    by_name = document_make(source, work_item_id="wi-quill", work_item_name="Quillfeather estate", document_id="n")
+
+    assert found(changelist(admin_client, "Quillfeather")) == ["often", "once", "n"]
+    # A column the user clicks orders the list instead (here: the id column, ascending).
+    response = admin_client.get(reverse("admin:documents_document_changelist"), {"q": "Quillfeather", "o": "1"})
+    assert len(found(response)) == 3 and found(response) != ["often", "once", "n"]
+    assert by_name.pk in {document.pk for document in response.context["cl"].result_list}
+
+
+@pytest.mark.django_db
+def test_a_match_deep_in_a_long_document_gets_its_own_passage(source, admin_client):
+    document = document_make(source, document_id="long")
+    filler = "The parties agree to the terms set out in the schedule. " * 1500  # about 85,000 characters
+    text_indexed(document, filler + "Finally the Zanzibar covenant binds the heirs.")
+
+    page = changelist(admin_client, "Zanzibar covenant").content.decode()
+
+    assert "<mark>Zanzibar</mark> <mark>covenant</mark>" in page
+
+
+@pytest.mark.django_db
+def test_a_searched_list_is_counted_and_paged_in_rank_order(source, admin_client, monkeypatch):
+    from django.contrib.admin.sites import site
+
+    monkeypatch.setattr(site._registry[Document], "list_per_page", 2)
+    for n in range(5):
+        document = document_make(source, document_id=f"d{n}", work_item_id=f"wi-{n}", version_id=f"v-{n}")
+        text_indexed(document, " ".join(["Marlowe"] * (n + 1) + ["and other words of a contract"] * (5 - n)))
+    document_make(source, document_id="unrelated", work_item_id="wi-x", version_id="v-x")
+    url = reverse("admin:documents_document_changelist")
+
+    pages = [admin_client.get(url, {"q": "Marlowe", "p": number}) for number in (1, 2, 3)]
+
+    assert [page.context["cl"].result_count for page in pages] == [5, 5, 5]
+    assert [found(page) for page in pages] == [["d4", "d3"], ["d2", "d1"], ["d0"]]
+    assert admin_client.get(url, {"q": "Marlowe", "p": 4}).status_code == 302  # past the end: the admin's answer
+
+
+@pytest.mark.django_db
+def test_ids_and_hashes_are_found_from_their_start_and_names_by_every_word_anywhere(source, admin_client):
+    wanted = document_make(source, work_item_name="Lease for Hawthorne", work_item_id="wi-hawthorne", document_id="a")
+    document_make(source, work_item_name="Employment contract", work_item_id="wi-jones", document_id="b")
+
+    assert found(changelist(admin_client, wanted.sha256[:12])) == ["a"]
+    assert found(changelist(admin_client, wanted.sha256[20:40])) == []  # a hash is pasted whole or from its start
+    assert found(changelist(admin_client, "WI-HAWTH")) == ["a"]
+    assert found(changelist(admin_client, "hawthorne lease")) == ["a"]  # each word in some field
+    assert found(changelist(admin_client, "hawthorne jones")) == []
+    assert found(changelist(admin_client, '"for Hawthorne"')) == ["a"]  # a quoted phrase is one word
