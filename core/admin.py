@@ -98,7 +98,7 @@ class KeysFirstPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        if not self.page_counts or self.page_number < 1:
+        if not self.page_counts or self.page_number < 1 or self.object_list.query.distinct:
             return super().count
         bottom = (self.page_number - 1) * self.per_page
         counted = self.object_list.annotate(list_total=Window(Count("pk")))

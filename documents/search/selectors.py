@@ -112,8 +112,10 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
             match |= Q(pk__in=also.order_by().values("pk"))
         return queryset.filter(match).annotate(search_rank=Value(0.0, output_field=FloatField()))
     queries = _queries_by_config(term)
-    if not queries:
-        return queryset.filter(pk__in=also.order_by().values("pk")) if also is not None else queryset.none()
+    if not queries:  # nothing searchable typed (`*`, `-`): the name matches only, unranked
+        unranked = Value(0.0, output_field=FloatField())
+        found = queryset.filter(pk__in=also.order_by().values("pk")) if also is not None else queryset.none()
+        return found.annotate(search_rank=unranked)
     if also is None:
         # A join driven by the GIN index.
         return queryset.filter(_vector_matches(queries, through="text_record__")).annotate(

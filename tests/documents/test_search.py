@@ -432,3 +432,31 @@ def test_ids_and_hashes_are_found_from_their_start_and_names_by_every_word_anywh
     assert found(changelist(admin_client, "hawthorne lease")) == ["a"]  # each word in some field
     assert found(changelist(admin_client, "hawthorne jones")) == []
     assert found(changelist(admin_client, '"for Hawthorne"')) == ["a"]  # a quoted phrase is one word
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "term",
+    [
+        '"',
+        "'",
+        '"unterminated',
+        "%",
+        "_",
+        "\\",
+        "' OR 1=1 --",
+        "*",
+        "-",
+        "-*",
+        "a:*",
+        "!&|()<->",
+        "\x00",
+        "x\x00y",
+        "é" * 500,
+    ],
+)
+def test_whatever_is_typed_in_the_search_box_gets_a_page_not_an_error(source, admin_client, term):
+    document = document_make(source, document_id="a")
+    text_indexed(document, "An ordinary lease with ordinary words.")
+
+    assert changelist(admin_client, term).status_code == 200
