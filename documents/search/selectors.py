@@ -107,7 +107,8 @@ def documents_text_search(*, term: str, queryset: QuerySet | None = None) -> Que
 def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None = None) -> QuerySet:
     """Filter to text matches, or rows whose pk is in `also` (the admin's name matches), annotated `search_rank`."""
     if connection.vendor != "postgresql":
-        match = Q(text_record__text__icontains=term.replace("*", "").strip())
+        needle = term.replace("*", "").strip()
+        match = Q(text_record__text__icontains=needle) if needle else Q(pk__in=[])
         if also is not None:
             match |= Q(pk__in=also.order_by().values("pk"))
         return queryset.filter(match).annotate(search_rank=Value(0.0, output_field=FloatField()))

@@ -9,6 +9,7 @@ from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 from django.contrib.postgres.search import SearchVector
@@ -254,6 +255,17 @@ for pk, text in ((1, "The Pemberton lease"), (2, "Another agreement")):
     DocumentText.objects.create(document_id=pk, status="extracted", text=text)
 print([d.advance_id for d in documents_text_search(term="pemberton")])
 print(documents_text_headlines(term="pemberton", document_ids=[1]))
+# The admin's list as a search shows it: names and ids united, the text, the type filter.
+from django.contrib.admin.sites import site
+from django.contrib.auth.models import User
+from django.test import RequestFactory
+WorkItem.objects.filter(pk=work_item.pk).update(name="Hawthorne matter")
+user = User.objects.create_superuser("admin")
+for term in ("pemberton", "hawthorne", "d2", "*"):
+    request = RequestFactory().get("/admin/documents/document/", {"q": term})
+    request.user = user
+    changelist = site._registry[Document].get_changelist_instance(request)
+    print(term, sorted(d.advance_id for d in changelist.result_list), changelist.result_count)
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "AWS_"))}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.base", VAR_DIR=str(tmp_path), DJANGO_DEBUG="1")
@@ -263,6 +275,49 @@ print(documents_text_headlines(term="pemberton", document_ids=[1]))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "['d1']" in result.stdout
     assert "<mark>Pemberton</mark>" in result.stdout
+    assert "pemberton ['d1'] 1" in result.stdout
+    assert "hawthorne ['d1', 'd2'] 2" in result.stdout  # the work item's name
+    assert "d2 ['d2'] 1" in result.stdout  # a document id, from its start
+    assert "* [] 0" in result.stdout
+
+
+def test_a_database_role_that_may_not_create_pg_trgm_still_migrates_and_searches(tmp_path):
+    """pg_trgm is trusted, yet a role without CREATE on its database may not add it: the migration
+    says so and goes on; the search works without the trigram indexes."""
+    from django.db import connection
+
+    suffix = os.urandom(4).hex()
+    role, database = f"limited_{suffix}", f"limited_{suffix}"
+    settings_dict = connection.settings_dict
+    server = f"postgres://{{}}@{settings_dict['HOST']}:{settings_dict['PORT']}/{{}}"
+    url = server.format("{}", database)
+    superuser = psycopg.connect(server.format(settings_dict["USER"], "postgres"), autocommit=True)
+    superuser.execute(f"CREATE ROLE {role} LOGIN")
+    superuser.execute(f"CREATE DATABASE {database}")
+    try:
+        with psycopg.connect(url.format(settings_dict["USER"]), autocommit=True) as admin:
+            admin.execute(f"ALTER SCHEMA public OWNER TO {role}")
+            admin.execute(f"REVOKE CREATE ON DATABASE {database} FROM PUBLIC")
+        env = {**os.environ, "DATABASE_URL": url.format(role), "VAR_DIR": str(tmp_path)}
+        script = """
+import django; django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=1)
+from documents.search.selectors import documents_name_match
+print("found", list(documents_name_match(term="hawthorne", search_fields=["name", "^sha256"])))
+"""
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "pg_trgm not created" in result.stdout and "found []" in result.stdout
+        with psycopg.connect(url.format(settings_dict["USER"])) as admin:
+            indexes = {row[0] for row in admin.execute("SELECT indexname FROM pg_indexes")}
+        assert "document_sha256_prefix" in indexes and "document_name_trgm" not in indexes
+    finally:
+        superuser.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        superuser.execute(f"DROP ROLE IF EXISTS {role}")
+        superuser.close()
 
 
 @pytest.mark.parametrize(
