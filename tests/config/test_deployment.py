@@ -13,6 +13,7 @@ import yaml
 from tests.support.deployment import (
     BASE_DIR,
     ENV_EXAMPLE,
+    compose_config_without,
     compose_variables,
     docker_compose,
     env_example,
@@ -85,12 +86,7 @@ def test_compose_defines_the_stack_and_runs_the_app_from_one_image():
 
 
 def test_compose_refuses_to_run_without_a_secret_key(tmp_path):
-    values = env_example()
-    del values["DJANGO_SECRET_KEY"]
-    env_file = tmp_path / ".env"
-    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-
-    result = docker_compose("config", "-q", env_file=env_file)
+    result = compose_config_without(tmp_path, "DJANGO_SECRET_KEY")
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr

@@ -6,7 +6,6 @@ embedded defaults, or production), so nothing of this test process's settings le
 
 import base64
 import hashlib
-import os
 import subprocess
 import sys
 import time
@@ -14,25 +13,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from tests.support.deployment import docker_compose, env_example, manage, production_env
-from tests.support.processes import BASE_DIR
-
-# What switches the embedded defaults off, or would hand a key in from outside.
-OUTSIDE = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "AWS_STORAGE_BUCKET_NAME",
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_SECRET_KEY",
-    "FIELD_ENCRYPTION_KEYS",
+from tests.support.deployment import (
+    compose_config_without,
+    embedded_env,
+    manage,
+    production_env,
 )
-
-
-def embedded_env(var_dir: Path, **overrides: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in OUTSIDE}
-    env.update(VAR_DIR=str(var_dir), **overrides)
-    return env
-
+from tests.support.processes import BASE_DIR
 
 # What manage.py does before anything else: the embedded run's keys, then Django.
 PREPARED = "from config.embedded import embedded_prepare; embedded_prepare()\nimport django; django.setup()\n"
@@ -141,12 +128,7 @@ def test_production_refuses_to_start_without_field_encryption_keys(tmp_path):
 
 
 def test_compose_refuses_to_run_without_field_encryption_keys(tmp_path):
-    values = env_example()
-    del values["FIELD_ENCRYPTION_KEYS"]
-    env_file = tmp_path / ".env"
-    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-
-    result = docker_compose("config", "-q", env_file=env_file)
+    result = compose_config_without(tmp_path, "FIELD_ENCRYPTION_KEYS")
 
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS" in result.stderr

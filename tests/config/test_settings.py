@@ -7,7 +7,6 @@ anywhere on disk. The embedded run's files are made at process start (config/emb
 
 import base64
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -15,17 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.deployment import embedded_env
 from tests.support.processes import BASE_DIR
-
-# What would hand a key in from outside, or switch an embedded default off.
-OUTSIDE = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "AWS_STORAGE_BUCKET_NAME",
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_SECRET_KEY",
-    "FIELD_ENCRYPTION_KEYS",
-)
 
 IMPORTER = """
 import json, os, sys
@@ -47,8 +37,7 @@ print(json.dumps(created))
 
 
 def import_settings(module: str, var_dir: Path, **env: str) -> list[list[str]]:
-    environment = {key: value for key, value in os.environ.items() if key not in OUTSIDE}
-    environment.update(DJANGO_SETTINGS_MODULE=module, VAR_DIR=str(var_dir), PYTHONDONTWRITEBYTECODE="1", **env)
+    environment = embedded_env(var_dir, DJANGO_SETTINGS_MODULE=module, PYTHONDONTWRITEBYTECODE="1", **env)
     result = subprocess.run(
         [sys.executable, "-c", IMPORTER],
         cwd=BASE_DIR,

@@ -24,25 +24,11 @@ from documents.search.extraction import text_extract
 from documents.search.selectors import search_term_parse
 from documents.search.services import document_text_extract, documents_text_requeue_stalled
 from tests.factories import document_make
+from tests.support.deployment import embedded_env
 from tests.support.search_files import CORRUPT_DOCX, DOCX_TYPE, docx_bytes, pdf_bytes, pdf_without_text_bytes
 from tests.support.waiting import wait_for
-from webhooks.models import Source
-from webhooks.services import source_save
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def other_source(db) -> Source:
-    source, _ = source_save(
-        slug="globex",
-        api_base_url="https://globex.example/api",
-        auth_base_url="https://globex.example/auth",
-        client_name="globex",
-        principal_name="sync",
-        principal_password="secret",
-    )
-    return source
 
 
 def send(url: str, payload: dict, key: str) -> requests.Response:
@@ -267,8 +253,7 @@ for term in ("pemberton", "hawthorne", "d2", "*"):
     changelist = site._registry[Document].get_changelist_instance(request)
     print(term, sorted(d.advance_id for d in changelist.result_list), changelist.result_count)
 """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "AWS_"))}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", VAR_DIR=str(tmp_path), DJANGO_DEBUG="1")
+    env = embedded_env(tmp_path, DJANGO_SETTINGS_MODULE="config.settings.base", DJANGO_DEBUG="1")
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
     )

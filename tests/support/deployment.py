@@ -14,6 +14,15 @@ from tests.support.processes import BASE_DIR
 from tests.support.required import service_missing
 
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
+# What switches the embedded defaults off, or would hand a key in from outside.
+OUTSIDE = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_SECRET_KEY",
+    "FIELD_ENCRYPTION_KEYS",
+)
 ENV_EXAMPLE = BASE_DIR / ".env.example"
 
 
@@ -48,6 +57,22 @@ def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.Compl
         text=True,
         timeout=60,
     )
+
+
+def compose_config_without(tmp_path: Path, name: str) -> subprocess.CompletedProcess:
+    """`docker-compose config` with .env.example less one variable."""
+    values = env_example()
+    del values[name]
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return docker_compose("config", "-q", env_file=env_file)
+
+
+def embedded_env(var_dir: Path, **overrides: str) -> dict[str, str]:
+    """This process's environment without what would switch the embedded defaults off."""
+    env = {key: value for key, value in os.environ.items() if key not in OUTSIDE}
+    env.update(VAR_DIR=str(var_dir), **overrides)
+    return env
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

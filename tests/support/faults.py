@@ -148,7 +148,18 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class RedisServer:
+class _Restartable:
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """The server is stopped inside the block and started again after it, whatever happens."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+class RedisServer(_Restartable):
     """The broker scripts/services.sh started: stopped by its pidfile, started with its command line."""
 
     def __init__(self) -> None:
@@ -172,15 +183,6 @@ class RedisServer:
         # This process's pooled broker connection dates from before the restart: it fails once, then reconnects.
         wait_for(_app_reconnected, timeout=10, message="this process to reconnect to the broker")
 
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        """Redis is stopped inside the block and started again after it, whatever happens."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
-
 
 def _app_reconnected() -> bool:
     from config.celery_app import app
@@ -202,7 +204,7 @@ def _answers(client: redis.Redis) -> bool:
 _moto_processes: list[subprocess.Popen] = []  # kept referenced; stopped by services_stop through the pidfile
 
 
-class MotoServer:
+class MotoServer(_Restartable):
     """The S3 server scripts/services.sh started. It keeps its data in memory: a restart empties it."""
 
     def __init__(self) -> None:
@@ -229,14 +231,6 @@ class MotoServer:
         wait_for(lambda: port_open(self.port), timeout=20, message="the S3 server to start")
         client = boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"], region_name="us-east-1")
         client.create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
-
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
 
 
 # Beat -------------------------------------------------------------------------------------
