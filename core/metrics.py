@@ -38,7 +38,22 @@ HOSTNAME = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
 def process_identifier(pid: int | None = None) -> str:
     """Names a process's metric files: host and pid, so that containers sharing one directory
     (web and worker, each with its own pid 1, 2, ...) never write to the same file."""
-    return f"{HOSTNAME}-{os.getpid() if pid is None else pid}"
+    if pid is None:
+        return _own_identifier[0]
+    return f"{HOSTNAME}-{pid}"
+
+
+# prometheus_client asks for this process's identifier at every increment, to notice a fork:
+# os.getpid() is a system call each time (glibc no longer caches it), a tenth of the intake's
+# metrics cost. A fork (gunicorn's, Celery's) renews it in the child instead.
+_own_identifier = [f"{HOSTNAME}-{os.getpid()}"]
+
+
+def _own_identifier_renew() -> None:
+    _own_identifier[0] = f"{HOSTNAME}-{os.getpid()}"
+
+
+os.register_at_fork(after_in_child=_own_identifier_renew)
 
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

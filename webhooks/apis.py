@@ -14,6 +14,9 @@ from .registry import Answer
 from .services import Receipt, WebhookCaller, signature_seen_record
 from .services.calls import call_receive, call_refusal_record
 
+# One encoder: json.dumps() with any argument makes a new one per call.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class AdvanceWebhookApi(APIView):
     """The URL registered in HotDocs Advance.
@@ -87,9 +90,9 @@ class AdvanceWebhookApi(APIView):
             # Written here rather than rendered by DRF (a template response, a renderer): the same
             # JSON, for a few microseconds instead of a tenth of the request's own CPU.
             created = outcome.created
-            answer = {"id": str(outcome.delivery.public_id), "status": "accepted" if created else "duplicate"}
+            answer = {"id": str(outcome.public_id), "status": "accepted" if created else "duplicate"}
             return HttpResponse(
-                json.dumps(answer, separators=(",", ":")),
+                _compact_json(answer),
                 status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
                 content_type="application/json",
             )

@@ -222,36 +222,42 @@ class Delivery(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
     token = models.ForeignKey(WebhookToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    event_id = models.CharField(max_length=200, blank=True)
-    event_type = models.CharField(max_length=100, blank=True)
+    # A column with a constant default has it in the database too (db_default): the intake's
+    # INSERT leaves out what an event does not set (webhooks.services.intake._delivery_insert).
+    event_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    event_type = models.CharField(max_length=100, blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=Status.choices)
     http_status = models.PositiveSmallIntegerField("answer status")
-    rejection_cause = models.CharField(max_length=500, blank=True)
-    method = models.CharField(max_length=10, default="POST")
-    query_string = models.TextField(blank=True)
+    rejection_cause = models.CharField(max_length=500, blank=True, default="", db_default="")
+    method = models.CharField(max_length=10, default="POST", db_default="POST")
+    query_string = models.TextField(blank=True, default="", db_default="")
     raw_body = models.BinaryField(blank=True, default=b"")
     headers = models.JSONField(default=dict, blank=True, help_text="Request headers, credentials removed.")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     duplicate_of = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="duplicates")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="Processing attempts so far.")
+    attempts = models.PositiveIntegerField(default=0, db_default=0, help_text="Processing attempts so far.")
     due_at = models.DateTimeField(
         null=True,
         blank=True,
         help_text="When processing should next run; later than that, the sweep queues it again. "
         "Empty on an accepted event: stored, not published yet (the relay publishes it).",
     )
-    last_error = models.TextField(blank=True)
+    last_error = models.TextField(blank=True, default="", db_default="")
     # Interview calls, answered while Advance waits:
-    event_name = models.CharField(max_length=200, blank=True, help_text="The interview event's name.")
-    answered_by = models.CharField(max_length=300, blank=True, help_text="The answer provider that answered.")
+    event_name = models.CharField(
+        max_length=200, blank=True, default="", db_default="", help_text="The interview event's name."
+    )
+    answered_by = models.CharField(
+        max_length=300, blank=True, default="", db_default="", help_text="The answer provider that answered."
+    )
     duration_ms = models.PositiveIntegerField("answer time (ms)", null=True, blank=True)
     answer_size = models.PositiveIntegerField("answer size (bytes)", null=True, blank=True)
     # A call an HMAC source's method refused is kept (bounded per source) with the credentials
     # removed from it encrypted here, so that it can be checked again once the scheme is right.
     # Emptied when it is accepted or no longer kept: never a code in plaintext.
-    credentials_encrypted = models.TextField(blank=True, editable=False)
+    credentials_encrypted = models.TextField(blank=True, default="", db_default="", editable=False)
     accepted_as = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,

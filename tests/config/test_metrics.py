@@ -255,3 +255,17 @@ def test_metrics_add_up_every_gunicorn_worker(gunicorn, source):
         assert metric(samples, "advance_sync_webhook_rejected_total", cause="invalid_json") == 18
         assert metric(samples, "advance_sync_webhook_rejected_total", cause="unauthenticated") == 18
         time.sleep(0.05)
+
+
+def test_a_forked_process_counts_in_files_of_its_own():
+    from core.metrics import process_identifier
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: says what it would name its metric files, and leaves at once
+        os.write(write, process_identifier().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(write)
+
+    assert os.read(read, 200).decode() == process_identifier(child) != process_identifier()

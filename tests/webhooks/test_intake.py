@@ -132,6 +132,44 @@ class TestTheRequestDoesOneThing:
             )
             assert len(cursor.fetchall()) == 1
 
+    def test_what_the_row_does_not_say_the_database_fills_with_the_models_defaults(
+        self, client, token_key, example_payload
+    ):
+        response = post(client, example_payload, key=token_key)
+
+        delivery = Delivery.objects.get(public_id=response.json()["id"])
+        written = {"id", "public_id", "source", "token", "event_id", "event_type", "status", "http_status"}
+        written |= {"raw_body", "headers", "remote_addr", "received_at"}
+        left = [field for field in Delivery._meta.concrete_fields if field.name not in written]
+        assert len(left) > 10
+        for field in left:
+            assert getattr(delivery, field.attname) == field.get_default(), field.name
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_connection_the_server_closed_while_idle_is_opened_again_and_the_event_stored(
+        self, client, token_key, example_payload
+    ):
+        import threading
+
+        from django.db import connection, connections
+
+        assert post(client, {**example_payload, "eventId": "e-1"}, key=token_key).status_code == 202
+        backend = connection.connection.info.backend_pid
+
+        def terminate() -> None:  # from a connection of its own, as a server restart would
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+            connections["default"].close()
+
+        thread = threading.Thread(target=terminate)
+        thread.start()
+        thread.join()
+        response = post(client, {**example_payload, "eventId": "e-2"}, key=token_key)
+
+        assert response.status_code == 202
+        assert connection.connection.info.backend_pid != backend
+        assert Delivery.objects.get(public_id=response.json()["id"]).event_id == "e-2"
+
     @pytest.mark.django_db(transaction=True)
     def test_behind_a_transaction_pooler_the_insert_is_not_prepared(self, client, token_key, example_payload):
         from django.db import connection

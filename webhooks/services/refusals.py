@@ -214,6 +214,6 @@ def delivery_refused_accept(*, delivery: Delivery) -> bool:
             )
         except (PayloadError, DeliveryRejected):
             return False
-        Delivery.objects.filter(pk=delivery.pk).update(accepted_as=receipt.delivery)
-    logger.info("refused call accepted on a second check: delivery=%s as=%s", delivery.pk, receipt.delivery.pk)
+        Delivery.objects.filter(pk=delivery.pk).update(accepted_as_id=receipt.delivery_id)
+    logger.info("refused call accepted on a second check: delivery=%s as=%s", delivery.pk, receipt.delivery_id)
     return True
