@@ -127,8 +127,7 @@ def main() -> int:
         # Each as the README tells users to start it: the worker with every queue, the project's pool
         # and concurrency (no -Q, -c or -P).
         commands = [
-            ["gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}"]
-            + ["--workers", "2", "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "10"],
+            ["gunicorn", "--config", "python:config.gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}"],
             ["celery", "-A", "config", "worker", "--loglevel", "INFO", "--hostname", f"run@{socket.gethostname()}"],
             ["celery", "-A", "config", "beat", "--loglevel", "INFO"],
         ]
