@@ -53,25 +53,42 @@ def _text_check(text: str) -> None:
         )
 
 
-def casefold_keys(value: Any, depth: int = 0) -> Any:
+def casefold_keys(value: Any, depth: int = 0, *, text_checked: bool = False) -> Any:
     """Lower-case every key, so `eventId` and `EventId` both match; the first spelling wins.
-    Strings that are no Unicode text (lone surrogates) are refused here, at intake."""
+    Strings that are no Unicode text (lone surrogates) are refused here, at intake, unless the
+    caller knows there are none (`text_checked`)."""
     if depth > MAX_JSON_DEPTH:
         raise PayloadError("too deeply nested", {"detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels."})
     if isinstance(value, str):
-        _text_check(value)
+        if not text_checked:
+            _text_check(value)
         return value
     if isinstance(value, dict):
         folded: dict[str, Any] = {}
         for key, item in value.items():
-            _text_check(key)
+            if not text_checked:
+                _text_check(key)
             name = key.lower()
             # Answer data keeps its variable names as written; only our own keys are case-folded.
-            folded.setdefault(name, item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1))
+            if name not in folded:
+                folded[name] = (
+                    item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1, text_checked=text_checked)
+                )
         return folded
     if isinstance(value, list):
-        return [casefold_keys(item, depth + 1) for item in value]
+        return [casefold_keys(item, depth + 1, text_checked=text_checked) for item in value]
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _holds_no_lone_surrogate(raw_body: bytes) -> bool:
+    """True when no string json.loads reads from this body can be a lone surrogate: ASCII without
+    NUL is read as UTF-8, and it has no \\uD800-\\uDFFF escape. One scan of the bytes instead of
+    a check of every key and string (a false alarm, such as an escaped backslash before `ud8`,
+    only costs those checks)."""
+    return raw_body.isascii() and b"\x00" not in raw_body and _SURROGATE_ESCAPE.search(raw_body) is None
 
 
 def payload_parse(raw_body: bytes) -> dict[str, Any]:
@@ -86,7 +103,7 @@ def payload_parse(raw_body: bytes) -> dict[str, Any]:
         raise PayloadError("invalid JSON", {"detail": f"The body is not valid JSON: {error}"}) from None
     if not isinstance(value, dict):
         raise PayloadError("not a JSON object", {"detail": "The body must be a JSON object."})
-    return casefold_keys(value)
+    return casefold_keys(value, text_checked=_holds_no_lone_surrogate(raw_body))
 
 
 class EnvelopeSerializer(serializers.Serializer):

@@ -126,9 +126,27 @@ class TestWhatIsLoggedIsCut:
         stored = Delivery.objects.get()
         assert "\x00" not in json.dumps(stored.headers) + stored.event_name + stored.event_type
 
-    def test_a_lone_surrogate_in_the_json_is_a_400(self, token_key):
-        body = json.dumps(event(data={"workItemName": "\ud800"})).encode()
-        assert b"\\ud800" in body
+    @pytest.mark.parametrize(
+        "encoding",
+        [
+            "escaped",  # ASCII, as json.dumps writes it
+            "utf-8",  # the surrogate's own bytes (json reads bytes with surrogatepass)
+            "utf-16-le",  # json finds UTF-16 and UTF-32 from the NULs of the first bytes
+            "utf-16-be",
+            "utf-32-le",
+            "escaped utf-16-le",  # the escape spelled in UTF-16: \x00u\x00d\x008...
+        ],
+    )
+    @pytest.mark.parametrize("where", ["value", "key"])
+    def test_a_lone_surrogate_in_the_json_is_a_400_however_the_body_is_encoded(self, token_key, encoding, where):
+        payload = event(data={"workItemName": "\ud800"}) if where == "value" else {**event(), "x\udfff": 1}
+        if encoding.startswith("escaped"):
+            text = json.dumps(payload)
+            assert "\\ud800" in text or "\\udfff" in text
+            body = text.encode("ascii" if encoding == "escaped" else encoding.removeprefix("escaped "))
+        else:
+            body = json.dumps(payload, ensure_ascii=False).encode(encoding, "surrogatepass")
+        assert json.loads(body) == payload  # what Python's json reads from it
 
         response = post(token_key, body)
 
