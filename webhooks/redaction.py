@@ -7,6 +7,7 @@ define the HMAC scheme "body-without-token": the code is computed over exactly w
 """
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -143,18 +144,21 @@ def json_field_value(fields: Mapping[str, str]) -> tuple[str, str, dict] | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def header_key(name: str) -> str:
     """A header's key in a WSGI environ."""
     key = "HTTP_" + name.strip().upper().replace("-", "_")
     return key[5:] if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH") else key
 
 
-def credential_header_names(source=None) -> set[str]:
+def credential_header_names(source=None) -> frozenset[str]:
     """Lower-case names of the headers that carry credentials for this source's method."""
-    names = set(CREDENTIAL_HEADER_NAMES)
-    if source is not None and getattr(source, "hmac_header_name", ""):
-        names.add(source.hmac_header_name.strip().lower())
-    return names
+    return _credential_header_names((getattr(source, "hmac_header_name", "") or "").strip().lower())
+
+
+@functools.lru_cache(maxsize=256)
+def _credential_header_names(code_header: str) -> frozenset[str]:
+    return CREDENTIAL_HEADER_NAMES | {code_header} if code_header else CREDENTIAL_HEADER_NAMES
 
 
 def _code_left_in(body: bytes, code: str) -> bool:

@@ -109,15 +109,23 @@ def headers_loggable(meta: dict) -> dict[str, str]:
     """The request's headers from a WSGI environ, without credentials."""
     headers = {}
     for key, value in meta.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").title()
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            name = key.replace("_", "-").title()
-        else:
-            continue
-        if name.lower() not in CREDENTIAL_HEADER_NAMES and value:
-            headers[text_storable(name, 200)] = text_storable(value, 1000)
+        name = _header_name(key)
+        if name is not None and value:
+            headers[name] = text_storable(value, 1000)
     return headers
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(key: str) -> str | None:
+    """The header a WSGI environ key stands for ("HTTP_X_FOO" is "X-Foo"), or None for a key that
+    is no header or a header that carries a credential. Cached: requests repeat the same keys."""
+    if key.startswith("HTTP_"):
+        name = key[5:].replace("_", "-").title()
+    elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        name = key.replace("_", "-").title()
+    else:
+        return None
+    return None if name.lower() in CREDENTIAL_HEADER_NAMES else text_storable(name, 200)
 
 
 def delivery_reject(
