@@ -70,10 +70,9 @@ def casefold_keys(value: Any, depth: int = 0, *, text_checked: bool = False) -> 
                 _text_check(key)
             name = key.lower()
             # Answer data keeps its variable names as written; only our own keys are case-folded.
-            if name not in folded:
-                folded[name] = (
-                    item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1, text_checked=text_checked)
-                )
+            folded.setdefault(
+                name, item if name in VERBATIM_KEYS else casefold_keys(item, depth + 1, text_checked=text_checked)
+            )
         return folded
     if isinstance(value, list):
         return [casefold_keys(item, depth + 1, text_checked=text_checked) for item in value]
