@@ -127,7 +127,7 @@ class TestWhatIsLoggedIsCut:
         assert "\x00" not in json.dumps(stored.headers) + stored.event_name + stored.event_type
 
     def test_a_lone_surrogate_under_a_key_spelled_twice_is_a_400_though_the_first_spelling_wins(self, token_key):
-        body = b'{"eventId": "e-1", "EVENTID": "\\ud800", "eventType": "NewWorkItemVersionComplete"}'
+        body = json.dumps({**event(), "EVENTID": "\ud800"}).encode()  # without EVENTID: accepted
 
         response = post(token_key, body)
 
