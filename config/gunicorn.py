@@ -21,8 +21,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # One thread per worker (gunicorn's sync worker) unless told otherwise. The webhook calls are
 # short and CPU-bound: measured with `wrk -c32` on 2 cores, 2 workers of 4 threads each answered
-# 10-20% fewer of them than 2 sync workers, with a p99 of 45-85 ms against 20-27 ms (the threads
-# contend for each process's GIL). Threads pay off where requests wait: raise GUNICORN_THREADS
+# about 10% fewer of them than 2 sync workers, with a p99 of 44-84 ms against 20-28 ms (the
+# threads contend for each process's GIL). Threads pay off where requests wait: raise GUNICORN_THREADS
 # (or WEB_CONCURRENCY) when interview answer providers call slow services (see the README).
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 accesslog = "-"
