@@ -150,7 +150,7 @@ def bench_intake(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row
     rounds: dict[str, list[dict]] = {"b": [], "o": []}
     for round_number in range(2):
         for side, url in urls.items():
-            run = f"{side}-{round_number}" if side == "b" else f"o{round_number}"
+            run = f"{side}{round_number}"  # our events are bench-o0-… and bench-o1-…
             rounds[side].append(wrk(url, "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN=run, **env))
     baseline, ours = (
         {

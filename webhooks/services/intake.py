@@ -278,7 +278,7 @@ def _database_fills(field: Field) -> bool:
 
 def _insert_compiled(wrapper, given: frozenset[str]) -> _CompiledInsert | None:
     """The Delivery INSERT of a row giving these fields, compiled once per process: it writes
-    them, and the fields whose default is made per row (the public id, the time); the database
+    them, and the fields whose default is made per row (the time); the database
     fills the rest with the same defaults the model has. None where the ORM must write the row (a
     backend without RETURNING, or a field computed when it is saved)."""
     key = (wrapper.alias, given)
@@ -362,11 +362,11 @@ def _delivery_insert(**values) -> Receipt:
     compiled once per process and given only the values this row sets. Relations are given as
     objects (`source=`) or ids (`source_id=`). No signal is connected to Delivery."""
     wrapper = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy: fields ask it a lot
+    public_id = values.setdefault("public_id", uuid.uuid4())  # made here, to answer with it
     compiled = _insert_compiled(wrapper, frozenset(values))
     if compiled is None:
         delivery = Delivery.objects.create(**values)
-        return Receipt(delivery_id=delivery.pk, public_id=delivery.public_id, created=True)
-    public_id = values.get("public_id") or uuid.uuid4()
+        return Receipt(delivery_id=delivery.pk, public_id=public_id, created=True)
     params = []
     for field, as_is in compiled.fields:
         if field.attname in values:
@@ -374,8 +374,6 @@ def _delivery_insert(**values) -> Receipt:
         elif field.name in values:  # a relation given as its object
             obj = values[field.name]
             value = None if obj is None else getattr(obj, field.target_field.attname)
-        elif field.attname == "public_id":
-            value = public_id
         else:
             value = field.get_default()
         params.append(value if value is None or type(value) is as_is else field.get_db_prep_save(value, wrapper))
