@@ -387,7 +387,8 @@ def form_payload(fields: Mapping[str, str]) -> dict[str, Any]:
         path = _KEY_PATH.findall(key)[:MAX_JSON_DEPTH]
         if path:
             _path_set(payload, path, _field_value(value))
-    payload = _lists_made(payload)
+    # The event itself stays an object, whatever its field names: "0=" is no list of events.
+    payload = {key: _lists_made(item, 1) for key, item in payload.items()}
     data = payload.get("data")
     if data is None or isinstance(data, dict):
         data = dict(data or {})

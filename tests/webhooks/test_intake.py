@@ -350,6 +350,13 @@ class TestRejected:
         assert response.status_code == 415
         assert Delivery.objects.get().http_status == 415
 
+    @pytest.mark.parametrize("body", ["0=", "0=&1=x", "1=a&0=b&data=c"])
+    def test_form_fields_named_like_list_indexes_are_a_400_not_a_server_error(self, client, token_key, body):
+        response = post(client, body, key=token_key, content_type="application/x-www-form-urlencoded")
+
+        assert response.status_code == 400
+        assert Delivery.objects.get().http_status == 400
+
     def test_form_data_whose_boundary_finds_no_field_is_400_naming_it(self, client, token_key, example_payload):
         # Forms are accepted (Advance's HMAC sends its code in form data), but this one holds nothing.
         content_type = "multipart/form-data; boundary=x"
