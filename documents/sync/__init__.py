@@ -1,20 +1,24 @@
 """Syncing one document: claim it (claim), stream it into storage (stream), end the attempt (settle)."""
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.utils import timezone
+
+from core.prepared import PreparedQuery
 
 from ..models import Document
 from .claim import LeaseHeld, LeaseLost, document_claim, lease_kept
 from .settle import attempt_fail, attempt_stop, attempt_store
 from .stream import document_download_store
 
-__all__ = ["LeaseHeld", "document_sync", "syncs_running"]
+__all__ = ["LeaseHeld", "document_sync", "sync_idle_seconds", "syncs_running"]
 
 _running = 0
 _running_lock = threading.Lock()
+_last_ended = 0.0  # time.monotonic() when the last sync ended
 
 
 def syncs_running() -> int:
@@ -22,9 +26,14 @@ def syncs_running() -> int:
     return _running
 
 
+def sync_idle_seconds() -> float:
+    """How long this process has run no document sync: 0 while one runs."""
+    return 0.0 if _running else time.monotonic() - _last_ended
+
+
 @contextmanager
 def _sync_counted() -> Iterator[None]:
-    global _running
+    global _running, _last_ended
     with _running_lock:
         _running += 1
     try:
@@ -32,6 +41,7 @@ def _sync_counted() -> Iterator[None]:
     finally:
         with _running_lock:
             _running -= 1
+            _last_ended = time.monotonic()
 
 
 def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> None:
@@ -46,9 +56,13 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
         _document_sync(document_id=document_id, retries=retries, final_attempt=final_attempt)
 
 
+# The sync's one read: what the claim checks, and what the download needs (source, ids for the key).
+_document_read = PreparedQuery(lambda pk: Document.objects.select_related("version__work_item", "source").filter(pk=pk))
+
+
 def _document_sync(*, document_id: int, retries: int, final_attempt: bool) -> None:
     # Read first, claim second: the one read serves the claim and the download.
-    document = Document.objects.select_related("version__work_item", "source").filter(pk=document_id).first()
+    document = _document_read.first(document_id)
     if document is None or document.status not in (Document.Status.PENDING, Document.Status.SYNCING):
         return  # stored, failed, dead or gone: a resync since this read queues a message of its own
     attempt = document_claim(document=document)
