@@ -28,6 +28,7 @@ from core.errors import RetryableError
 from ..models import Document, DocumentText, SourceSync
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
 from . import metrics
+from .announce import text_hold
 from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, kind_for
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,15 @@ def document_text_queue(*, document_id: int) -> None:
             unique_fields=["document"],
             update_fields=["status", "queued_at", "reason"],
         )
-        transaction.on_commit(lambda: _send(document_id), robust=True)
+        transaction.on_commit(lambda: _announce(document_id), robust=True)
     except Exception:
         logger.exception("document text not queued: document=%s (the sweep will)", document_id)
+
+
+def _announce(document_id: int) -> None:
+    # In a worker, the message waits until its syncs pause (documents/search/announce.py).
+    if not text_hold(document_id):
+        _send(document_id)
 
 
 def _send(document_id: int) -> None:

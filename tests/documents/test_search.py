@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -500,3 +501,67 @@ def test_whatever_is_typed_in_the_search_box_gets_a_page_not_an_error(source, ad
     text_indexed(document, "An ordinary lease with ordinary words.")
 
     assert changelist(admin_client, term).status_code == 200
+
+
+@pytest.fixture
+def announcer():
+    """The text announcer of a worker, running in this process (documents/search/announce.py)."""
+    from documents.search.announce import TextAnnouncer
+
+    running = TextAnnouncer()
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_holds_the_texts_it_stores_while_it_syncs_and_announces_them_once_it_pauses(
+    celery_worker, bucket, source, announcer
+):
+    from documents.search.announce import IDLE_SECONDS
+    from documents.search.services import document_text_queue
+    from documents.sync import _sync_counted
+
+    document = document_make(source, document_id="held", content=pdf_bytes("Indemnity cap of two million"))
+
+    with _sync_counted():  # a document sync runs in this process
+        document_text_queue(document_id=document.pk)
+        time.sleep(IDLE_SECONDS + 1)
+        text = DocumentText.objects.get(pk=document.pk)
+        # Held: no message went out, so the suite's worker, syncing nothing, has not extracted it.
+        assert (text.status, text.attempts) == ("awaiting", 0)
+
+    wait_for(lambda: DocumentText.objects.get(pk=document.pk).status == "extracted", timeout=60)
+    assert "Indemnity cap" in DocumentText.objects.get(pk=document.pk).text
+
+
+@pytest.mark.django_db(transaction=True)  # the text is held when its upsert commits
+def test_held_texts_are_announced_however_busy_the_worker_once_the_oldest_waited_too_long_and_at_its_stop(
+    source, monkeypatch
+):
+    from documents.search import announce
+    from documents.search.services import document_text_queue
+    from documents.sync import _sync_counted
+
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "documents.search.tasks.document_text_extract.apply_async",
+        lambda args, kwargs=None, **options: sent.append(args[0]),
+    )
+    first, second = (document_make(source, document_id=f"d{n}") for n in (1, 2))
+    running = announce.TextAnnouncer()
+    monkeypatch.setattr(announce, "_announcer", running)  # held, not sent; its thread is not started
+
+    with _sync_counted():
+        document_text_queue(document_id=first.pk)
+        assert (announce.texts_announce(), sent) == (0, [])  # syncing, and nothing held long
+        monkeypatch.setattr(announce, "HOLD_SECONDS", 0)
+        assert (announce.texts_announce(), sent) == (1, [first.pk])
+        monkeypatch.setattr(announce, "HOLD_SECONDS", 60)
+        document_text_queue(document_id=second.pk)
+        running.stop()  # a warm shutdown: whatever is held goes out
+    assert sent == [first.pk, second.pk]
+    assert announce._announcer is None
+    # Once no announcer runs here, a text is sent as soon as it is queued.
+    document_text_queue(document_id=first.pk)
+    assert sent == [first.pk, second.pk, first.pk]
