@@ -80,11 +80,11 @@ def test_workers_split_with_Q_store_the_documents_between_them(started, advance,
     documents = send_event(advance, token_key, webhook_url, 2)
 
     assert_stored(documents, bucket)
-    # Which worker ran what, by the lines the worker logs for each task it runs.
+    # Which worker did what, by the lines it logs: a task it runs, an event its relay processes.
     log = downloads.log_text()
-    assert "Task documents.tasks.document_sync[" in log and "Task webhooks.tasks.delivery_process[" not in log
+    assert "Task documents.tasks.document_sync[" in log and "version recorded:" not in log
     log = intake.log_text()
-    assert "Task webhooks.tasks.delivery_process[" in log and "Task documents.tasks.document_sync[" not in log
+    assert "version recorded:" in log and "Task documents.tasks.document_sync[" not in log
 
 
 def test_work_on_a_queue_no_worker_consumes_is_named_by_sync_status_readyz_and_the_dashboard(

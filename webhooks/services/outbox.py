@@ -1,7 +1,9 @@
-"""The outbox: accepted events whose processing no message has announced yet, published in batches.
+"""The outbox: accepted events not taken yet, processed by the relays or published in batches.
 
 The request only stores the event's row (due_at empty). The relay in every Celery worker
-(webhooks.relay) calls deliveries_publish every WEBHOOK_RELAY_POLL_SECONDS.
+(webhooks.relay) takes them every WEBHOOK_RELAY_POLL_SECONDS: a worker that consumes the intake
+queue processes them itself (deliveries_claim, delivery_process_claimed), another publishes
+their messages (deliveries_publish).
 """
 
 import logging
@@ -9,7 +11,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from core.retry import RetryScheduled
+
 from ..models import Delivery
+from .processing import delivery_process
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +52,50 @@ def deliveries_publish(*, limit: int) -> int:
     if claimed:
         logger.debug("published %s stored events", len(claimed))
     return len(claimed)
+
+
+def deliveries_claim(*, limit: int) -> list[int]:
+    """Take up to `limit` stored events for processing in this process; return their ids.
+
+    Raises, taking nothing, while the broker does not answer: processing queues the documents'
+    syncs, so events wait, stored, until it does. A taken event is marked as a published one is
+    (due_at set, in the claim's transaction): should this process die before processing it, the
+    sweep (deliveries_requeue_stalled) queues it once it is SWEEP_STALE_SECONDS old.
+    """
+    if not deliveries_unpublished().exists():
+        return []
+    from ..tasks import delivery_process as task  # the task module imports the services
+
+    with task.app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1)
+        producer.channel.client.ping()  # a round trip: the pooled connection may be to a broker gone since
+    with transaction.atomic():
+        claimed = list(
+            deliveries_unpublished()
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Delivery.objects.filter(pk__in=claimed, due_at__isnull=True).update(due_at=timezone.now())
+    return claimed
+
+
+def delivery_process_claimed(*, delivery_id: int) -> None:
+    """Process a claimed event here; what is left to retry goes to its task, as its message would have.
+
+    The task then counts its retries from none: such an event gets one attempt more than
+    WEBHOOK_PROCESS_MAX_RETRIES allows a published one. Raises only when even the broker fails,
+    leaving the event to the sweep.
+    """
+    from ..tasks import delivery_process as task  # the task module imports the services
+
+    try:
+        delivery_process(delivery_id=delivery_id)
+    except RetryScheduled as retry:
+        # Its due time is written: the task's message comes then (the sweep, should it be lost).
+        task.apply_async((delivery_id,), countdown=retry.retry_after)
+    except Exception:
+        # Before processing could record anything (the database failed reading the row): the
+        # task tries again with its own retries.
+        logger.exception("delivery processing failed in the relay; queued: delivery=%s", delivery_id)
+        task.apply_async((delivery_id,))
