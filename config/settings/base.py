@@ -238,11 +238,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# Each pool thread has two more messages waiting in the worker: a thread that ends a sync takes
-# the next at once, not when the event loop next asks the broker (burst at 0.1 s in `make bench`:
-# 0.69-0.70 of the baseline with 1, 0.79-0.80 with 3). A killed worker's waiting messages come
-# back with the visibility timeout, or their documents with the sweep.
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 3)
+# Each pool thread has a second message waiting in the worker: a thread that ends a sync takes the
+# next at once, not when the event loop next asks the broker. With the concurrency below, measured
+# in `make bench`'s burst at 0.1 s (ratios to the baseline): prefetch 1 and 16 threads 0.69-0.70,
+# 3 and 16 0.77-0.79, 2 and 20 0.82. A killed worker's waiting messages come back with the
+# visibility timeout, or their documents with the sweep.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 2)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "intake"},
@@ -259,7 +260,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("intake", "documents", "search", 
 # enforces no time limits: the sync loop keeps its own deadline (DOCUMENT_SYNC_TIME_LIMIT).
 # `celery worker` reads both as the defaults of its -P and -c (which, given, still win).
 CELERY_WORKER_POOL = "threads"
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 16)
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 20)
 # After a broker outage, try again every second or two (Celery alone waits up to 30 s).
 CELERY_WORKER_CONSUMER = "config.worker_consumer:PromptReconnectConsumer"
 # Celery's Django fix-up closes the database connection around every task unless told to reuse
@@ -274,8 +275,11 @@ SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
 WEBHOOK_RELAY_POLL_SECONDS = float(env_str("WEBHOOK_RELAY_POLL_SECONDS", "0.25"))
 WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # Threads in which a worker's relay processes stored events (webhooks/relay.py), each with its own
-# database connection: they wait only when an event's documents must be listed by Advance.
-WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 4)
+# database connection. One: in a worker that also syncs, events share the interpreter lock with the
+# downloads, and a second thread only slowed them (burst at 0.1 s: 0.74-0.78 with one, 0.64-0.69
+# with two). An event waits on Advance only when it names no documents (their list is fetched):
+# raise it where that is common, and on a worker of its own for the intake queue.
+WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 1)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
 DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)

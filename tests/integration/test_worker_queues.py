@@ -69,7 +69,7 @@ def test_plain_worker_consumes_every_queue_with_threads_and_stores_an_events_doc
     consumed = {queue["name"] for queue in inspect.active_queues()[worker.hostname]}
     assert consumed == set(queue_names())
     pool = inspect.stats()[worker.hostname]["pool"]
-    assert pool["max-concurrency"] == settings.CELERY_WORKER_CONCURRENCY == 16
+    assert pool["max-concurrency"] == settings.CELERY_WORKER_CONCURRENCY == 20
     assert "processes" not in pool  # a prefork pool lists its child processes; threads have none
 
 
