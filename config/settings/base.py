@@ -278,7 +278,7 @@ WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 # database connection. One: in a worker that also syncs, events share the interpreter lock with the
 # downloads, and a second thread only slowed them (burst at 0.1 s: 0.74-0.78 with one, 0.64-0.69
 # with two). An event waits on Advance only when it names no documents (their list is fetched):
-# raise it where that is common, and on a worker of its own for the intake queue.
+# raise it where that is common, and on a worker of its own for the intake queue (it has no syncs).
 WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 1)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).

@@ -66,9 +66,8 @@ def deliveries_claim(*, limit: int) -> list[int]:
         return []
     from ..tasks import delivery_process as task  # the task module imports the services
 
-    with task.app.producer_or_acquire() as producer:
-        producer.connection.ensure_connection(max_retries=1)
-        producer.channel.client.ping()  # a round trip: the pooled connection may be to a broker gone since
+    with task.app.producer_or_acquire() as producer, producer.channel.conn_or_acquire() as client:
+        client.ping()  # a round trip: a pooled connection may be to a broker gone since
     with transaction.atomic():
         claimed = list(
             deliveries_unpublished()
