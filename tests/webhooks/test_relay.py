@@ -158,7 +158,7 @@ def test_events_claimed_for_processing_here_are_marked_taken_a_batch_at_a_time(s
 
 
 @pytest.mark.django_db
-def test_a_claimed_event_is_processed_here_and_one_to_retry_goes_to_its_task_with_its_wait(
+def test_a_claimed_event_is_processed_here_and_one_that_fails_for_good_fails_here_with_nothing_queued(
     source, handled, monkeypatch
 ):
     queued: list[tuple] = []
