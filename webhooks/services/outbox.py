@@ -23,6 +23,17 @@ def deliveries_unpublished():
     return Delivery.objects.filter(status=Delivery.Status.ACCEPTED, due_at__isnull=True)
 
 
+def _unpublished_lock(limit: int) -> list[int]:
+    """Up to `limit` stored events not taken yet, locked until the transaction ends (other relays skip them)."""
+    return list(
+        deliveries_unpublished().select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+
+
+def _taken_mark(ids: list[int]) -> None:
+    Delivery.objects.filter(pk__in=ids, due_at__isnull=True).update(due_at=timezone.now())
+
+
 def deliveries_publish(*, limit: int) -> int:
     """Publish the processing of up to `limit` stored events no message announced yet; return
     how many. Raises when the broker or the database does not answer (nothing is marked then).
@@ -40,15 +51,10 @@ def deliveries_publish(*, limit: int) -> int:
         # Before any row is locked: while the broker is down, no transaction waits on it.
         producer.connection.ensure_connection(max_retries=1)
         with transaction.atomic():
-            claimed = list(
-                deliveries_unpublished()
-                .select_for_update(skip_locked=True)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:limit]
-            )
+            claimed = _unpublished_lock(limit)
             for delivery_id in claimed:
                 delivery_process.apply_async((delivery_id,), producer=producer)
-            Delivery.objects.filter(pk__in=claimed, due_at__isnull=True).update(due_at=timezone.now())
+            _taken_mark(claimed)
     if claimed:
         logger.debug("published %s stored events", len(claimed))
     return len(claimed)
@@ -69,13 +75,8 @@ def deliveries_claim(*, limit: int) -> list[int]:
     with task.app.producer_or_acquire() as producer, producer.channel.conn_or_acquire() as client:
         client.ping()  # a round trip: a pooled connection may be to a broker gone since
     with transaction.atomic():
-        claimed = list(
-            deliveries_unpublished()
-            .select_for_update(skip_locked=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Delivery.objects.filter(pk__in=claimed, due_at__isnull=True).update(due_at=timezone.now())
+        claimed = _unpublished_lock(limit)
+        _taken_mark(claimed)
     return claimed
 
 
