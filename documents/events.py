@@ -6,12 +6,14 @@ from rest_framework import serializers
 from webhooks.payloads import EnvelopeSerializer
 from webhooks.registry import EventType, event_type_register
 
-# Advance ids are GUIDs. They become parts of storage keys and API URLs, so nothing else passes.
-advance_id_validator = RegexValidator(r"^[A-Za-z0-9_-]{1,100}$", "Must be an Advance id (letters, digits, '-', '_').")
+# Advance ids are GUIDs. They become parts of storage keys, API URLs and log lines, so nothing else
+# passes: matched whole (\A...\Z; "$" would let a trailing line break through).
+advance_id_validator = RegexValidator(r"\A[A-Za-z0-9_-]{1,100}\Z", "Must be an Advance id (letters, digits, '-', '_').")
 
 
 def AdvanceIdField(**kwargs) -> serializers.CharField:
-    return serializers.CharField(max_length=100, validators=[advance_id_validator], **kwargs)
+    # Not trimmed: an id with a line break around it is refused, not quietly made another id.
+    return serializers.CharField(max_length=100, validators=[advance_id_validator], trim_whitespace=False, **kwargs)
 
 
 class CreatedBySerializer(serializers.Serializer):

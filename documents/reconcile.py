@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -69,7 +70,7 @@ def _valid_id(value: object) -> str | None:
     text = str(value or "")
     try:
         advance_id_validator(text)
-    except Exception:
+    except ValidationError:
         return None
     return text
 

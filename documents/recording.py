@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -104,7 +105,7 @@ def _documents_list(
     for item in found:
         try:
             advance_id_validator(item["id"])
-        except Exception:
+        except ValidationError:
             logger.warning(
                 "skipped a listed document with an invalid id: delivery=%s", delivery.pk if delivery else None
             )
