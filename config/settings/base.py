@@ -355,15 +355,23 @@ CACHES = {
 
 # LOG_FORMAT=json: one JSON object per line, with the delivery and document ids it concerns.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+# Whatever the format, no record leaves with the HMAC code of a URL's query (config/logging.py):
+# logging_configure puts the "redact" filter on every handler, Django's and Celery's too.
+LOGGING_CONFIG = "config.logging.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "config.logging.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "plain"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact"],
+        }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

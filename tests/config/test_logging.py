@@ -6,8 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from config.logging import JsonFormatter
 from tests.support.processes import BASE_DIR
+from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 
 def formatted(message: str, *args, extra: dict | None = None, exc_info=None) -> dict:
@@ -63,3 +66,91 @@ def test_log_format_json_makes_the_application_log_json_lines(tmp_path):
 
     [line] = [json.loads(text) for text in result.stderr.splitlines() if text.startswith("{")]
     assert line["delivery_id"] == 12 and line["logger"] == "webhooks.services"
+
+
+# Credentials in the logs -------------------------------------------------------------------------
+
+CODE = "interview-code-never-logged-7f3a9c"
+# Interview GETs carrying the HMAC code in the query string, answered 404 (no answer configured for
+# the event, after the code was accepted) and 401 (a wrong code), as Advance would send them.
+REQUESTS = """
+import django; django.setup()
+from django.test import Client
+client = Client()
+url = '/webhooks/advance/acme/InterviewLoadEvent/'
+print(client.get(url, {{'workItemId': 'wi-1', 'token': {code!r}}}).status_code)
+print(client.get(url, {{'token': {wrong!r}, 'workItemId': 'wi-1'}}).status_code)
+"""
+
+
+def run_logging(log_format: str, script: str, **env: str) -> subprocess.CompletedProcess:
+    """Run script under the test settings with LOG_FORMAT, against this test's database."""
+    from django.db import connection
+
+    database_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
+    environment = {
+        **os.environ,
+        "LOG_FORMAT": log_format,
+        "LOG_LEVEL": "INFO",
+        "DATABASE_URL": database_url,
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_an_interview_get_refused_or_not_found_leaves_no_code_in_the_log(source, log_format):
+    source_hmac_configure(source=source, signed_material="shared-value")
+    source_hmac_secret_set(source=source, secret=CODE)
+    wrong = CODE[::-1]
+
+    result = run_logging(log_format, REQUESTS.format(code=CODE, wrong=wrong))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["404", "401"]
+    output = result.stdout + result.stderr
+    # What Django logged about both answers came out of the handler, and holds neither code.
+    assert "Not Found: /webhooks/advance/acme/InterviewLoadEvent/" in output
+    assert "Unauthorized: /webhooks/advance/acme/InterviewLoadEvent/" in output
+    assert CODE not in output and wrong not in output
+    if log_format == "json":
+        lines = [json.loads(text) for text in result.stderr.splitlines() if text.startswith("{")]
+        [not_found] = [line for line in lines if line["message"].startswith("Not Found")]
+        # The request is still told: its method and path, the rest of its query kept.
+        assert not_found["request"] == "GET /webhooks/advance/acme/InterviewLoadEvent/?workItemId=wi-1"
+        assert not_found["status_code"] == 404
+
+
+LOGGED_URLS = """
+import django, logging; django.setup()
+logging.getLogger('django.security.SuspiciousOperation').warning(
+    'Bad Request (%s): %s', 'made up', '/webhooks/advance/acme/?token={code}&a=1'
+)
+logging.getLogger('django.server').info('"%s" %s %s', 'GET /webhooks/advance/acme/?Token={code} HTTP/1.1', 404, 12)
+try:
+    raise ValueError('could not read http://sync.example.com/webhooks/advance/acme/?token={code}')
+except ValueError:
+    logging.getLogger('django.request').exception('Internal Server Error: %s', '/webhooks/advance/acme/')
+"""
+
+
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_a_url_in_a_message_its_arguments_or_a_traceback_is_logged_without_its_code(log_format):
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGED_URLS.format(code=CODE)],
+        cwd=BASE_DIR,
+        env={**os.environ, "LOG_FORMAT": log_format, "LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert CODE not in result.stderr
+    assert "Bad Request (made up): /webhooks/advance/acme/?a=1" in result.stderr
+    assert "GET /webhooks/advance/acme/ HTTP/1.1" in result.stderr
+    assert "ValueError: could not read http://sync.example.com/webhooks/advance/acme/" in result.stderr
