@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from webhooks.models import Delivery, Source
 
+from .advance.status_call import status_path_refusal
+
 
 class WorkItem(models.Model):
     """An Advance work item: a user's answers, with a version per completed interview."""
@@ -272,6 +274,8 @@ class SourceSync(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if refusal := status_path_refusal(self.post_processing_status_path):
+            raise ValidationError({"post_processing_status_path": refusal})
         if self.search_config and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = %s)", [self.search_config])

@@ -15,6 +15,7 @@ from core.retry import DUE_SLACK, retry_decide
 
 from . import metrics
 from .advance.client import AdvanceClient
+from .advance.status_call import status_path_refusal
 from .models import Document, SourceSync, WorkItemVersion
 from .source_sync import source_sync_get
 
@@ -130,6 +131,10 @@ def version_post_processing_complete(*, version_id: int, retries: int = 0, final
         )
         return
     path, body = _status_call_make(version, sync)
+    # Checked again here, on the very path sent: a setting saved before the rule, or by an update.
+    if refusal := status_path_refusal(path):
+        _post_processing_end(version_id, WorkItemVersion.PostProcessing.FAILED, refusal)
+        return
     try:
         status = AdvanceClient(source).send_json(sync.post_processing_status_method, path, body)
     except PermanentError as error:
