@@ -16,7 +16,8 @@ from ..selectors import source_sync_find
 POST_PROCESSING_WARNING = (
     "No post-assembly processing status call is set: if this tenancy registers a PostProcessingEvent webhook, "
     "its documents are stored but every work item stays 'post-assembly processing is in progress' in Advance. "
-    "Advance's help does not name the call; enter the one your Advance offers."
+    "Advance's help does not name the call; enter the one your Advance offers. The call writes, so the source's "
+    "API client needs the Command (or Root) scope: with Query it can only read."
 )
 
 

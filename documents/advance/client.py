@@ -167,6 +167,8 @@ class AdvanceClient:
         if response.is_redirect:
             response.close()
             raise AdvanceError(f"Advance answered a redirect (HTTP {response.status_code}) to {method} {path[:200]}")
+        if response.status_code in (401, 403):
+            _raise_write_refused(response, f"{method} {path[:200]}")
         _raise_for_status(response)
         response.close()
         return response.status_code
@@ -255,6 +257,20 @@ def _retry_after(response: requests.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _raise_write_refused(response: requests.Response, call: str) -> None:
+    """A write refused with 401 (after a fresh log-in) or 403: most likely the API client's scope."""
+    code = response.status_code
+    response.close()
+    reason = (
+        f"Advance refused {call} (HTTP {code}): the API client needs the Command (or Root) scope for this call; "
+        "with the Query scope it can only read"
+    )
+    if code == 401:
+        # Retried, as a refused log-in is: the scope may be changed before the retries run out.
+        raise AdvanceUnavailable(reason, retry_after=_retry_after(response), http_status=code)
+    raise AdvanceError(reason, http_status=code)
 
 
 def _raise_for_status(response: requests.Response) -> None:
