@@ -19,11 +19,16 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# The secrets here exist only for this step (collectstatic needs settings, not a real key); it is
-# not kept in the image's environment. var/ is where the embedded defaults would write.
+# The secrets and services here exist only for this step (collectstatic needs settings, connects to
+# nothing and needs no real key); they are not kept in the image's environment. var/ is where the
+# embedded defaults would write.
 RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     DJANGO_SECRET_KEY=collectstatic-only-build-time-placeholder-never-used-at-runtime \
     FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    DATABASE_URL=postgres://build@build.invalid/build \
+    REDIS_URL=redis://build.invalid:6379/0 \
+    AWS_STORAGE_BUCKET_NAME=build \
+    METRICS_TOKEN=collectstatic-only-build-time-placeholder \
     python manage.py collectstatic --noinput -v 0 \
     && mkdir -p var metrics \
     && chown -R app:app var metrics

@@ -57,7 +57,7 @@ def readyz_queues(request) -> JsonResponse:
 
     Kept apart from /readyz: a web process can still store every webhook then, and taking it out
     of the load balancer would refuse them too. This is for monitoring to alert on, read like
-    /metrics (bearer METRICS_TOKEN, or loopback and private addresses when unset); the answer is
+    /metrics (core.metrics.metrics_access: METRICS_TOKEN, METRICS_ALLOWED_NETWORKS); the answer is
     up to core.queues.QUEUES_READING_SECONDS old (one broadcast per process however many requests).
     """
     refusal = metrics_access(request)
@@ -65,7 +65,7 @@ def readyz_queues(request) -> JsonResponse:
         detail = (
             "A bearer token (METRICS_TOKEN) is required."
             if refusal == 401
-            else ("Served to loopback and private addresses, or with METRICS_TOKEN.")
+            else "Not served to this address (see METRICS_ALLOWED_NETWORKS and METRICS_TOKEN)."
         )
         response = JsonResponse({"detail": detail}, status=refusal)
         if refusal == 401:

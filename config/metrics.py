@@ -18,7 +18,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return response
     if refusal:
         return HttpResponse(
-            "Metrics are served to loopback and private addresses, or with METRICS_TOKEN.\n",
+            "Metrics are not served to this address (see METRICS_ALLOWED_NETWORKS and METRICS_TOKEN).\n",
             status=403,
             content_type="text/plain",
         )

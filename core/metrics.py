@@ -10,8 +10,10 @@ config/gunicorn.py do it; Docker sets it in the image).
 Gauges read from the database at scrape time (backlogs) need no cross-process bookkeeping: an app
 registers a function that yields them (`database_gauges_register`, from its AppConfig.ready()).
 
-Access: with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is let in; without
-it, only requests straight from a loopback or private address (no proxy's forwarding headers).
+Access: with METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is let in; with
+METRICS_ALLOWED_NETWORKS set, only requests straight from those networks (no proxy's forwarding
+headers); with both, both. With neither (the embedded run; production refuses it), only requests
+straight from a loopback or private address.
 """
 
 import hmac
@@ -121,11 +123,13 @@ FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"
 def metrics_access(request: HttpRequest) -> int | None:
     """None when the request may read the metrics, else the status to refuse it with (401 or 403)."""
     token = settings.METRICS_TOKEN
+    networks = settings.METRICS_ALLOWED_NETWORKS
     if token:
         scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())):
+            return 401
+        if not networks:
             return None
-        return 401
     # Through a proxy, REMOTE_ADDR is the proxy's (often private) address: anyone could be behind it.
     if any(request.META.get(header) for header in FORWARDING_HEADERS):
         return 403
@@ -133,4 +137,8 @@ def metrics_access(request: HttpRequest) -> int | None:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return 403
+    if address.version == 6 and address.ipv4_mapped:  # a dual-stack socket's IPv4 client
+        address = address.ipv4_mapped
+    if networks:
+        return None if any(address in network for network in networks) else 403
     return None if (address.is_loopback or address.is_private) else 403

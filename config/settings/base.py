@@ -6,6 +6,7 @@ local filesystem and keys generated once. Each of DATABASE_URL, REDIS_URL and
 AWS_STORAGE_BUCKET_NAME switches its part to the real service. Importing settings writes nothing.
 """
 
+import ipaddress
 import tempfile
 from pathlib import Path
 
@@ -381,8 +382,23 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 
 # Operator experience: metrics, the API description ---------------------------------------------
 
-# /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback and private addresses.
+
+def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a network (e.g. 10.0.5.0/24, or 10.0.5.7).") from None
+    return networks
+
+
+# /metrics and /readyz/queues (core.metrics.metrics_access): with METRICS_TOKEN, only
+# `Authorization: Bearer <token>`; with METRICS_ALLOWED_NETWORKS, only requests straight from those
+# networks (no proxy's forwarding header); with both, both. With neither, loopback and private
+# addresses: the embedded run's default, which production settings refuse.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
 
 # The OpenAPI description of the webhook endpoint (drf_spectacular in INSTALLED_APPS).
 SPECTACULAR_SETTINGS = {

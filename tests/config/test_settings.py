@@ -51,9 +51,14 @@ def import_settings(module: str, var_dir: Path, **env: str) -> list[list[str]]:
 
 
 def production_keys() -> dict[str, str]:
+    """What production settings refuse to start without (the services are only named, never reached)."""
     return {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "DATABASE_URL": "postgres://sync@db.invalid:5432/sync",
+        "REDIS_URL": "redis://redis.invalid:6379/0",
+        "AWS_STORAGE_BUCKET_NAME": "documents",
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
 
 
