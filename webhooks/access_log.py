@@ -8,7 +8,8 @@ from the request line, the query string and the referrer, and credential headers
 
 from gunicorn.glogging import Logger
 
-from .redaction import CREDENTIAL_HEADER_NAMES, query_redact
+from .inbound import query_redact
+from .redaction import CREDENTIAL_HEADER_NAMES
 
 REDACTED = "[redacted]"
 

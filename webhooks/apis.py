@@ -2,14 +2,15 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
-from .parsers import RawFormParser, RawJsonParser, RawMultipartParser, body_limit_check
+from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication, request_body_read
+from .inbound import CallError, InboundCall, call_read
+from .parsers import MalformedCall, RawFormParser, RawJsonParser, RawMultipartParser
 from .registry import Answer
 from .services import Receipt, WebhookCaller, signature_seen_record
 from .services.calls import call_receive, call_refusal_record
@@ -31,6 +32,8 @@ class AdvanceWebhookApi(APIView):
 
     authentication_classes = [WebhookTokenAuthentication]
     permission_classes = [IsWebhookCaller]
+    # The media types the endpoint takes, for its description; the body itself is read once by
+    # webhooks.inbound.call_read, never through request.data.
     parser_classes = [RawJsonParser, RawFormParser, RawMultipartParser]
     renderer_classes = [JSONRenderer]
     renderer = JSONRenderer()
@@ -64,25 +67,34 @@ class AdvanceWebhookApi(APIView):
             signature_seen_record(source=caller.source, match=caller.signature)
         return super().finalize_response(request, response, *args, **kwargs)
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        body_limit_check(request.META.get("CONTENT_LENGTH"))
+    call: InboundCall | None = None
+
+    def inbound_call(self) -> InboundCall:
+        """The call as read once (webhooks.inbound): the first to need its body reads it, the HMAC
+        check or, after a token's check, the event. A call that cannot be read one way only is
+        refused before anything acts on a reading of it."""
+        if self.call is None:
+            try:
+                body = request_body_read(self.request)
+                self.call = call_read(method=self.request.method, meta=self.request.META, raw_body=body)
+            except CallError as error:
+                raise MalformedCall(error.detail, cause=error.cause) from None
+        return self.call
 
     # /webhooks/advance/<slug>/<event_type>/[<event_name>/]: the URL names the event (see urls.py).
     def get(self, request: Request, **url_kwargs: str) -> HttpResponse:
-        return self.dispatch_event(request, raw_body=b"")
+        return self.dispatch_event(request)
 
     def post(self, request: Request, **url_kwargs: str) -> HttpResponse:
-        return self.dispatch_event(request, raw_body=request.data if isinstance(request.data, bytes) else b"")
+        call = self.inbound_call()
+        if call.raw_body and not (call.is_json or call.form is not None):
+            raise exceptions.UnsupportedMediaType(call.content_type.media_type)
+        return self.dispatch_event(request)
 
-    def dispatch_event(self, request: Request, *, raw_body: bytes) -> HttpResponse:
+    def dispatch_event(self, request: Request) -> HttpResponse:
         outcome = call_receive(
             caller=request.auth,
-            method=request.method,
-            raw_body=raw_body,
-            content_type=request.content_type,
-            meta=request.META,
-            query=request.query_params,
+            call=self.inbound_call(),
             event_type=self.kwargs.get("event_type", ""),
             event_name=self.kwargs.get("event_name", ""),
         )

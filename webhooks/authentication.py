@@ -6,15 +6,13 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from core.http import media_type_of
-
+from .inbound import InboundCall
 from .models import Source
 from .parsers import PayloadTooLarge, body_limit_check
-from .payloads import FORM_MEDIA_TYPES, PayloadError, form_fields
 from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
-from .services.refusals import KeptRequest, signed_request_make
-from .signatures import FORM_FIELD, SignatureError, SignatureReplayed
+from .services.refusals import KeptRequest, refusal_worth_keeping
+from .signatures import SignatureError, SignatureReplayed, SignedRequest
 
 REALM = "advance-sync webhooks"
 
@@ -64,28 +62,28 @@ class SourceUrlAuthentication(BaseAuthentication):
         if self.source.auth_method == Source.AuthMethod.TOKEN:
             return self.token_authenticate(request)
 
-        raw_body = request_body_read(request)
-        code = self.code_fields(request, raw_body).get(FORM_FIELD)
-        signed = signed_request_make(raw_body=raw_body, meta=request.META, code=code)
+        call = inbound_call(request)
         try:
-            match = source_hmac_authenticate(source=self.source, request=signed)
+            match = source_hmac_authenticate(source=self.source, request=SignedRequest.of(call))
         except SignatureError as error:
             detail = "The HMAC code is missing or does not match."
             refusal = source_refusal(detail, source=self.source, cause=f"hmac: {error}")
             if isinstance(error, SignatureReplayed):
                 raise refusal from None  # a replay is not kept: no scheme makes it right
-            # Kept (without its credentials in plaintext) to be checked again once the scheme is right.
-            redacted = request_redact(meta=request.META, raw_body=raw_body, source=self.source)
             kwargs = request.parser_context["kwargs"]
-            refusal.kept = KeptRequest(
-                method=request.method,
-                raw_body=redacted.raw_body,
-                query_string=redacted.query_string,
-                credentials=redacted.credentials,
-                event_type=str(kwargs.get("event_type", "")),
-                event_name=str(kwargs.get("event_name", "")),
-                headers=redacted.headers,
-            )
+            event_type, event_name = str(kwargs.get("event_type", "")), str(kwargs.get("event_name", ""))
+            if refusal_worth_keeping(call=call, event_type=event_type, event_name=event_name):
+                # Kept (without its credentials in plaintext) to be checked again once the scheme is right.
+                redacted = request_redact(call=call, source=self.source)
+                refusal.kept = KeptRequest(
+                    method=request.method,
+                    raw_body=redacted.raw_body,
+                    query_string=redacted.query_string,
+                    credentials=redacted.credentials,
+                    event_type=event_type,
+                    event_name=event_name,
+                    headers=redacted.headers,
+                )
             raise refusal from None
         return None, WebhookCaller(source=self.source, signature=match)
 
@@ -96,34 +94,21 @@ class SourceUrlAuthentication(BaseAuthentication):
             raise source_refusal(detail, source=self.source, cause="token of another source")
         return authenticated
 
-    @staticmethod
-    def code_fields(request: Request, raw_body: bytes) -> dict[str, str]:
-        """The form field that may carry the code: from a form body, else from the query string."""
-        fields: dict[str, str] = {}
-        content_type = request.META.get("CONTENT_TYPE", "")
-        if raw_body and media_type_of(content_type) in FORM_MEDIA_TYPES:
-            try:
-                fields = form_fields(raw_body, content_type)
-            except PayloadError:
-                fields = {}
-        if FORM_FIELD not in fields:
-            for key, value in request.query_params.items():
-                if key.lower() == FORM_FIELD:
-                    fields[FORM_FIELD] = value
-                    break
-        return {FORM_FIELD: fields[FORM_FIELD]} if FORM_FIELD in fields else {}
-
     def authenticate_header(self, request: Request) -> str:
         if self.source is not None and self.source.auth_method == Source.AuthMethod.HMAC:
             return f'HMAC realm="{REALM}"'
         return f'Bearer realm="{REALM}"'
 
 
+def inbound_call(request: Request) -> InboundCall:
+    """The call as the endpoint reads it, once (AdvanceWebhookApi.inbound_call)."""
+    return request.parser_context["view"].inbound_call()
+
+
 def request_body_read(request: Request) -> bytes:
-    """The body exactly as received, for verifying a code over it before anything parses it.
+    """The body exactly as received, read once for webhooks.inbound.call_read.
 
     The size limit is checked from Content-Length first, so an oversized body is never read.
-    The parsers later get the same bytes (Django keeps them once read).
     """
     body_limit_check(request.META.get("CONTENT_LENGTH"))
     try:

@@ -9,6 +9,14 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class MalformedCall(exceptions.ParseError):
+    """A call that cannot be read one way only (webhooks.inbound.CallError): a 400 before authentication."""
+
+    def __init__(self, detail: object, *, cause: str):
+        super().__init__(detail)
+        self.cause = cause
+
+
 def body_limit_check(content_length: str | None) -> None:
     """Refuse a body over the limit from its Content-Length alone, before reading any of it."""
     try:

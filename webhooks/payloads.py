@@ -1,37 +1,22 @@
 """Parsing webhook bodies tolerantly: JSON objects whose keys are matched without regard to case."""
 
-import io
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from django.core import validators as django_validators
-from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from core.http import media_type_of
-
-from .redaction import CODE_FIELD, json_field_value
+from .inbound import JSON_MEDIA_TYPE, ContentType, Form, InboundCall, PayloadError, body_read
 
 MAX_JSON_DEPTH = 32
 NUL_MESSAGE = "Null characters and lone surrogates are not allowed."
 VERBATIM_KEYS = {"answers"}
-
-
-class PayloadError(Exception):
-    """The body is not an acceptable payload; `detail` says what is wrong, for a 400 answer."""
-
-    def __init__(self, cause: str, detail: Any):
-        super().__init__(cause)
-        self.cause = cause
-        self.detail = detail
 
 
 def is_unicode_text(text: str) -> bool:
@@ -309,37 +294,29 @@ def serializer_errors_detail(errors: Any) -> Any:
     return errors
 
 
-FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Keys of an event's `data` object that a form may send at its top level.
 DATA_KEYS = ("workitemid", "workitemversionid", "workitemname", "documents")
 _KEY_PATH = re.compile(r"[^.\[\]]+")
 MAX_FORM_INDEX = 500
 
 
-def form_fields(raw_body: bytes, content_type: str) -> dict[str, str]:
-    """The fields of a form body, keys case-folded; files are ignored."""
-    if media_type_of(content_type) == "multipart/form-data":
-        meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(raw_body))}
-        try:
-            fields, _ = MultiPartParser(meta, io.BytesIO(raw_body), upload_handlers=[]).parse()
-        except (MultiPartParserError, SuspiciousOperation) as error:
-            raise PayloadError("invalid form data", {"detail": f"The form data cannot be read: {error}"}) from None
-        items = fields.items()
-    else:
-        items = parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
-    folded: dict[str, str] = {}
-    for key, value in items:
-        folded.setdefault(key.lower(), value)
-    return folded
+def _set_twice(name: str) -> PayloadError:
+    return PayloadError("ambiguous form", {"detail": f"The form gives {name[:100]!r} more than once."})
 
 
 def _path_set(target: dict, path: list[str], value: Any) -> None:
     for name in path[:-1]:
         child = target.get(name)
-        if not isinstance(child, dict):
+        if child is None:
             child = target[name] = {}
+        elif not isinstance(child, dict):
+            raise _set_twice(name)
         target = child
-    target.setdefault(path[-1], value)
+    if path[-1] in target:
+        # Two spellings of one key (`data[workItemId]` and `data.workItemId`): which one the event
+        # holds would depend on the order of the fields.
+        raise _set_twice(".".join(path))
+    target[path[-1]] = value
 
 
 def _lists_made(value: Any, depth: int = 0) -> Any:
@@ -361,30 +338,28 @@ def _lists_made(value: Any, depth: int = 0) -> Any:
 
 def _field_value(value: str) -> Any:
     """A field's value; one that is a JSON object or list (e.g. `data` or `documents` sent as
-    JSON) is that object or list."""
+    JSON) is that object or list, keys case-folded."""
     if value.lstrip()[:1] in ("{", "["):
         try:
-            return json.loads(value)
+            return casefold_keys(json.loads(value))
         except (ValueError, RecursionError):
             pass
     return value
 
 
-def form_payload(fields: Mapping[str, str]) -> dict[str, Any]:
-    """The event a form body carries, keys case-folded; the `token` field is never part of it.
+def form_payload(form: Form) -> dict[str, Any]:
+    """The event a form carries, keys case-folded (the code field is never among its fields).
 
-    Either one field holds the whole event as JSON (any field whose value is a JSON object with
-    eventId or eventType), or the fields are the event: nested names as `data[workItemId]` or
-    `data.workItemId` (`data[documents][0][id]` makes a list), a field holding JSON is that JSON,
-    and flat workItemId, workItemVersionId, workItemName, documents are also read as `data`'s.
+    Either one field holds the whole event as JSON (inbound.form_read found it), or the fields are
+    the event: nested names as `data[workItemId]` or `data.workItemId` (`data[documents][0][id]`
+    makes a list), a field holding JSON is that JSON, and flat workItemId, workItemVersionId,
+    workItemName, documents are also read as `data`'s. A key given twice is refused.
     """
-    fields = {key.lower(): value for key, value in fields.items() if key.lower() != CODE_FIELD}
-    whole = json_field_value(fields)
-    if whole is not None:
-        return casefold_keys(whole[2])
+    if form.event_field is not None:
+        return casefold_keys(form.event_field[2])
     payload: dict[str, Any] = {}
-    for key, value in fields.items():
-        path = _KEY_PATH.findall(key)[:MAX_JSON_DEPTH]
+    for name, value in form.fields:
+        path = _KEY_PATH.findall(name.lower())[:MAX_JSON_DEPTH]
         if path:
             _path_set(payload, path, _field_value(value))
     # The event itself stays an object, whatever its field names: "0=" is no list of events.
@@ -394,68 +369,58 @@ def form_payload(fields: Mapping[str, str]) -> dict[str, Any]:
         data = dict(data or {})
         for key in DATA_KEYS:
             if key in payload:
-                data.setdefault(key, payload[key])
+                if key in data:
+                    raise _set_twice(f"data.{key}")
+                data[key] = payload[key]
         if data:
             payload["data"] = data
     return casefold_keys(payload)
 
 
+def _body_payload(raw_body: bytes, content_type: ContentType, form: Form | None) -> dict[str, Any]:
+    """The body's event, keys case-folded: a JSON object, a form's fields, or nothing."""
+    if form is not None:
+        return form_payload(form)
+    if content_type.media_type == JSON_MEDIA_TYPE:
+        return payload_parse(raw_body) if raw_body.strip() else {}
+    return {}
+
+
 def payload_decode(raw_body: bytes, content_type: str) -> dict[str, Any]:
-    """The event in a stored body: JSON, or a form (see form_payload). Raises PayloadError."""
-    if media_type_of(content_type) in FORM_MEDIA_TYPES:
-        return form_payload(form_fields(raw_body, content_type))
-    return payload_parse(raw_body)
+    """The event in a stored body, read by the readers intake read it with. Raises PayloadError."""
+    parsed, form = body_read(raw_body, content_type)
+    if form is None:
+        return payload_parse(raw_body)
+    return form_payload(form)
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """What a request says about itself: its event type and name, and its fields."""
+    """What a call says about itself: its event type and name, and its fields."""
 
     event_type: str
     event_name: str
     payload: dict[str, Any]  # the JSON object or the form's event (form_payload), keys case-folded
-    is_json: bool
-    is_form: bool = False
 
 
-def envelope_read(
-    *, raw_body: bytes, content_type: str, query: Mapping[str, str], event_type: str = "", event_name: str = ""
-) -> Envelope:
-    """Find the event type and name at the JSON body's top level, under its data, in form fields or
-    in the query string, in that order (keys in any case). Raises PayloadError for a bad body.
+def envelope_read(*, call: InboundCall, event_type: str = "", event_name: str = "") -> Envelope:
+    """Find the event type and name at the body's top level, under its data, or in the query
+    string, in that order (keys in any case). Raises PayloadError for a bad body.
 
     `event_type` and `event_name` come from the URL (one URL per Advance registration): they win
     over the body, and the payload gets them as its eventType and eventName."""
-    media_type = media_type_of(content_type)
-    is_json = media_type == "application/json"
-    is_form = media_type in FORM_MEDIA_TYPES
-    payload = _envelope_payload(raw_body, content_type, is_json=is_json, is_form=is_form)
+    payload = _body_payload(call.raw_body, call.content_type, call.form)
     if event_type:
         payload = {**payload, "eventtype": event_type[:100]}
     if event_name:
         payload = {**payload, "eventname": event_name[:200]}
     data = payload.get("data")
-    places = (payload, data if isinstance(data, dict) else {}, {key.lower(): value for key, value in query.items()})
+    places = (payload, data if isinstance(data, dict) else {}, call.query_fields)
     return Envelope(
         event_type=_envelope_field(places, ("eventtype",)),
         event_name=_envelope_field(places, ("eventname", "intervieweventname")),
         payload=payload,
-        is_json=is_json,
-        is_form=is_form,
     )
-
-
-def _envelope_payload(raw_body: bytes, content_type: str, *, is_json: bool, is_form: bool) -> dict[str, Any]:
-    """The body's event, keys case-folded: a JSON object, a form's fields, or nothing."""
-    if is_json:
-        return payload_parse(raw_body) if raw_body.strip() else {}
-    if not is_form:
-        return {}
-    fields = form_fields(raw_body, content_type)
-    if raw_body.strip() and not fields:
-        detail = "The form data has no fields (check its boundary); the event is expected in its fields."
-        raise PayloadError("invalid form data", {"detail": detail})
-    return form_payload(fields)
 
 
 def _envelope_field(places: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from .inbound import InboundCall
 from .redaction import header_key
 
 ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "sha512": hashlib.sha512}
@@ -53,11 +54,24 @@ class SignedRequest:
 
     raw_body: bytes
     meta: Mapping[str, str]
-    form: Mapping[str, str]  # form fields of the body, then the query string; keys lower-case
-    # The body without its `token` form field (webhooks.redaction.body_without_code), and the
-    # value of the form field holding the event as JSON (None when no field does).
+    code: str | None  # the `token` form field's (or query parameter's) value
+    # The body without its `token` form field, and the value of the form field holding the event
+    # as JSON (None when no field does).
     body_without_token: bytes | None = None
     json_field: bytes | None = None
+
+    @classmethod
+    def of(cls, call: InboundCall) -> "SignedRequest":
+        """What the verifier reads of a call: every part derived from the one reading of it, so
+        what is verified is exactly what is stored and processed."""
+        event_field = call.form.event_field if call.form is not None else None
+        return cls(
+            raw_body=call.raw_body,
+            meta=call.meta,
+            code=call.code,
+            body_without_token=call.body_without_code,
+            json_field=event_field[1].encode() if event_field is not None else None,
+        )
 
 
 # Schemes where the same request always carries the same code: whoever sees one call can repeat
@@ -237,15 +251,10 @@ def _github_verify(keys: Sequence[bytes], request: SignedRequest) -> SignatureMa
 
 def _configured_code(config: HmacConfig, request: SignedRequest) -> str:
     """The code where the configuration says it travels, its prefix removed; SignatureError when none."""
+    code = _strip_prefix(_location_code(request, config.code_location, config.header_name), config.prefix)
     if config.code_location == "authorization":
-        code = _strip_prefix(_header(request.meta, "Authorization"), config.prefix)
         # "Scheme code" (e.g. "HMAC <code>"): the code is the last word.
         code = code.rsplit(None, 1)[-1] if code.strip() else ""
-    elif config.code_location == "header":
-        code = _strip_prefix(_header(request.meta, config.header_name), config.prefix)
-    else:
-        value = request.form.get(FORM_FIELD, "")
-        code = _strip_prefix(value.strip() if isinstance(value, str) else "", config.prefix)
     if not code:
         raise SignatureError("no HMAC code in the request")
     return code
@@ -291,10 +300,20 @@ DIGEST_SIZES = (20, 32, 64)  # sha1, sha256, sha512
 
 
 def _location_code(request: SignedRequest, location: str, header_name: str) -> str:
+    """The text where a code travels: the `token` field, the Authorization header or a header."""
     if location == "form":
-        value = request.form.get(FORM_FIELD, "")
-        return value.strip() if isinstance(value, str) else ""
+        return (request.code or "").strip()
     return _header(request.meta, "Authorization" if location == "authorization" else header_name)
+
+
+def _offered_codes(request: SignedRequest, location: str, header_name: str) -> list[str]:
+    """What a scheme search tries as the code at one place: the text there, and for Authorization
+    its last word too (`HMAC <code>`, `Bearer <code>`), as _configured_code reads it."""
+    text = _location_code(request, location, header_name)
+    codes = [text]
+    if location == "authorization" and len(text.split()) > 1:
+        codes.append(text.rsplit(None, 1)[-1])
+    return [code for code in codes if code and len(code) <= MAX_CODE_LENGTH]
 
 
 def schemes_matching(
@@ -308,30 +327,8 @@ def schemes_matching(
     timestamped = bool(_header(request.meta, base.timestamp_header))
     materials = ["body", "body-without-token", "json-field", *(["timestamp.body"] if timestamped else [])]
     for location, header in locations:
-        code = _location_code(request, location, header)
-        if not code or len(code) > MAX_CODE_LENGTH:
-            continue
-        detected = _CODE_PREFIX.match(code)
-        prefixes = dict.fromkeys([base.prefix, "", detected.group(1) if detected else ""])
-        where = dict(code_location=location, header_name=header)
-        for prefix in prefixes:
-            candidates.append(replace(base, signed_material="shared-value", prefix=prefix, **where))
-            unprefixed = _strip_prefix(code, prefix)
-            if not any(len(_code_decode(unprefixed, enc) or b"") in DIGEST_SIZES for enc in ("hex", "base64")):
-                continue  # no digest spelled there: only a shared value could match (bounds the work)
-            for material in materials:
-                for algorithm in ALGORITHMS:
-                    for encoding in ("base64", "hex"):
-                        candidates.append(
-                            replace(
-                                base,
-                                signed_material=material,
-                                algorithm=algorithm,
-                                encoding=encoding,
-                                prefix=prefix,
-                                **where,
-                            )
-                        )
+        for code in _offered_codes(request, location, header):
+            candidates.extend(_candidates_for(base, code, location, header, materials))
     matching: dict[tuple, HmacConfig] = {}
     for candidate in candidates:
         try:
@@ -340,6 +337,34 @@ def schemes_matching(
             continue
         matching.setdefault(tuple(getattr(candidate, name) for name in SCHEME_FIELDS), candidate)
     return list(matching.values())
+
+
+def _candidates_for(base: HmacConfig, code: str, location: str, header: str, materials: list[str]) -> list[HmacConfig]:
+    """The schemes worth trying for a code found at one place: a shared value, and where the code
+    spells a digest, every material, algorithm and encoding, with each prefix it may carry."""
+    candidates = []
+    detected = _CODE_PREFIX.match(code)
+    prefixes = dict.fromkeys([base.prefix, "", detected.group(1) if detected else ""])
+    where = dict(code_location=location, header_name=header)
+    for prefix in prefixes:
+        candidates.append(replace(base, signed_material="shared-value", prefix=prefix, **where))
+        unprefixed = _strip_prefix(code, prefix)
+        if not any(len(_code_decode(unprefixed, enc) or b"") in DIGEST_SIZES for enc in ("hex", "base64")):
+            continue  # no digest spelled there: only a shared value could match (bounds the work)
+        for material in materials:
+            for algorithm in ALGORITHMS:
+                for encoding in ("base64", "hex"):
+                    candidates.append(
+                        replace(
+                            base,
+                            signed_material=material,
+                            algorithm=algorithm,
+                            encoding=encoding,
+                            prefix=prefix,
+                            **where,
+                        )
+                    )
+    return candidates
 
 
 def scheme_describe(config: HmacConfig) -> str:

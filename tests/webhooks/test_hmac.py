@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from interviews.services import answer_stored_set
+from webhooks.inbound import call_read
 from webhooks.models import Delivery, Source
 from webhooks.services import (
     source_hmac_configure,
@@ -22,7 +23,6 @@ from webhooks.services import (
     source_hmac_secret_set,
     token_issue,
 )
-from webhooks.services.refusals import signed_request_make
 from webhooks.signatures import (
     HmacConfig,
     SignatureError,
@@ -59,7 +59,7 @@ def meta(**headers: str) -> dict[str, str]:
 
 def standard_request(*, body: bytes = SW_PAYLOAD, signature: str = SW_SIGNATURE, timestamp: int = SW_TIMESTAMP):
     headers = {"webhook-id": SW_ID, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
-    return SignedRequest(raw_body=body, meta=meta(**headers), form={})
+    return SignedRequest(raw_body=body, meta=meta(**headers), code=None)
 
 
 # What a verified Standard Webhooks call leaves to be remembered against its replay: a digest of
@@ -162,7 +162,7 @@ class TestStandardWebhooksVector:
 
 class TestGithubVector:
     def test_the_documented_signature_verifies(self):
-        request = SignedRequest(raw_body=GH_PAYLOAD, meta=meta(**{"X-Hub-Signature-256": GH_SIGNATURE}), form={})
+        request = SignedRequest(raw_body=GH_PAYLOAD, meta=meta(**{"X-Hub-Signature-256": GH_SIGNATURE}), code=None)
 
         assert signature_verify(config=GITHUB, secrets=[GH_SECRET], request=request, now=time.time()) == NO_REPLAY
         with pytest.raises(SignatureError):  # the same request, another secret: the match above was earned
@@ -182,14 +182,14 @@ class TestGithubVector:
         ],
     )
     def test_a_wrong_secret_body_or_signature_is_refused(self, secret, body, signature):
-        request = SignedRequest(raw_body=body, meta=meta(**{"X-Hub-Signature-256": signature}), form={})
+        request = SignedRequest(raw_body=body, meta=meta(**{"X-Hub-Signature-256": signature}), code=None)
 
         with pytest.raises(SignatureError):
             signature_verify(config=GITHUB, secrets=[secret], request=request, now=time.time())
 
 
 def _third_secret_request() -> SignedRequest:
-    return SignedRequest(b"b", {}, {"token": hmac.new(b"third", b"b", hashlib.sha256).hexdigest()})
+    return SignedRequest(b"b", {}, hmac.new(b"third", b"b", hashlib.sha256).hexdigest())
 
 
 class TestConfigurableVerifier:
@@ -201,13 +201,13 @@ class TestConfigurableVerifier:
         config = HmacConfig(algorithm=algorithm, encoding=encoding, code_location="header", header_name="X-Code")
 
         match = signature_verify(
-            config=config, secrets=["s3cret"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), {}), now=0
+            config=config, secrets=["s3cret"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), None), now=0
         )
 
         assert match == NO_REPLAY
         with pytest.raises(SignatureError):
             signature_verify(
-                config=config, secrets=["other"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), {}), now=0
+                config=config, secrets=["other"], request=SignedRequest(b"{}", meta(**{"X-Code": code}), None), now=0
             )
 
     @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ class TestConfigurableVerifier:
         encoding = "hex" if spelling(digest) == digest.hex().upper() else "base64"
         config = HmacConfig(encoding=encoding, code_location="form")
 
-        request = SignedRequest(b"body", {}, {"token": spelling(digest)})
+        request = SignedRequest(b"body", {}, spelling(digest))
 
         assert signature_verify(config=config, secrets=["k"], request=request, now=0) == NO_REPLAY
         with pytest.raises(SignatureError):
@@ -234,7 +234,7 @@ class TestConfigurableVerifier:
         config = HmacConfig(algorithm="sha512", encoding="hex", code_location="authorization", prefix="sha512=")
 
         for header in (f"sha512={digest}", f"HMAC {digest}", digest):
-            request = SignedRequest(b"body", {"HTTP_AUTHORIZATION": header}, {})
+            request = SignedRequest(b"body", {"HTTP_AUTHORIZATION": header}, None)
             assert signature_verify(config=config, secrets=["k"], request=request, now=0) == NO_REPLAY, header
             with pytest.raises(SignatureError):
                 signature_verify(config=config, secrets=["K"], request=request, now=0)
@@ -251,23 +251,27 @@ class TestConfigurableVerifier:
         headers = meta(**{"X-Sig": code, "X-Timestamp": "1700000000"})
 
         match = signature_verify(
-            config=config, secrets=["k"], request=SignedRequest(b"body", headers, {}), now=1700000100
+            config=config, secrets=["k"], request=SignedRequest(b"body", headers, None), now=1700000100
         )
 
         assert match == SignatureMatch(
             replay_key=hashlib.sha256(b"1700000000.body").hexdigest(), replay_until=1700000000 + 300
         )
         with pytest.raises(SignatureError, match="timestamp"):
-            signature_verify(config=config, secrets=["k"], request=SignedRequest(b"body", headers, {}), now=1700001000)
+            signature_verify(
+                config=config, secrets=["k"], request=SignedRequest(b"body", headers, None), now=1700001000
+            )
         replayed = meta(**{"X-Sig": code, "X-Timestamp": "1700000500"})
         with pytest.raises(SignatureError):
-            signature_verify(config=config, secrets=["k"], request=SignedRequest(b"body", replayed, {}), now=1700000500)
+            signature_verify(
+                config=config, secrets=["k"], request=SignedRequest(b"body", replayed, None), now=1700000500
+            )
 
     def test_either_of_two_secrets_verifies(self):
         config = HmacConfig(encoding="hex")
         for secret in ("current", "previous"):
             code = hmac.new(secret.encode(), b"b", hashlib.sha256).hexdigest()
-            request = SignedRequest(b"b", {}, {"token": code})
+            request = SignedRequest(b"b", {}, code)
             assert signature_verify(config=config, secrets=["current", "previous"], request=request, now=0) == NO_REPLAY
         with pytest.raises(SignatureError):  # a third secret is neither
             signature_verify(config=config, secrets=["current", "previous"], request=_third_secret_request(), now=0)
@@ -275,9 +279,7 @@ class TestConfigurableVerifier:
     @pytest.mark.parametrize("code", ["", "not base64!", "=" * 10, "a" * 5000, "\u00e9\u00e9"])
     def test_garbage_codes_are_refused_not_raised(self, code):
         with pytest.raises(SignatureError):
-            signature_verify(
-                config=HmacConfig(), secrets=["k"], request=SignedRequest(b"b", {}, {"token": code}), now=0
-            )
+            signature_verify(config=HmacConfig(), secrets=["k"], request=SignedRequest(b"b", {}, code), now=0)
 
 
 # The endpoint ------------------------------------------------------------------------------
@@ -664,6 +666,12 @@ class TestStaticCode:
             assert source.hmac_signed_material == material
 
 
+def signed_form(raw_body: bytes) -> SignedRequest:
+    """What the verifier reads of a url-encoded call, read as the endpoint reads it."""
+    meta = {"CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    return SignedRequest.of(call_read(method="POST", meta=meta, raw_body=raw_body))
+
+
 class TestNewSchemes:
     def test_body_without_token_signs_the_form_byte_for_byte_without_the_token_pair(self):
         rest = b"eventId=e%201&data[workItemId]=w&&z=%7E"
@@ -673,19 +681,13 @@ class TestNewSchemes:
             b"token=" + quote(code, safe="").encode() + b"&" + rest,
             b"eventId=e%201&TOKEN=" + quote(code, safe="").encode() + b"&data[workItemId]=w&&z=%7E",
         ):
-            request = signed_request_make(
-                raw_body=body, meta={"CONTENT_TYPE": "application/x-www-form-urlencoded"}, code=code
-            )
+            request = signed_form(body)
             match = signature_verify(
                 config=HmacConfig(signed_material="body-without-token"), secrets=["k"], request=request, now=0
             )
             assert match == NO_REPLAY, body
         with pytest.raises(SignatureError):
-            tampered = signed_request_make(
-                raw_body=rest.replace(b"w", b"x") + b"&token=x",
-                meta={"CONTENT_TYPE": "application/x-www-form-urlencoded"},
-                code=code,
-            )
+            tampered = signed_form(rest.replace(b"w", b"x") + b"&token=x")
             signature_verify(
                 config=HmacConfig(signed_material="body-without-token"), secrets=["k"], request=tampered, now=0
             )
@@ -693,17 +695,13 @@ class TestNewSchemes:
     def test_json_field_signs_the_field_value_and_shared_value_compares_the_secret(self):
         value = '{"eventId": "e", "eventType": "NewWorkItemVersionComplete"}'
         body = urlencode([("payload", value), ("token", b64_code("k", value.encode()))]).encode()
-        request = signed_request_make(
-            raw_body=body,
-            meta={"CONTENT_TYPE": "application/x-www-form-urlencoded"},
-            code=b64_code("k", value.encode()),
-        )
+        request = signed_form(body)
         json_field = HmacConfig(signed_material="json-field")
         assert signature_verify(config=json_field, secrets=["k"], request=request, now=0) == NO_REPLAY
         with pytest.raises(SignatureError):
             signature_verify(config=json_field, secrets=["K"], request=request, now=0)
 
-        shared = SignedRequest(b"", {}, {"token": "the-shared-secret"})
+        shared = SignedRequest(b"", {}, "the-shared-secret")
         match = signature_verify(
             config=HmacConfig(signed_material="shared-value"), secrets=["x", "the-shared-secret"], request=shared, now=0
         )
@@ -716,7 +714,7 @@ class TestNewSchemes:
     def test_schemes_matching_finds_the_scheme_a_refused_call_was_made_with(self):
         body = b"a=1"
         code = hmac.new(b"k", body, hashlib.sha512).hexdigest()
-        request = SignedRequest(body, meta(**{"X-Code": f"sha512={code}"}), {})
+        request = SignedRequest(body, meta(**{"X-Code": f"sha512={code}"}), None)
 
         found = schemes_matching(base=HmacConfig(), secrets=["k"], request=request, now=0, header_names=["X-Code"])
 

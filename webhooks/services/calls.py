@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from rest_framework import exceptions
 
 from .. import metrics
-from ..parsers import PayloadTooLarge
+from ..inbound import InboundCall
+from ..parsers import MalformedCall, PayloadTooLarge
 from ..payloads import Envelope, PayloadError, envelope_read
 from ..redaction import LoggableRequest, headers_redact, request_redact
 from ..registry import Answer, event_type_get
@@ -31,6 +32,7 @@ LOGGED_REFUSALS = (
     exceptions.AuthenticationFailed,
     PayloadTooLarge,
     exceptions.UnsupportedMediaType,
+    MalformedCall,
 )
 
 
@@ -44,36 +46,22 @@ class Refusal:
 
 
 def call_receive(
-    *,
-    caller: WebhookCaller,
-    method: str,
-    raw_body: bytes,
-    content_type: str,
-    meta: Mapping[str, str],
-    query: Mapping[str, str],
-    event_type: str = "",
-    event_name: str = "",
+    *, caller: WebhookCaller, call: InboundCall, event_type: str = "", event_name: str = ""
 ) -> Receipt | Answer | Refusal:
     """Receive an authenticated call: an interview event is answered at once, any other event is
     stored (Receipt), and what cannot be either is refused. Every outcome is in the log first.
 
     `event_type` and `event_name` are what the URL says (they win over the body)."""
     # Credentials never reach the log: every row below gets the redacted request.
-    redacted = request_redact(meta=meta, raw_body=raw_body, source=caller.source)
+    redacted = request_redact(call=call, source=caller.source)
     logged = {
         "source": caller.source,
         "token": caller.token,
         "headers": redacted.headers,
-        "remote_addr": client_address(meta),
+        "remote_addr": client_address(call.meta),
     }
     try:
-        envelope = envelope_read(
-            raw_body=raw_body,
-            content_type=content_type,
-            query=query,
-            event_type=event_type,
-            event_name=event_name,
-        )
+        envelope = envelope_read(call=call, event_type=event_type, event_name=event_name)
     except PayloadError as error:
         delivery_reject(http_status=400, cause=error.cause, raw_body=redacted.raw_body, **logged)
         return Refusal(status=400, detail=error.detail)
@@ -83,19 +71,19 @@ def call_receive(
         return interview_receive(
             event_type=registered,
             envelope=envelope,
-            method=method,
+            method=call.method,
             raw_body=redacted.raw_body,
             query_string=redacted.query_string,
             **logged,
         )
-    return _event_receive(method=method, raw_body=raw_body, redacted=redacted, envelope=envelope, logged=logged)
+    return _event_receive(call=call, redacted=redacted, envelope=envelope, logged=logged)
 
 
 def _event_receive(
-    *, method: str, raw_body: bytes, redacted: LoggableRequest, envelope: Envelope, logged: dict
+    *, call: InboundCall, redacted: LoggableRequest, envelope: Envelope, logged: dict
 ) -> Receipt | Refusal:
     """Store an event that is not an interview event, or refuse it (logged) for its method or body."""
-    refused = _event_refusal(method=method, raw_body=raw_body, envelope=envelope)
+    refused = _event_refusal(call)
     if refused is not None:
         status, cause = refused
         delivery_reject(
@@ -109,13 +97,11 @@ def _event_receive(
         return Refusal(status=400, detail=rejected.detail)
 
 
-def _event_refusal(*, method: str, raw_body: bytes, envelope: Envelope) -> tuple[int, str] | None:
-    """Events other than interview events are POSTed as JSON or a form: (status, cause) otherwise.
-    An empty POST passes, to be told its body is empty."""
-    if method != "POST":
+def _event_refusal(call: InboundCall) -> tuple[int, str] | None:
+    """Events other than interview events are POSTed: (status, cause) otherwise. (A POST's media
+    type is checked before: AdvanceWebhookApi.post.)"""
+    if call.method != "POST":
         return 405, "only interview events are answered to GET"
-    if raw_body and not (envelope.is_json or envelope.is_form):
-        return 415, "events other than interview events are sent as JSON"
     return None
 
 

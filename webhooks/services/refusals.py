@@ -10,25 +10,18 @@ or is no longer among the kept ones.
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.db import transaction
-
-from core.http import media_type_of
+from rest_framework import serializers
 
 from ..crypto import secret_decrypt, secret_encrypt
+from ..inbound import CODE_FIELD, InboundCall, PayloadError, call_read
 from ..models import Delivery, Source
-from ..payloads import FORM_MEDIA_TYPES, PayloadError, envelope_read, form_fields
-from ..redaction import (
-    CODE_FIELD,
-    ORIGINAL_BODY,
-    body_without_code,
-    credential_header_names,
-    header_key,
-    json_field_value,
-    query_code,
-)
+from ..payloads import EnvelopeSerializer, envelope_read, payload_validate
+from ..redaction import ORIGINAL_BODY, ORIGINAL_QUERY, credential_header_names, header_key
 from ..registry import event_type_get
 from ..signatures import SCHEME_FIELDS, HmacConfig, SignatureError, SignedRequest, schemes_matching, signature_verify
 from .intake import DeliveryRejected, event_receive
@@ -44,26 +37,6 @@ SCHEME_SEARCH_MAX_BYTES = 256 * 1024
 _NOT_CODE_HEADERS = {"authorization", "proxy-authorization", "cookie", "webhook-signature"}
 
 
-def signed_request_make(*, raw_body: bytes, meta: Mapping[str, str], code: str | None) -> SignedRequest:
-    """What the verifier reads of a call: the body, the headers, the code of the form field or
-    query parameter `token`, the body without that field and the form field holding JSON."""
-    content_type = meta.get("CONTENT_TYPE", "") or ""
-    json_field = None
-    if raw_body and media_type_of(content_type) in FORM_MEDIA_TYPES:
-        try:
-            found = json_field_value(form_fields(raw_body, content_type))
-        except PayloadError:
-            found = None
-        json_field = found[1].encode() if found else None
-    return SignedRequest(
-        raw_body=raw_body,
-        meta=meta,
-        form={CODE_FIELD: code} if code is not None else {},
-        body_without_token=body_without_code(raw_body, content_type),
-        json_field=json_field,
-    )
-
-
 @dataclass(frozen=True)
 class KeptRequest:
     """A refused call as it may be kept: the body, query and headers without credentials, and the
@@ -75,12 +48,30 @@ class KeptRequest:
     credentials: dict[str, str] = field(repr=False)
     event_type: str = ""  # from the URL, when it names them
     event_name: str = ""
-    headers: dict[str, str] | None = None  # the redacted headers, with its note when the body is not kept
+    headers: dict[str, str] | None = None  # the redacted headers
+
+
+def refusal_worth_keeping(*, call: InboundCall, event_type: str, event_name: str) -> bool:
+    """Whether a call the source's scheme refused is worth keeping for a second check: one that
+    reads as an event to process (an eventId and the type of such an event). Anything else (noise,
+    probes, interview calls, which are never answered again) is only logged, so it cannot push
+    the calls worth keeping out."""
+    try:
+        envelope = envelope_read(call=call, event_type=event_type, event_name=event_name)
+        registered = event_type_get(envelope.event_type)
+        if registered is None or registered.process is None:
+            return False
+        payload_validate(EnvelopeSerializer, envelope.payload)
+    except (PayloadError, serializers.ValidationError):
+        return False
+    return True
 
 
 def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
-    """Keep a refused call of an HMAC source with its delivery row, and stop keeping the oldest
-    beyond KEPT_PER_SOURCE. Return False when it is not kept (too large, no source)."""
+    """Keep a refused call of an HMAC source with its delivery row. Beyond KEPT_PER_SOURCE, the
+    oldest kept call of the address that has most of them is dropped: a flood from a few addresses
+    displaces its own calls, not those of Advance. Return False when it is not kept (too large,
+    no source)."""
     if delivery.source_id is None or len(kept.raw_body) > KEPT_MAX_BYTES:
         return False
     Delivery.objects.filter(pk=delivery.pk).update(
@@ -92,19 +83,27 @@ def refused_request_keep(*, delivery: Delivery, kept: KeptRequest) -> bool:
         event_name=kept.event_name[:200],
         **({"headers": kept.headers} if kept.headers is not None else {}),
     )
-    stale = list(
+    kept_rows = list(
         Delivery.objects.filter(source_id=delivery.source_id)
         .exclude(credentials_encrypted="")
-        .order_by("-received_at", "-pk")
-        .values_list("pk", flat=True)[KEPT_PER_SOURCE:]
+        .order_by("received_at", "pk")
+        .values_list("pk", "remote_addr")
     )
+    stale = []
+    while len(kept_rows) > KEPT_PER_SOURCE:
+        per_address = Counter(address for _, address in kept_rows)
+        busiest = max(per_address, key=lambda address: per_address[address])
+        oldest = next(row for row in kept_rows if row[1] == busiest)
+        kept_rows.remove(oldest)
+        stale.append(oldest[0])
     if stale:
         Delivery.objects.filter(pk__in=stale).update(credentials_encrypted="", raw_body=b"", query_string="")
     return True
 
 
-def _kept_signed_request(delivery: Delivery) -> SignedRequest | None:
-    """The kept call as the verifier reads it, or None when nothing is kept (or no key opens it)."""
+def _kept_call(delivery: Delivery) -> InboundCall | None:
+    """The kept call read again from the bytes it was received with, or None when nothing is kept,
+    no key opens it, or it cannot be read (it is then refused for good, as intake would refuse it)."""
     if not delivery.credentials_encrypted:
         return None
     try:
@@ -113,13 +112,21 @@ def _kept_signed_request(delivery: Delivery) -> SignedRequest | None:
         logger.error("kept credentials cannot be decrypted: delivery=%s", delivery.pk)
         return None
     meta = {header_key(name): value for name, value in (delivery.headers or {}).items()}
-    code = credentials.pop(CODE_FIELD, None)
-    original = credentials.pop(ORIGINAL_BODY, None)
+    original_body = credentials.pop(ORIGINAL_BODY, None)
+    query_string = credentials.pop(ORIGINAL_QUERY, None)
+    legacy_code = credentials.pop(CODE_FIELD, None)
+    if query_string is None:
+        query_string = delivery.query_string
+        if legacy_code is not None and original_body is None:
+            # Kept before the query string was kept whole: its code was kept alone.
+            query_string = "&".join(filter(None, [query_string, f"{CODE_FIELD}={quote(legacy_code, safe='')}"]))
     meta.update(credentials)
-    if code is None:
-        code = query_code(delivery.query_string)
-    raw_body = base64.b64decode(original) if original else bytes(delivery.raw_body)
-    return signed_request_make(raw_body=raw_body, meta=meta, code=code)
+    meta["QUERY_STRING"] = query_string
+    raw_body = base64.b64decode(original_body) if original_body else bytes(delivery.raw_body)
+    try:
+        return call_read(method=delivery.method or "POST", meta=meta, raw_body=raw_body)
+    except PayloadError:
+        return None
 
 
 def delivery_schemes_searchable(*, delivery: Delivery) -> bool:
@@ -134,9 +141,10 @@ def delivery_schemes_matching(*, delivery: Delivery) -> list[HmacConfig]:
     nothing is searched for a body over SCHEME_SEARCH_MAX_BYTES."""
     if not delivery_schemes_searchable(delivery=delivery):
         return []
-    request = _kept_signed_request(delivery)
-    if request is None or delivery.source is None:
+    call = _kept_call(delivery)
+    if call is None or delivery.source is None:
         return []
+    request = SignedRequest.of(call)
     try:
         secrets = delivery.source.hmac_secrets
     except ValueError:
@@ -171,15 +179,17 @@ def deliveries_refused_recheck(*, source: Source) -> tuple[int, int]:
         return 0, kept.count()
     config = source_hmac_config(source)
     for delivery in kept.order_by("received_at", "pk"):
-        request = _kept_signed_request(delivery)
+        call = _kept_call(delivery)
         try:
-            if request is None:
-                raise SignatureError("nothing kept")
-            signature_verify(config=config, secrets=secrets, request=request, now=delivery.received_at.timestamp())
+            if call is None:
+                raise SignatureError("nothing kept, or nothing readable")
+            signature_verify(
+                config=config, secrets=secrets, request=SignedRequest.of(call), now=delivery.received_at.timestamp()
+            )
         except SignatureError:
             refused += 1
             continue
-        if delivery_refused_accept(delivery=delivery):
+        if delivery_refused_accept(delivery=delivery, call=call):
             accepted += 1
         else:
             refused += 1
@@ -187,27 +197,20 @@ def deliveries_refused_recheck(*, source: Source) -> tuple[int, int]:
     return accepted, refused
 
 
-def delivery_refused_accept(*, delivery: Delivery) -> bool:
-    """Receive a kept refused call that now authenticates, as intake would have; drop its kept
-    credentials. False when its body is no acceptable event (it stays refused, credentials dropped)."""
-    raw_body = bytes(delivery.raw_body)
-    content_type = (delivery.headers or {}).get("Content-Type", "")
+def delivery_refused_accept(*, delivery: Delivery, call: InboundCall) -> bool:
+    """Receive a kept refused call that now authenticates, as intake would have, from `call`: the
+    very reading of it that was verified. Drop its kept credentials. False when its body is no
+    acceptable event (it stays refused, credentials dropped)."""
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(credentials_encrypted="")
         try:
-            envelope = envelope_read(
-                raw_body=raw_body,
-                content_type=content_type,
-                query={},
-                event_type=delivery.event_type,
-                event_name=delivery.event_name,
-            )
+            envelope = envelope_read(call=call, event_type=delivery.event_type, event_name=delivery.event_name)
             event_type = event_type_get(envelope.event_type)
             if event_type is not None and event_type.answer is not None:
                 raise PayloadError("interview call", {})
             receipt = event_receive(
                 source=delivery.source,
-                raw_body=raw_body,
+                raw_body=call.body_without_code,
                 payload=envelope.payload,
                 headers=delivery.headers,
                 remote_addr=delivery.remote_addr,
