@@ -170,7 +170,6 @@ def readable(body: bytes, content_type: str, query_string: str) -> bool:
     return True
 
 
-
 def counts() -> dict[str, int]:
     return {
         "deliveries": Delivery.objects.count(),
