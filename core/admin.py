@@ -1,9 +1,15 @@
-"""Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only admins."""
+"""Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only
+admins, and AdminGuardsMixin, which every ModelAdmin takes first among its bases."""
 
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_permission_codename
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet, Window
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -120,3 +126,80 @@ class KeysFirstPaginator(Paginator):
             keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         by_key = self.rows.in_bulk(keys)
         return self._get_page([by_key[key] for key in keys if key in by_key], number, self)
+
+
+# Guards every admin takes ------------------------------------------------------------------
+
+# The last parts of a list filter's query string parameters (Django's field list filters and date
+# hierarchy make only these), after the field's path and, for a relation, its key.
+FILTER_LOOKUPS = frozenset(
+    {"exact", "iexact", "in", "isnull", "isempty", "gt", "gte", "lt", "lte", "year", "month", "day"}
+)
+
+
+class OfferedLookupsMixin:
+    """The query string filters a list only through the filters the admin offers.
+
+    Django's default accepts a lookup on any column of the model (`?digest__startswith=ab` on the
+    tokens' list would find a token's digest a character at a time): here a parameter must be a
+    list filter's own (a SimpleListFilter's parameter name, or a field filter's path followed by a
+    relation's key and lookups of FILTER_LOOKUPS), or the date hierarchy's. Anything else answers
+    400 (DisallowedModelAdminLookup).
+    """
+
+    # Field paths other pages link to with a filter the sidebar does not offer (e.g. a version's
+    # documents), accepted as a list filter's.
+    linked_filter_paths: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup: str, value, request: HttpRequest | None = None) -> bool:
+        paths = [*self.linked_filter_paths]
+        if self.date_hierarchy:
+            paths.append(self.date_hierarchy)
+        for item in self.get_list_filter(request) if request is not None else self.list_filter:
+            if isinstance(item, type) and issubclass(item, admin.SimpleListFilter):
+                if lookup == item.parameter_name:
+                    return True
+            else:
+                paths.append(item[0] if isinstance(item, (list, tuple)) else item)
+        return any(self._filter_lookup(path, lookup) for path in paths)
+
+    def _filter_lookup(self, path: str, lookup: str) -> bool:
+        if lookup == path:
+            return True
+        if not lookup.startswith(path + "__"):
+            return False
+        rest = lookup[len(path) + 2 :].split("__")
+        field = get_fields_from_path(self.model, path)[-1]
+        if field.is_relation and rest[0] in {"pk", field.target_field.name}:
+            rest = rest[1:]
+        return all(part in FILTER_LOOKUPS for part in rest)
+
+
+class PermissionFirstMixin:
+    """Django's history page looks the object up before it checks the permission (a missing id
+    redirected where an existing one answered 403): the permission is asked first."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+
+class AdminGuardsMixin(OfferedLookupsMixin, PermissionFirstMixin):
+    """What every ModelAdmin of this project takes first among its bases: filters only through its
+    own filters, permission before object."""
+
+
+# Django's own admins of users and groups, with the same guards (`?password__startswith=`).
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class GuardedUserAdmin(AdminGuardsMixin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GuardedGroupAdmin(AdminGuardsMixin, GroupAdmin):
+    pass

@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
+from core.admin import AdminGuardsMixin
+
 from .models import AnswerProvider
 
 
@@ -26,6 +28,8 @@ class AnswerProviderForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "provider_path" not in self.fields:
+            return  # the page of a user who may only view providers
         # Only the providers that settings list can be chosen: the admin never names arbitrary code.
         self.fields["provider_path"].widget = forms.Select(
             choices=[("", "---------")] + [(path, path) for path in settings.INTERVIEW_ANSWER_PROVIDERS]
@@ -33,7 +37,7 @@ class AnswerProviderForm(forms.ModelForm):
 
 
 @admin.register(AnswerProvider)
-class AnswerProviderAdmin(admin.ModelAdmin):
+class AnswerProviderAdmin(AdminGuardsMixin, admin.ModelAdmin):
     form = AnswerProviderForm
     list_display = ["__str__", "source", "kind", "provider_path", "timeout_seconds", "is_active", "updated_at"]
     list_filter = ["source", "event_type", "kind", "is_active"]

@@ -22,7 +22,14 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from core.admin import ReadOnlyAdminMixin, compact_datetime, model_permission, preformatted, status_badge
+from core.admin import (
+    AdminGuardsMixin,
+    ReadOnlyAdminMixin,
+    compact_datetime,
+    model_permission,
+    preformatted,
+    status_badge,
+)
 
 from .admin_tools import (
     EXPIRING_SOON,
@@ -112,6 +119,16 @@ HMAC_SETTINGS_FIELDS = [
 ]
 
 
+# The form's write-only fields, and what the page of a user who may only view the source shows in
+# their place (the password's model attribute would decrypt it).
+WRITE_ONLY_FIELDS = {
+    "principal_password": "password_stored",
+    "hmac_secret": "hmac_secret_stored",
+    "hmac_keep_previous": None,
+    "hmac_drop_previous": None,
+}
+
+
 def secret_formfield(label: str, help_text: str) -> forms.CharField:
     """A write-only field for a secret: never rendered back, taken as typed."""
     widget = forms.PasswordInput(render_value=False)
@@ -161,9 +178,11 @@ class SourceAdminForm(forms.ModelForm):
             field.help_text = "A password is stored. Leave empty to keep it; it is never shown."
         else:
             field.help_text = "No password is stored yet."
+        # A form posted without them (a script, an older page) keeps the source's values. (The form
+        # of a user who may only view the source has none of them.)
         for name in HMAC_SETTINGS_FIELDS:
-            # A form posted without them (a script, an older page) keeps the source's values.
-            self.fields[name].required = False
+            if name in self.fields:
+                self.fields[name].required = False
         if self.instance.hmac_secret_encrypted:
             kept = "; the previous one is still accepted" if self.instance.hmac_previous_secret_encrypted else ""
             self.fields["hmac_secret"].help_text = f"A secret is stored{kept}. Leave empty to keep it; never shown."
@@ -235,7 +254,7 @@ def source_page_notices_register(notice: SourcePageNotice) -> None:
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
     form = SourceAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
@@ -268,7 +287,26 @@ class SourceAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj=None):
         if obj is None:
             return self.fieldsets
-        return [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
+        fieldsets = [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Read only: whether a secret is stored is said; the secret is never shown, not even encrypted.
+        read_only = []
+        for name, options in fieldsets:
+            fields = [WRITE_ONLY_FIELDS.get(field, field) for field in options["fields"]]
+            read_only.append((name, {**options, "fields": [field for field in fields if field]}))
+        return read_only
+
+    @admin.display(description="service principal password")
+    def password_stored(self, source: Source) -> str:
+        return "A password is stored." if source.principal_password_encrypted else "No password is stored."
+
+    @admin.display(description="HMAC secret")
+    def hmac_secret_stored(self, source: Source) -> str:
+        if not source.hmac_secret_encrypted:
+            return "No HMAC secret is stored."
+        kept = "; the previous one is still accepted" if source.hmac_previous_secret_encrypted else ""
+        return f"An HMAC secret is stored{kept}."
 
     def save_model(self, request: HttpRequest, obj: Source, form: SourceAdminForm, change: bool) -> None:
         # Through the services, so their rules and log lines hold here as for the commands.
@@ -320,16 +358,14 @@ class SourceAdmin(admin.ModelAdmin):
                 actions[name] = (func, name, description)
         return actions
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        if request.method == "GET" and str(object_id).isdigit():
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        # Rendered only once the permission was checked and the source found.
+        if obj is not None and obj.pk and request.method == "GET":
             for notice in _source_page_notices:
-                text = notice(source_id=int(object_id))
+                text = notice(source_id=obj.pk)
                 if text:
                     # Shown in this very page: a message added and rendered within one request is not kept.
                     messages.warning(request, text)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             token_count, usable = source_token_counts(source=obj)
             context.update(
@@ -416,7 +452,7 @@ class WebhookTokenAddForm(WebhookTokenAdminForm):
 
 
 @admin.register(WebhookToken)
-class WebhookTokenAdmin(admin.ModelAdmin):
+class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
     form = WebhookTokenAdminForm
     list_display = ["name", "key_prefix", "source", "created", "expires", "last_used", "status"]
     list_filter = ["source", TokenStatusFilter]
@@ -528,7 +564,7 @@ class DeliveryChangeList(ChangeList):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "received",
         "source",

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Min
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -231,15 +231,18 @@ def webhook_registrations(request: HttpRequest, source: Source) -> list[dict]:
 
 def delivery_schemes_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
     """POST from a refused delivery's page: adopt the scheme chosen there for its source, then check
-    the source's kept refused calls again."""
+    the source's kept refused calls again. The permission is checked before the delivery is looked
+    up, so that who may not adopt learns nothing of which ids exist."""
     from .services.refusals import delivery_schemes_matching, source_hmac_scheme_adopt
     from .signatures import scheme_describe
 
-    delivery = Delivery.objects.select_related("source").filter(pk=object_id).first()
-    if request.method != "POST" or delivery is None or delivery.source is None:
+    if not (modeladmin.has_view_permission(request) and request.user.has_perm("webhooks.change_source")):
         raise PermissionDenied
-    if not request.user.has_perm("webhooks.change_source"):
-        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    delivery = modeladmin.get_object(request, object_id)  # None for an id that is not one, too
+    if delivery is None or delivery.source is None:
+        raise Http404("No such delivery.")
     schemes = delivery_schemes_matching(delivery=delivery)
     try:
         scheme = schemes[int(request.POST.get("scheme", ""))]

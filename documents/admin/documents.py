@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin import (
+    AdminGuardsMixin,
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
@@ -54,7 +55,12 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(
-    DocumentTextSearchMixin, DocumentColumnsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    AdminGuardsMixin,
+    DocumentTextSearchMixin,
+    DocumentColumnsMixin,
+    RetryPermissionMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     inlines = [DocumentAttemptInline]
     list_display = [
@@ -70,6 +76,7 @@ class DocumentAdmin(
     list_display_links = ["document_name"]
     list_filter = ["source", "status", ContentTypeFilter, "synced_at"]
     date_hierarchy = "created_at"
+    linked_filter_paths = ("version",)  # a version's "List documents"
     search_fields = [
         "version__work_item__name",
         "^version__work_item__advance_id",  # ids and hashes are pasted whole or from their start
@@ -160,11 +167,12 @@ class DocumentAdmin(
         With ?inline=1, a PDF or an image is served for display in the page (the preview), under
         the same permission checks; other types are always downloads.
         """
+        # The permission first: who may not download learns nothing of which ids exist.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         document = self.get_object(request, str(object_id))
         if document is None:
             raise Http404("No such document.")
-        if not self.has_view_permission(request, document):
-            raise PermissionDenied
         try:
             download = document_download(document=document, inline=request.GET.get("inline") == "1")
         except DocumentNotStored:

@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from core.admin import AdminGuardsMixin
+
 from ..connection import source_connection_check
 from ..models import SourceSync
 from ..reconcile import sources_reconcile_enqueue
@@ -26,7 +28,7 @@ def post_processing_call_missing(sync: SourceSync | None) -> bool:
 
 
 @admin.register(SourceSync)
-class SourceSyncAdmin(admin.ModelAdmin):
+class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
     """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
 
     list_display = [

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 
 from .. import selectors
 from ..models import Document, WorkItem, WorkItemVersion
@@ -35,7 +35,7 @@ class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source"]
@@ -78,7 +78,7 @@ POST_PROCESSING_TONES = {
 
 
 @admin.register(WorkItemVersion)
-class WorkItemVersionAdmin(RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemVersionAdmin(AdminGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "advance_id",
         "work_item",
