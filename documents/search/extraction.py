@@ -10,7 +10,10 @@ import contextlib
 import io
 import os
 import resource
+import selectors
+import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 
 KINDS = ("docx", "pdf", "txt", "rtf", "html")
@@ -18,6 +21,9 @@ KINDS = ("docx", "pdf", "txt", "rtf", "html")
 EXIT_NO_TEXT = 3
 EXIT_CORRUPT = 4
 EXIT_MEMORY = 5
+# What the parent keeps of the child's standard error: its first and last halves of this.
+STDERR_KEEP_BYTES = 64 * 1024
+PIPE_READ_BYTES = 64 * 1024
 # Decoders tried in order for plain text; cp1252 maps nearly every byte, latin-1 every one.
 TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
@@ -177,6 +183,73 @@ def text_extract(*, path: str, kind: str, max_chars: int, max_pages: int) -> tup
     if not text.strip():
         raise NoText("the document holds no text" + (" layer (a scanned image?)" if kind == "pdf" else ""))
     return text, out.truncated
+
+
+class _Kept:
+    """What is kept of a pipe: its first `head` bytes and its last `tail`, the rest counted."""
+
+    def __init__(self, *, head: int, tail: int) -> None:
+        self.head, self.tail = bytearray(), bytearray()
+        self.head_max, self.tail_max = head, tail
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.head_max - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail += chunk
+        del self.tail[: max(0, len(self.tail) - self.tail_max)]
+
+    def value(self) -> bytes:
+        left_out = self.total - len(self.head) - len(self.tail)
+        if not left_out:
+            return bytes(self.head + self.tail)
+        return bytes(self.head) + b"\n[... %d bytes left out ...]\n" % left_out + bytes(self.tail)
+
+
+def child_run(
+    command: list[str], *, timeout: float, max_output: int, env: dict[str, str], cwd
+) -> subprocess.CompletedProcess:
+    """Run the child to its end: its standard output (at most max_output bytes) and a bounded part of its errors.
+
+    Both pipes are drained as they fill, so the child never blocks on a full one, but the parent
+    holds at most max_output bytes of output (a child writing more is stopped: it broke the
+    protocol) and STDERR_KEEP_BYTES of standard error, its start and its end. Raises
+    subprocess.TimeoutExpired, the child killed, after timeout seconds.
+    """
+    output = _Kept(head=max_output + 1, tail=0)
+    errors = _Kept(head=STDERR_KEEP_BYTES // 2, tail=STDERR_KEEP_BYTES // 2)
+    deadline = time.monotonic() + timeout
+    with (
+        subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd
+        ) as child,
+        selectors.DefaultSelector() as selector,
+    ):
+        selector.register(child.stdout, selectors.EVENT_READ, output)
+        selector.register(child.stderr, selectors.EVENT_READ, errors)
+        while selector.get_map() and output.total <= max_output:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                child.kill()
+                raise subprocess.TimeoutExpired(command, timeout)
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, PIPE_READ_BYTES)
+                if chunk:
+                    key.data.add(chunk)
+                else:
+                    selector.unregister(key.fileobj)
+        if output.total > max_output:
+            child.kill()
+            errors.add(b"\n[standard output over %d bytes: the extractor was stopped]" % max_output)
+        try:
+            returncode = child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+    return subprocess.CompletedProcess(command, returncode, output.value()[:max_output], errors.value())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from ..models import Document, DocumentText, SourceSync
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
 from . import metrics
 from .announce import text_hold
-from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, kind_for
+from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, child_run, kind_for
 
 logger = logging.getLogger(__name__)
 
@@ -214,13 +214,12 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
     """Extract in a child process, bounded in time and memory; record what came of it."""
     environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"}
     try:
-        result = subprocess.run(
+        result = child_run(
             _child_command(path, kind),
-            capture_output=True,
             timeout=settings.SEARCH_EXTRACT_SECONDS,
+            max_output=_child_output_max(),
             env=environment,
             cwd=settings.BASE_DIR,
-            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         limit = settings.SEARCH_EXTRACT_SECONDS
@@ -231,6 +230,12 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
         return _extracted(document_id, started, output[1:], truncated=output[:1] == "T")
     reason, detail = _child_failure(result)
     return _end(document_id, started, DocumentText.Status.FAILED, reason, detail)
+
+
+def _child_output_max() -> int:
+    """The most the child may write: its flag, SEARCH_TEXT_MAX_CHARS characters in UTF-8 (4 bytes at
+    most each) and the line breaks joining its parts (at most one per character)."""
+    return 1 + 5 * settings.SEARCH_TEXT_MAX_CHARS
 
 
 def _child_command(path: str, kind: str) -> list[str]:
