@@ -55,6 +55,8 @@ class AdvanceWebhookApi(APIView):
 
     # Set once authentication has run: handle_exception reading request.auth before would run it there.
     authentication_tried = False
+    # The call as read once, by inbound_call().
+    call: InboundCall | None = None
 
     def perform_authentication(self, request: Request) -> None:
         self.authentication_tried = True
@@ -66,8 +68,6 @@ class AdvanceWebhookApi(APIView):
         if isinstance(caller, WebhookCaller) and caller.signature is not None and 200 <= response.status_code < 300:
             signature_seen_record(source=caller.source, match=caller.signature)
         return super().finalize_response(request, response, *args, **kwargs)
-
-    call: InboundCall | None = None
 
     def inbound_call(self) -> InboundCall:
         """The call as read once (webhooks.inbound): the first to need its body reads it, the HMAC
