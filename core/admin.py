@@ -1,13 +1,19 @@
 """Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only
 admins, and AdminGuardsMixin, which every ModelAdmin takes first among its bases."""
 
-from django.contrib import admin
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -185,9 +191,75 @@ class PermissionFirstMixin:
         return super().history_view(request, object_id, extra_context)
 
 
-class AdminGuardsMixin(OfferedLookupsMixin, PermissionFirstMixin):
-    """What every ModelAdmin of this project takes first among its bases: filters only through its
-    own filters, permission before object."""
+SEARCH_MAX_CHARS = 200
+SEARCH_MAX_WORDS = 12
+# sqlstate query_canceled: what PostgreSQL raises when statement_timeout stops a statement.
+QUERY_CANCELED = "57014"
+
+
+@contextmanager
+def statement_timeout(milliseconds: int) -> Iterator[None]:
+    """Runs the block in a transaction whose statements PostgreSQL stops after `milliseconds`
+    each (SET LOCAL statement_timeout); elsewhere (SQLite), or with 0, as it is."""
+    if connection.vendor != "postgresql" or milliseconds <= 0:
+        yield
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if nested:  # SET LOCAL outlives a savepoint: put the outer transaction's value back after
+                cursor.execute("SHOW statement_timeout")
+                previous = cursor.fetchone()[0]
+            cursor.execute(f"SET LOCAL statement_timeout = {int(milliseconds)}")
+        yield
+        if nested:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+
+
+def statement_timed_out(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED
+
+
+class SearchLimitsMixin:
+    """A search of at most SEARCH_MAX_CHARS characters and SEARCH_MAX_WORDS words, whose list is
+    read under a statement timeout (ADMIN_SEARCH_TIMEOUT_MS): a crafted search, or a link to one,
+    cannot tie up the database. A search refused or stopped lists nothing and says why."""
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        if getattr(request, "admin_search_stopped", False):
+            return queryset.none(), False
+        if len(search_term) > SEARCH_MAX_CHARS or len(search_term.split()) > SEARCH_MAX_WORDS:
+            request.admin_search_stopped = True
+            message = f"Search not run: at most {SEARCH_MAX_CHARS} characters and {SEARCH_MAX_WORDS} words."
+            messages.error(request, message)
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if request.method != "GET" or not request.GET.get(SEARCH_VAR, "").strip():
+            return super().changelist_view(request, extra_context)
+        milliseconds = settings.ADMIN_SEARCH_TIMEOUT_MS
+        try:
+            with statement_timeout(milliseconds):
+                response = super().changelist_view(request, extra_context)
+                # Rendered here: the page's template reads the searched list too (date hierarchy).
+                return response.render() if hasattr(response, "render") else response
+        except OperationalError as error:
+            if not statement_timed_out(error):
+                raise
+        request.admin_search_stopped = True
+        message = (
+            f"The search took longer than {milliseconds / 1000:g} s and was stopped. "
+            "Narrow it: more of a name or an id, fewer words, or a filter."
+        )
+        messages.error(request, message)
+        return super().changelist_view(request, extra_context)
+
+
+class AdminGuardsMixin(SearchLimitsMixin, OfferedLookupsMixin, PermissionFirstMixin):
+    """What every ModelAdmin of this project takes first among its bases (before any mixin that
+    searches): filters only through its own filters, permission before object, bounded search."""
 
 
 # Django's own admins of users and groups, with the same guards (`?password__startswith=`).

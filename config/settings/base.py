@@ -322,6 +322,8 @@ SEARCH_EXTRACT_MAX_RETRIES = env_int("SEARCH_EXTRACT_MAX_RETRIES", 5)
 SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
 SEARCH_TEXT_MAX_CHARS = env_int("SEARCH_TEXT_MAX_CHARS", 1_000_000)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
+# Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
+ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)
 
 # Cache ---------------------------------------------------------------------------------------
 

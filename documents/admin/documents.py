@@ -1,10 +1,12 @@
 """Admin of synced documents: browse, preview, download, export, retry."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied
+from django.db import OperationalError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -16,6 +18,8 @@ from core.admin import (
     ReadOnlyInlineMixin,
     compact_datetime,
     preformatted,
+    statement_timed_out,
+    statement_timeout,
 )
 
 from .. import selectors
@@ -24,7 +28,7 @@ from ..models import Document, DocumentAttempt
 from ..queueing import documents_retry
 from ..search.admin import DocumentTextSearchMixin
 from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
-from .export import documents_csv_response
+from .export import documents_by_keys, documents_csv_response
 
 
 class ContentTypeFilter(admin.SimpleListFilter):
@@ -152,14 +156,30 @@ class DocumentAdmin(
         return [*own, *super().get_urls()]
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The list as the changelist shows it (its filters, search and order), as CSV."""
+        """The list as the changelist shows it (its filters, search and order), as CSV.
+
+        A searched list is found under the search's statement timeout, as on the list's page: its
+        keys first, then the rows streamed by key."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        changelist_url = reverse("admin:documents_document_changelist")
+        searched = bool(request.GET.get(SEARCH_VAR, "").strip())
         try:
-            changelist = self.get_changelist_instance(request)
+            with statement_timeout(settings.ADMIN_SEARCH_TIMEOUT_MS if searched else 0):
+                documents = self.get_changelist_instance(request).get_queryset(request)
+                if searched:
+                    documents = documents_by_keys(list(documents.values_list("pk", flat=True)))
         except IncorrectLookupParameters:
-            return HttpResponseRedirect(reverse("admin:documents_document_changelist") + "?e=1")
-        return documents_csv_response(changelist.get_queryset(request))
+            return HttpResponseRedirect(changelist_url + "?e=1")
+        except OperationalError as error:
+            if not statement_timed_out(error):
+                raise
+            seconds = settings.ADMIN_SEARCH_TIMEOUT_MS / 1000
+            self.message_user(
+                request, f"The export's search took longer than {seconds:g} s and was stopped.", messages.ERROR
+            )
+            return HttpResponseRedirect(changelist_url)
+        return documents_csv_response(documents)
 
     def download_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """The stored bytes: a short-lived S3 URL to follow, or the file itself from the filesystem.

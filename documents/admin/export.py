@@ -1,10 +1,15 @@
 """The documents list as CSV: streamed row by row, never a formula to a spreadsheet."""
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+
+from ..models import Document
+
+CHUNK_ROWS = 1000
 
 CSV_COLUMNS = [
     ("id", lambda d: d.pk),
@@ -43,13 +48,25 @@ class _Echo:
         return value
 
 
-def documents_csv_response(documents) -> StreamingHttpResponse:
-    """The documents as CSV, streamed row by row (a list of any length, never all in memory)."""
+def documents_by_keys(keys: list[int]) -> Iterator[Document]:
+    """The documents of these keys, in their order, read CHUNK_ROWS at a time."""
+    rows = Document.objects.select_related("version__work_item", "source")
+    for start in range(0, len(keys), CHUNK_ROWS):
+        chunk = keys[start : start + CHUNK_ROWS]
+        by_key = rows.in_bulk(chunk)
+        yield from (by_key[key] for key in chunk if key in by_key)
+
+
+def documents_csv_response(documents: QuerySet | Iterable[Document]) -> StreamingHttpResponse:
+    """The documents (a queryset, or documents read already, as documents_by_keys's) as CSV, streamed
+    row by row (a list of any length, never all in memory)."""
     writer = csv.writer(_Echo())
+    if isinstance(documents, QuerySet):
+        documents = documents.select_related("version__work_item", "source").iterator(chunk_size=CHUNK_ROWS)
 
     def rows() -> Iterator[str]:
         yield writer.writerow([name for name, _ in CSV_COLUMNS])
-        for document in documents.select_related("version__work_item", "source").iterator(chunk_size=1000):
+        for document in documents:
             yield writer.writerow([csv_cell(value(document)) for _, value in CSV_COLUMNS])
 
     filename = f"documents-{timezone.now():%Y%m%d-%H%M%S}.csv"
