@@ -69,6 +69,7 @@ MIDDLEWARE = [
     # Every request to the webhook endpoint is counted and timed (webhooks/metrics.py).
     "webhooks.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -401,6 +402,32 @@ def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 # addresses: the embedded run's default, which production settings refuse.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
+
+# Content-Security-Policy of every page but the webhook endpoint's (config/middleware.py): scripts
+# only from our own files, never inline. Styles may be inline: the admin's pages and ours set
+# style attributes. The document storage's origin (S3) is added to img-src and frame-src for the
+# previews.
+CSP_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+}
+# The API description pages (drf-spectacular-sidecar's) need a little more, by URL name: both draw
+# icons from data: URIs; Redoc builds its search worker from a blob, and shows Redocly's logo from
+# their CDN (that one file).
+CSP_POLICIES_BY_VIEW = {
+    "api-docs": {**CSP_POLICY, "img-src": ["'self'", "data:"]},
+    "api-redoc": {
+        **CSP_POLICY,
+        "img-src": ["'self'", "data:", "https://cdn.redoc.ly/redoc/logo-mini.svg"],
+        "worker-src": ["blob:"],
+    },
+}
 
 # The OpenAPI description of the webhook endpoint (drf_spectacular in INSTALLED_APPS).
 SPECTACULAR_SETTINGS = {
