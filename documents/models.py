@@ -329,6 +329,9 @@ class DocumentText(models.Model):
     class Meta:
         verbose_name = "document text"
         verbose_name_plural = "document texts"
+        # A document's text is read in the admin by whoever may view the document (its bytes are
+        # a download away): permissions of its own would only suggest a control that is not there.
+        default_permissions = ()
 
     def __str__(self) -> str:
         return f"text of document {self.document_id}: {self.status}"
