@@ -612,10 +612,22 @@ class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return DeliveryChangeList
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
-        # The schemes are shown only for a refused call that is kept, or was accepted on a second check.
-        if obj is not None and (obj.credentials_encrypted or obj.accepted_as_id):
+        # The schemes are shown only for a refused call that is kept, or was accepted on a second check;
+        # with buttons to adopt one only to whoever may change sources (delivery_schemes_view's rule).
+        if obj is None or not (obj.credentials_encrypted or obj.accepted_as_id):
+            return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
+        if request.user.has_perm("webhooks.change_source"):
             return self.fieldsets
-        return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
+        return [
+            (
+                name,
+                {**options, "fields": ["schemes_listed" if f == "schemes_matching" else f for f in options["fields"]]},
+            )
+            for name, options in self.fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*self.readonly_fields, "schemes_listed"]
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
@@ -637,7 +649,11 @@ class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return delivery_schemes_view(self, request, object_id)
 
     @admin.display(description="schemes that would have accepted it")
-    def schemes_matching(self, delivery: Delivery) -> str:
+    def schemes_listed(self, delivery: Delivery) -> str:
+        return self.schemes_matching(delivery, adoptable=False)
+
+    @admin.display(description="schemes that would have accepted it")
+    def schemes_matching(self, delivery: Delivery, adoptable: bool = True) -> str:
         if not delivery.credentials_encrypted:
             return "-" if delivery.accepted_as_id is None else "Accepted on a second check."
         if not delivery_schemes_searchable(delivery=delivery):
@@ -645,6 +661,10 @@ class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         schemes = delivery_schemes_matching(delivery=delivery)
         if not schemes:
             return "None of the supported schemes matches this call with the source's secrets."
+        if not adoptable:
+            listed = format_html_join("", "<li>{}</li>", ((scheme_describe(scheme),) for scheme in schemes))
+            note = "Adopting one needs the permission to change sources."
+            return format_html('<ul style="margin:0;padding-left:1em">{}</ul><p class="help">{}</p>', listed, note)
         url = reverse("admin:webhooks_delivery_adopt_scheme", args=[delivery.pk])
         # Buttons of the page's own form (it carries the CSRF token), posted to the adopt view.
         buttons = format_html_join(

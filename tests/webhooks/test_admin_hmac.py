@@ -171,7 +171,9 @@ def test_the_source_page_lists_what_to_enter_in_advance_for_each_event_type(admi
         assert f'data-copy="registration-url-{number}"' in page
     expected = "HMAC (Advance&#x27;s default)" if method == "hmac" else "Access token: a webhook token of this source"
     assert page.count(expected) == 4
-    assert "navigator.clipboard" in page  # the copy-button script
+    assert (
+        "webhooks/copy_buttons.js" in page
+    )  # the copy-button script, a file of ours (the CSP allows no inline script)
 
 
 @pytest.mark.django_db
@@ -244,4 +246,30 @@ def test_the_schemes_of_a_refused_call_over_256_kib_are_not_searched_and_the_pag
     page = refused_call_page(admin_client, source, body, HTTP_AUTHORIZATION=code)
 
     assert "Not searched: the call&#x27;s body is over 256 KiB." in page
+    assert "Adopt this scheme" not in page
+
+
+@pytest.mark.django_db
+def test_a_user_who_may_not_change_sources_sees_the_matching_schemes_without_buttons_to_adopt_them(
+    admin_client, client, django_user_model, source
+):
+    from django.contrib.auth.models import Permission
+
+    source_hmac_configure(
+        source=source, signed_material="body", code_location="header", header_name="X-Code", encoding="base64"
+    )
+    source_hmac_secret_set(source=source, secret=SECRET_1)
+    body = b'{"eventId": "e-1", "eventType": "NewWorkItemVersionComplete"}'
+    code = hmac.new(SECRET_1.encode(), body, hashlib.sha256).hexdigest()
+    owner_page = refused_call_page(admin_client, source, body, HTTP_X_CODE=code)
+    reader = django_user_model.objects.create_user("reader", password="pw", is_staff=True)
+    reader.user_permissions.set(Permission.objects.filter(codename="view_delivery"))
+    client.force_login(reader)
+    delivery = Delivery.objects.exclude(credentials_encrypted="").get()
+
+    page = client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk])).content.decode()
+
+    described = "HMAC-SHA256 of body, hex, in header X-Code"
+    assert described in owner_page and "Adopt this scheme" in owner_page
+    assert described in page
     assert "Adopt this scheme" not in page
