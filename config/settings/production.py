@@ -8,7 +8,8 @@ Everything is read from the environment, as in base.py. What this module adds, w
 - DJANGO_DEBUG: must be off; turning it on here is refused.
 - DJANGO_SECURE_PROXY_SSL_HEADER (``HTTP_X_FORWARDED_PROTO,https``): the header and value by which
   the proxy says the request came over HTTPS; ``off`` when no proxy sets it.
-- DJANGO_SECURE_SSL_REDIRECT (on): redirect plain HTTP to HTTPS (``/healthz`` and ``/readyz`` exempt).
+- DJANGO_SECURE_SSL_REDIRECT (on): redirect plain HTTP to HTTPS (``/healthz``, ``/readyz``,
+  ``/readyz/queues`` and ``/metrics`` exempt).
 - DJANGO_SECURE_HSTS_SECONDS (31536000): Strict-Transport-Security max-age; 0 disables HSTS.
 - DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS (on): HSTS covers subdomains too.
 - DJANGO_SECURE_HSTS_PRELOAD (off): ask browsers to preload HSTS for the domain.
@@ -37,7 +38,7 @@ if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():
         "FIELD_ENCRYPTION_KEYS must be set with production settings: comma-separated Fernet keys that "
         "encrypt Advance passwords and HMAC secrets at rest (the first encrypts, all decrypt). Make one with: "
         'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())". '
-        "An installation that ran without it: see 'Keys of secrets at rest' in README.md."
+        "An installation that ran without it: see 'Keys of secrets at rest' in docs/operations.md."
     )
 
 # Checked before base.py runs, which would otherwise fall back on the embedded run's parts.
