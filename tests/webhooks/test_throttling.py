@@ -1,5 +1,6 @@
 """Failed authentication from one address is throttled (429 with Retry-After), through the real
-cache (Redis, as `make test` starts it); calls that authenticate are never throttled."""
+cache (Redis, as `make test` starts it); calls that authenticate are never throttled, and calls
+without any credential (or on a URL that names no source) are never counted: always 401."""
 
 import base64
 import contextlib
@@ -55,11 +56,26 @@ class TestThrottling:
         assert Delivery.objects.filter(http_status=401).count() == LIMIT
         assert not Delivery.objects.filter(http_status=429).exists()
 
-    def test_missing_credentials_count_as_failures(self, source):
-        for _ in range(LIMIT):
-            call(None)
+    def test_calls_without_credentials_always_get_401_and_do_not_count(self, source, token_key):
+        # Nothing was guessed: a sender that lost its token is told so (401), however often it calls;
+        # so is one calling a URL whose slug names no source (no credential was checked there).
+        bare = [call(None).status_code for _ in range(LIMIT + 3)]
+        unknown_source = [call(key, url=f"{URL}no-such-source/").status_code for key in [None, token_key] * LIMIT]
+        # A wrong token from that address still counts, from the first.
+        wrong = [call("whk_wrong").status_code for _ in range(LIMIT + 1)]
 
-        assert call(None).status_code == 429
+        assert bare == [401] * (LIMIT + 3)
+        assert unknown_source == [401] * (2 * LIMIT)
+        assert wrong == [401] * LIMIT + [429]
+        assert call(None).status_code == 401  # the address is throttled; a call without a credential is not
+
+    def test_a_missing_hmac_code_on_an_hmac_sources_url_counts(self, source):
+        source_hmac_configure(source=source, encoding="base64")
+        source_hmac_secret_set(source=source, secret="s")
+
+        answers = [call(None, url=f"{URL}acme/").status_code for _ in range(LIMIT + 1)]
+
+        assert answers == [401] * LIMIT + [429]
 
     def test_a_valid_token_from_a_throttled_address_is_still_accepted(self, token_key):
         for _ in range(LIMIT + 2):

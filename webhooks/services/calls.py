@@ -110,12 +110,15 @@ def call_refusal_record(
 ) -> Exception:
     """Count and log a call refused before it was received; return what to answer it with.
 
-    Whatever refuses a caller not yet known (a bad code, or a body too large to check it against)
-    counts as a failed authentication, since an HMAC source cannot be told apart otherwise; past
-    the limit the answer is a 429, and not logged: a flood of failures must not become a flood of
-    rows. Refusals of unknown callers are logged up to refusal_log_admit's bound."""
+    Whatever refuses a credential before its caller is known (a wrong token, a bad or missing
+    code on an HMAC source's URL, a body too large to check the code against) counts as a failed
+    authentication, since an HMAC source cannot be told apart otherwise; past the limit the
+    answer is a 429, and not logged: a flood of failures must not become a flood of rows. A call
+    that carries no credential, or calls a URL whose slug names no active source, guessed
+    nothing: it is answered 401, however many came before it, and not counted. Refusals of
+    unknown callers are logged up to refusal_log_admit's bound."""
     address = client_address(meta)
-    if authentication_tried and caller is None and isinstance(error, exceptions.APIException):
+    if authentication_tried and caller is None and _credential_refused(error):
         wait = auth_failure_record(address=address)
         if wait is not None:
             return exceptions.Throttled(wait=wait, detail="Too many failed authentications; try again later.")
@@ -139,3 +142,18 @@ def call_refusal_record(
     if kept is not None:
         refused_request_keep(delivery=delivery, kept=kept)
     return error
+
+
+# source_refusal() names the source a refusal is for (None: the URL's slug names no active source).
+_NO_SOURCE_NAMED = object()
+
+
+def _credential_refused(error: Exception) -> bool:
+    """Whether a refusal before the caller is known refused a credential that was checked: not so
+    for a call without any (DRF's NotAuthenticated: no Authorization header where a token is
+    expected), nor on a URL whose slug names no active source (nothing to check one against).
+    On an HMAC source's URL the code is the credential, and a missing one counts as wrong: from
+    outside it is one more guess."""
+    if not isinstance(error, exceptions.APIException) or isinstance(error, exceptions.NotAuthenticated):
+        return False
+    return getattr(error, "source", _NO_SOURCE_NAMED) is not None
