@@ -345,8 +345,8 @@ RESPONSE_HEADERS = [
         OpenApiParameter.HEADER,
         required=True,
         response=[405],
-        description="The methods the URL serves (`GET, POST, HEAD, OPTIONS`); an event other than an interview "
-        "event is POSTed.",
+        description="`POST` for a GET of an event that is not an interview event (it is POSTed); for a method "
+        "the URL does not serve, the methods it does (`GET, POST, HEAD, OPTIONS`).",
     ),
     OpenApiParameter(
         "Retry-After", int, OpenApiParameter.HEADER, required=True, response=[429], description="Seconds to wait."

@@ -67,7 +67,13 @@ class AdvanceWebhookApi(APIView):
         # A signature is "seen" only once its call is answered 2xx: a retry of one that failed is no replay.
         if isinstance(caller, WebhookCaller) and caller.signature is not None and 200 <= response.status_code < 300:
             signature_seen_record(source=caller.source, match=caller.signature)
-        return super().finalize_response(request, response, *args, **kwargs)
+        allow = response.get("Allow")
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if allow:
+            # DRF writes every method the view serves into Allow; a refusal that named its own
+            # (a GET of an event that is POSTed: `Allow: POST`) keeps it.
+            response["Allow"] = allow
+        return response
 
     def inbound_call(self) -> InboundCall:
         """The call as read once (webhooks.inbound): the first to need its body reads it, the HMAC

@@ -141,7 +141,7 @@ def test_a_get_is_answered_exactly_when_the_description_calls_its_query_valid(cl
     assert (parameter["style"], parameter["explode"], parameter["required"]) == ("form", True, True)
     assert described_valid(schema, parameter["schema"], query) is (status == 200)
     if status == 405:
-        assert "POST" in response.headers["Allow"].split(", ")
+        assert response.headers["Allow"] == "POST"
 
 
 @pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
