@@ -12,25 +12,27 @@ import os
 from pathlib import Path
 
 from config.embedded import VAR_DIR
+from config.env import env_int, env_str
 
-# Every process of the app that counts (these workers, Celery's) must share one directory.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+# Every process of the app that counts (these workers, Celery's) must share one directory; it is
+# written back to the environment, where prometheus_client looks for it.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = env_str("PROMETHEUS_MULTIPROC_DIR") or str(VAR_DIR / "prometheus")
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+bind = env_str("GUNICORN_BIND", "0.0.0.0:8000")
+workers = env_int("WEB_CONCURRENCY", 2)
 # One thread per worker (gunicorn's sync worker) unless told otherwise. The webhook calls are
 # short and CPU-bound: measured with `wrk -c32` on 2 cores, 2 workers of 4 threads each answered
 # about 10% fewer of them than 2 sync workers, with a p99 of 44-84 ms against 20-28 ms (the
 # threads contend for each process's GIL). Threads pay off where requests wait: raise GUNICORN_THREADS
 # (or WEB_CONCURRENCY) when interview answer providers call slow services (see the README).
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = env_int("GUNICORN_THREADS", 1)
 accesslog = "-"
 # The access log never writes a credential: no `token` in request lines or query strings.
 logger_class = "webhooks.access_log.RedactingLogger"
 graceful_timeout = 10
 
-if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+if env_str("LOG_FORMAT").lower() == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,

@@ -24,16 +24,14 @@ Everything is read from the environment, as in base.py. What this module adds, w
   /metrics" never applies here.
 """
 
-import os
-
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_str
 
 # Checked before base.py runs, which would otherwise fall back on the embedded run's keys in var/.
-if not os.environ.get("DJANGO_SECRET_KEY", "").strip():
+if not env_str("DJANGO_SECRET_KEY"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set with production settings.")
-if not os.environ.get("FIELD_ENCRYPTION_KEYS", "").strip():
+if not env_str("FIELD_ENCRYPTION_KEYS"):
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEYS must be set with production settings: comma-separated Fernet keys that "
         "encrypt Advance passwords and HMAC secrets at rest (the first encrypts, all decrypt). Make one with: "

@@ -20,7 +20,7 @@ CODE_FOLDERS = ("config", "core", "webhooks", "documents", "interviews", "script
 LAYOUT_FOLDERS = CODE_FOLDERS
 NAME = r"([A-Z][A-Z0-9_]*)"
 # config/env.py's readers, and the settings' helper that reads a list of networks through them.
-READER_CALL = re.compile(rf"\b(?:env_str|env_int|env_bool|env_list|_networks)\(\s*[\"']{NAME}[\"']")
+READER_CALL = re.compile(rf"\b(?:env_str|env_int|env_float|env_bool|env_list|_networks)\(\s*[\"']{NAME}[\"']")
 OS_ENVIRON = re.compile(rf"\bos\.(?:environ(?:\.get|\.setdefault|\.pop)?\s*[\[(]|getenv\()\s*[\"']{NAME}[\"']")
 # A command that names its variable once, as a constant, and reads os.environ.get(THE_CONSTANT).
 VARIABLE_CONSTANT = re.compile(rf"^[A-Z_]*_VARIABLE\s*=\s*[\"']{NAME}[\"']", re.MULTILINE)
@@ -58,7 +58,9 @@ def test_the_variables_are_found_in_every_way_the_code_reads_them():
     assert {
         "DOCUMENT_DOWNLOAD_URL_SECONDS",  # env_int
         "METRICS_ALLOWED_NETWORKS",  # _networks
-        "GUNICORN_BIND",  # os.environ.get
+        "ADVANCE_READ_TIMEOUT",  # env_float
+        "GUNICORN_BIND",  # config/gunicorn.py
+        "PORT",  # os.environ.get
         "ADVANCE_PRINCIPAL_PASSWORD",  # a constant
         "POSTGRES_PASSWORD",  # docker-compose.yml
         "DJANGO_SECURE_HSTS_PRELOAD",  # production settings
