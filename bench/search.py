@@ -22,6 +22,7 @@ from django.http import QueryDict
 from django.test import RequestFactory
 
 from documents.models import Document, WorkItem, WorkItemVersion
+from documents.search import services as search_services
 from documents.search.extraction import DOCX_TYPE
 
 DOCUMENTS = int(os.environ.get("BENCH_SEARCH_DOCUMENTS", "100000"))
@@ -281,8 +282,8 @@ def extraction_throughput(count: int) -> tuple[float, int]:
         for path, kind in files:
             result = subprocess.run(
                 [sys.executable, "-m", "documents.search.extraction", str(path), "--kind", kind,
-                 "--max-chars", str(settings.SEARCH_TEXT_MAX_CHARS),
-                 "--max-pages", str(settings.SEARCH_EXTRACT_MAX_PAGES),
+                 "--max-chars", str(search_services.SEARCH_TEXT_MAX_CHARS),
+                 "--max-pages", str(search_services.SEARCH_EXTRACT_MAX_PAGES),
                  "--memory-bytes", str(settings.SEARCH_EXTRACT_MEMORY_BYTES)],
                 cwd=BASE_DIR, capture_output=True,
             )  # fmt: skip

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from config import embedded
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -105,8 +105,7 @@ def _database(url: str) -> dict:
         url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
-        # Behind a transaction pooler (PgBouncer pool_mode=transaction): no server-side cursors,
-        # and the intake does not prepare its INSERT.
+        # Behind a transaction pooler (PgBouncer pool_mode=transaction): no server-side cursors.
         disable_server_side_cursors=env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS"),
     )
     if database["ENGINE"] == "django.db.backends.sqlite3":
@@ -176,7 +175,9 @@ STORAGES = {
 
 # Upload to S3: a download is spooled to a temporary file (under TMPDIR), then uploaded from it in
 # parts of DOCUMENT_UPLOAD_PART_SIZE, this many at once, each part read from the file as it is sent.
-DOCUMENT_UPLOAD_PART_SIZE = env_int("DOCUMENT_UPLOAD_PART_SIZE", 8 * 1024 * 1024)
+# boto3's own part size: S3 allows 10,000 parts, so 8 MiB parts reach 78 GiB, far past
+# DOCUMENT_MAX_BYTES. Not read from the environment; test settings lower it to S3's minimum.
+DOCUMENT_UPLOAD_PART_SIZE = 8 * 1024 * 1024
 DOCUMENT_UPLOAD_CONCURRENCY = env_int("DOCUMENT_UPLOAD_CONCURRENCY", 8)
 # Spool files of workers killed mid-sync are removed by beat once older than the task's time limit.
 DOCUMENT_SPOOL_DIR = env_str("DOCUMENT_SPOOL_DIR") or str(Path(tempfile.gettempdir()) / "advance-sync-spool")
@@ -185,19 +186,21 @@ DOCUMENT_SPOOL_DIR = env_str("DOCUMENT_SPOOL_DIR") or str(Path(tempfile.gettempd
 
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
-ADVANCE_CONNECT_TIMEOUT = float(env_str("ADVANCE_CONNECT_TIMEOUT", "5"))
-ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "60"))
+ADVANCE_CONNECT_TIMEOUT = env_float("ADVANCE_CONNECT_TIMEOUT", 5)
+ADVANCE_READ_TIMEOUT = env_float("ADVANCE_READ_TIMEOUT", 60)
 DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+# How long a web process trusts a webhook token it has checked: a revocation made in another
+# process takes effect within this time. Five seconds saves a query on nearly every call under
+# load, and a revoked key keeps working a few seconds at most.
+WEBHOOK_TOKEN_CACHE_SECONDS = 5
 # Failed webhook authentications from one address: more than LIMIT in a WINDOW of seconds are
 # answered 429 with Retry-After (requests that authenticate are never throttled).
-# How long a web process trusts a webhook token it has checked: a revocation made in another
-# process takes effect within this time. 0 checks the database on every call.
-WEBHOOK_TOKEN_CACHE_SECONDS = env_int("WEBHOOK_TOKEN_CACHE_SECONDS", 5)
 WEBHOOK_AUTH_FAILURE_LIMIT = env_int("WEBHOOK_AUTH_FAILURE_LIMIT", 20)
 WEBHOOK_AUTH_FAILURE_WINDOW = env_int("WEBHOOK_AUTH_FAILURE_WINDOW", 60)
-# Refusals of unknown callers written to the delivery log per window, from all addresses together.
-WEBHOOK_REFUSAL_LOG_LIMIT = env_int("WEBHOOK_REFUSAL_LOG_LIMIT", 600)
+# Refusals of unknown callers written to the delivery log per window, from all addresses together:
+# ten a second keeps every refusal of a misconfigured sender while a flood cannot fill the table.
+WEBHOOK_REFUSAL_LOG_LIMIT = 600
 # How many proxies in front of the app append to X-Forwarded-For. 0 (default): the caller is
 # REMOTE_ADDR and X-Forwarded-For is ignored, since any client can write it.
 WEBHOOK_TRUSTED_PROXIES = env_int("WEBHOOK_TRUSTED_PROXIES", 0)
@@ -270,12 +273,16 @@ CELERY_WORKER_CONSUMER = "config.worker_consumer:PromptReconnectConsumer"
 # worker, and config/worker_steps.py closes one that broke or outlived CONN_MAX_AGE.
 CELERY_DB_REUSE_MAX = 1000
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
-# Work stored but not progressing for this long is queued again by the sweep.
-SWEEP_STALE_SECONDS = env_int("SWEEP_STALE_SECONDS", 120)
+# Work stored but not progressing for this long is queued again by the sweep: lost work resumes
+# within minutes, and work merely waiting in a busy queue is seldom queued twice (harmless when
+# it is: every task is idempotent).
+SWEEP_STALE_SECONDS = 120
 # The relay in every worker (webhooks/relay.py) looks for stored events every POLL seconds and
-# publishes them in batches of this many.
-WEBHOOK_RELAY_POLL_SECONDS = float(env_str("WEBHOOK_RELAY_POLL_SECONDS", "0.25"))
-WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
+# publishes them in batches of this many. A stored event waits at most a quarter second, which
+# nobody sees (its 202 is already sent), for one probe of a partial index; 500 messages make one
+# short transaction.
+WEBHOOK_RELAY_POLL_SECONDS = 0.25
+WEBHOOK_RELAY_BATCH = 500
 # Threads in which a worker's relay processes stored events (webhooks/relay.py), each with its own
 # database connection. One: in a worker that also syncs, events share the interpreter lock with the
 # downloads, and a second thread only slowed them (burst at 0.1 s: 0.74-0.78 with one, 0.64-0.69
@@ -284,13 +291,16 @@ WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
 WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 1)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
-DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", 60)
+# A minute: a live worker loses it only by missing two renewals in a row, and a killed worker's
+# document waits at most that long.
+DOCUMENT_LEASE_SECONDS = 60
 # Handling one accepted event (webhooks/tasks.py): seconds it may take (enforced under -P prefork),
 # and retries before it is failed.
 WEBHOOK_PROCESS_TIME_LIMIT = env_int("WEBHOOK_PROCESS_TIME_LIMIT", 300)
 WEBHOOK_PROCESS_MAX_RETRIES = env_int("WEBHOOK_PROCESS_MAX_RETRIES", 8)
-# Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes) ...
-RETRY_BACKOFF_BASE_SECONDS = float(env_str("RETRY_BACKOFF_BASE_SECONDS", "5"))
+# Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes); how
+# long before a document is given up is DOCUMENT_SYNC_MAX_RETRIES's to say ...
+RETRY_BACKOFF_BASE_SECONDS = 5.0
 # ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
 DOCUMENT_SYNC_MAX_RETRIES = env_int("DOCUMENT_SYNC_MAX_RETRIES", 10)
 CELERY_BEAT_SCHEDULE = {
@@ -311,17 +321,14 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 
 # Full-text search (documents/search/): extraction reads at most this many bytes of a stored
-# document and this many PDF pages, in a child process with this memory limit and time budget,
-# and keeps at most this many characters of text. SEARCH_CONFIG is PostgreSQL's text search
+# document, in a child process with this memory limit and time budget (its page and character
+# limits are documents/search/services.py's). SEARCH_CONFIG is PostgreSQL's text search
 # configuration for every document (one for all, so one GIN index answers every query).
 SEARCH_EXTRACT_MAX_BYTES = env_int("SEARCH_EXTRACT_MAX_BYTES", 50 * 1024 * 1024)
-SEARCH_EXTRACT_MAX_PAGES = env_int("SEARCH_EXTRACT_MAX_PAGES", 500)
 SEARCH_EXTRACT_SECONDS = env_int("SEARCH_EXTRACT_SECONDS", 60)
 SEARCH_EXTRACT_MEMORY_BYTES = env_int("SEARCH_EXTRACT_MEMORY_BYTES", 1024 * 1024 * 1024)
-SEARCH_EXTRACT_MAX_RETRIES = env_int("SEARCH_EXTRACT_MAX_RETRIES", 5)
 # Extractions one worker process runs at once (each a child process), and only while it syncs none.
 SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
-SEARCH_TEXT_MAX_CHARS = env_int("SEARCH_TEXT_MAX_CHARS", 1_000_000)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
 # Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
 ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)

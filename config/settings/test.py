@@ -11,7 +11,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DOCUMENT_UPLOAD_PART_SIZE = 5 * 1024 * 1024
 DOCUMENT_DOWNLOAD_CHUNK_BYTES = 64 * 1024
 # Fault-injection tests lower this for the worker processes they start (through the environment).
-ADVANCE_READ_TIMEOUT = float(env_str("ADVANCE_READ_TIMEOUT", "10"))  # noqa: F405
+ADVANCE_READ_TIMEOUT = env_float("ADVANCE_READ_TIMEOUT", 10)  # noqa: F405
+# ... and these waits too, which only the test settings read from the environment: in production
+# they are constants (base.py).
+DOCUMENT_LEASE_SECONDS = env_int("DOCUMENT_LEASE_SECONDS", DOCUMENT_LEASE_SECONDS)  # noqa: F405
+RETRY_BACKOFF_BASE_SECONDS = env_float("RETRY_BACKOFF_BASE_SECONDS", RETRY_BACKOFF_BASE_SECONDS)  # noqa: F405
 # The suite makes many failing calls from 127.0.0.1 on purpose; throttling tests set their own limit.
 WEBHOOK_AUTH_FAILURE_LIMIT = 1_000_000
 WEBHOOK_REFUSAL_LOG_LIMIT = 1_000_000

@@ -38,6 +38,12 @@ EXTRACTOR_VERSION = 1
 # Past this many characters a tsvector may outgrow PostgreSQL's 1 MiB limit (many distinct words):
 # the vector is then made from this first part, and the whole text is still kept and shown.
 VECTOR_FALLBACK_CHARS = 200_000
+# Text kept (and searched) per document: about 500 pages of prose, as many as are read of a PDF;
+# past that a document's words add little to finding it.
+SEARCH_TEXT_MAX_CHARS = 1_000_000
+# PDF pages read for text (the rest is left out, the text marked truncated): a bound on the
+# child's time for pages that would add little beyond SEARCH_TEXT_MAX_CHARS anyway.
+SEARCH_EXTRACT_MAX_PAGES = 500
 Reason = DocumentText.Reason
 
 
@@ -235,7 +241,7 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
 def _child_output_max() -> int:
     """The most the child may write: its flag, SEARCH_TEXT_MAX_CHARS characters in UTF-8 (4 bytes at
     most each) and the line breaks joining its parts (at most one per character)."""
-    return 1 + 5 * settings.SEARCH_TEXT_MAX_CHARS
+    return 1 + 5 * SEARCH_TEXT_MAX_CHARS
 
 
 def _child_command(path: str, kind: str) -> list[str]:
@@ -247,9 +253,9 @@ def _child_command(path: str, kind: str) -> list[str]:
         "--kind",
         kind,
         "--max-chars",
-        str(settings.SEARCH_TEXT_MAX_CHARS),
+        str(SEARCH_TEXT_MAX_CHARS),
         "--max-pages",
-        str(settings.SEARCH_EXTRACT_MAX_PAGES),
+        str(SEARCH_EXTRACT_MAX_PAGES),
         "--memory-bytes",
         str(settings.SEARCH_EXTRACT_MEMORY_BYTES),
     ]

@@ -15,10 +15,13 @@ _extraction_slots = threading.BoundedSemaphore(settings.SEARCH_EXTRACT_CONCURREN
 # After this many deferrals an extraction runs whatever the syncs, so that a steady stream of
 # syncs cannot keep a text waiting for ever.
 MAX_DEFERRALS = 30
+# Retries of an extraction whose stored object could not be read: with the shared backoff, storage
+# has minutes to come back; past that the text is failed and `documents_reindex` tries again.
+SEARCH_EXTRACT_MAX_RETRIES = 5
 
 
 # On the `search` queue (settings.CELERY_TASK_ROUTES): extraction never waits behind, nor delays, a sync.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.SEARCH_EXTRACT_MAX_RETRIES)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=SEARCH_EXTRACT_MAX_RETRIES)
 def document_text_extract(self, document_id: int, deferrals: int = 0) -> None:
     busy = syncs_running() > 0 and deferrals < MAX_DEFERRALS
     if busy or not _extraction_slots.acquire(blocking=False):
