@@ -10,7 +10,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import PermanentError, RetryableError
-from core.prepared import PreparedQuery
 from core.retry import DUE_SLACK, retry_decide
 
 from . import metrics
@@ -75,13 +74,9 @@ def _post_processing_documents_failed(version_id: int, failed: list[tuple[str, s
         waiting.update(post_processing_error=reason)
 
 
-# Asked once per document stored (version_documents_settle).
-_version_waiting = PreparedQuery(lambda pk: WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=pk))
-
-
 def version_documents_settle(*, version_id: int) -> None:
     """A document of the version was stored or failed for good: decide its post-processing if it waits."""
-    if _version_waiting.exists(version_id):
+    if WorkItemVersion.objects.filter(POST_PROCESSING_WAITING, pk=version_id).exists():
         version_post_processing_check(version_id=version_id)
 
 

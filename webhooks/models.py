@@ -4,6 +4,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from core.origins import url_origin
@@ -235,7 +236,7 @@ class Delivery(models.Model):
     headers = models.JSONField(default=dict, blank=True, help_text="Request headers, credentials removed.")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     duplicate_of = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="duplicates")
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    received_at = models.DateTimeField(default=timezone.now, db_default=Now(), db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, db_default=0, help_text="Processing attempts so far.")
     due_at = models.DateTimeField(

@@ -116,6 +116,15 @@ def _database(url: str) -> dict:
             "timeout": 20,
         }
         database["CONN_MAX_AGE"] = 0
+    elif database["ENGINE"] == "django.db.backends.postgresql":
+        # Django's own switches for psycopg 3: values bound by the server, and a statement run
+        # five times on a connection prepared there (parsed and planned once). Behind a
+        # transaction pooler nothing is prepared: the next transaction may run on another server
+        # connection that never saw it.
+        database["OPTIONS"] = {
+            "server_side_binding": True,
+            "prepare_threshold": None if database["DISABLE_SERVER_SIDE_CURSORS"] else 5,
+        }
     return database
 
 
@@ -244,10 +253,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Each pool thread has a second message waiting in the worker: a thread that ends a sync takes the
-# next at once, not when the event loop next asks the broker. With the concurrency below, measured
-# in `make bench`'s burst at 0.1 s (ratios to the baseline): prefetch 1 and 16 threads 0.69-0.70,
-# 3 and 16 0.77-0.79, 2 and 20 0.82. A killed worker's waiting messages come back with the
-# visibility timeout, or their documents with the sweep.
+# next at once, not when the event loop next asks the broker (docs/performance.md has the
+# figures). A killed worker's waiting messages come back with the visibility timeout, or their
+# documents with the sweep.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 2)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -285,8 +293,8 @@ WEBHOOK_RELAY_POLL_SECONDS = 0.25
 WEBHOOK_RELAY_BATCH = 500
 # Threads in which a worker's relay processes stored events (webhooks/relay.py), each with its own
 # database connection. One: in a worker that also syncs, events share the interpreter lock with the
-# downloads, and a second thread only slowed them (burst at 0.1 s: 0.74-0.78 with one, 0.64-0.69
-# with two). An event waits on Advance only when it names no documents (their list is fetched):
+# downloads, and a second thread only slowed them (docs/performance.md). An event waits on Advance
+# only when it names no documents (their list is fetched):
 # raise it where that is common, and on a worker of its own for the intake queue (it has no syncs).
 WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 1)
 # A syncing worker holds a lease on its document and renews it every third of this; once a

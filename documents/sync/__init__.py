@@ -7,8 +7,6 @@ from contextlib import contextmanager
 
 from django.utils import timezone
 
-from core.prepared import PreparedQuery
-
 from ..models import Document
 from .claim import LeaseHeld, LeaseLost, document_claim, lease_kept
 from .settle import attempt_fail, attempt_stop, attempt_store
@@ -57,12 +55,12 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
 
 
 # The sync's one read: what the claim checks, and what the download needs (source, ids for the key).
-_document_read = PreparedQuery(lambda pk: Document.objects.select_related("version__work_item", "source").filter(pk=pk))
+_DOCUMENT_READ = Document.objects.select_related("version__work_item", "source")
 
 
 def _document_sync(*, document_id: int, retries: int, final_attempt: bool) -> None:
     # Read first, claim second: the one read serves the claim and the download.
-    document = _document_read.first(document_id)
+    document = _DOCUMENT_READ.filter(pk=document_id).first()
     if document is None or document.status not in (Document.Status.PENDING, Document.Status.SYNCING):
         return  # stored, failed, dead or gone: a resync since this read queues a message of its own
     attempt = document_claim(document=document)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import RetryableError
@@ -65,45 +66,27 @@ def document_claim(*, document: Document) -> Attempt | None:
     return attempt
 
 
-# In SQL rather than the ORM: built once, not for every document (core/prepared.py says why).
-# Pending and due, or syncing under a lapsed lease; a pending document waiting out a backoff is
-# not taken by a stale duplicate message early: its own retry message comes when due (and the
-# sweep, should that one be lost).
-_CLAIM_SQL = f"""
-    UPDATE {Document._meta.db_table}
-    SET status = 'syncing', attempts = attempts + 1, lease_token = %s, lease_expires_at = %s
-    WHERE id = %s AND attempts = %s AND (
-        (status = 'pending' AND (due_at IS NULL OR due_at <= %s)) OR (status = 'syncing' AND lease_expires_at < %s)
-    )
-"""  # noqa: S608 - the table's name is the model's; every value is a parameter
-_ATTEMPT_OPEN_SQL = f"""
-    INSERT INTO {DocumentAttempt._meta.db_table} (document_id, started_at, outcome, error) VALUES (%s, %s, '', '')
-    RETURNING id
-"""  # noqa: S608 - as above
-_lease_token_field = Document._meta.get_field("lease_token")
-
-
 def _document_take(document: Document) -> Attempt | None:
     """Take the document (pending, or syncing under a lapsed lease) and open its attempt; None when not ours.
 
     document is the row as read just before: the claim also requires its attempts count unchanged,
-    so that what the read said about open attempts still holds when the claim succeeds.
+    so that what the read said about open attempts still holds when the claim succeeds. A pending
+    document waiting out a backoff is not taken by a stale duplicate message early: its own retry
+    message comes when due (and the sweep, should that one be lost).
     """
     now = timezone.now()
     token = uuid.uuid4()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL,
-            [
-                _lease_token_field.get_db_prep_value(token, connection),
-                connection.ops.adapt_datetimefield_value(now + _lease_length()),
-                document.pk,
-                document.attempts,
-                connection.ops.adapt_datetimefield_value(now + DUE_SLACK),
-                connection.ops.adapt_datetimefield_value(now),
-            ],
+    takeable = Q(status=Document.Status.PENDING) & (Q(due_at__isnull=True) | Q(due_at__lte=now + DUE_SLACK)) | Q(
+        status=Document.Status.SYNCING, lease_expires_at__lt=now
+    )
+    with transaction.atomic():
+        taken = Document.objects.filter(takeable, pk=document.pk, attempts=document.attempts).update(
+            status=Document.Status.SYNCING,
+            attempts=F("attempts") + 1,
+            lease_token=token,
+            lease_expires_at=now + _lease_length(),
         )
-        if not cursor.rowcount:
+        if not taken:
             return None
         if document.status == Document.Status.SYNCING:
             # An attempt still open now lost its lease: its worker was killed, or stopped renewing.
@@ -114,9 +97,8 @@ def _document_take(document: Document) -> Attempt | None:
                 finished_at=now,
                 error="abandoned: its worker stopped renewing the lease (killed or stuck); taken over",
             )
-        cursor.execute(_ATTEMPT_OPEN_SQL, [document.pk, connection.ops.adapt_datetimefield_value(now)])
-        attempt_id = cursor.fetchone()[0]
-    return Attempt(pk=attempt_id, token=token)
+        attempt = DocumentAttempt.objects.create(document_id=document.pk, started_at=now, outcome="", error="")
+    return Attempt(pk=attempt.pk, token=token)
 
 
 def _lease_held_check(document_id: int) -> None:

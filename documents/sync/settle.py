@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import PermanentError, RetryableError
-from core.prepared import row_update
 from core.retry import retry_decide
 
 from .. import metrics
@@ -109,20 +108,14 @@ def _attempt_end(attempt: Attempt, document_id: int, outcome: str, error: str = 
     """Close the attempt's history row and write its result to the document; return whether it was written."""
     with transaction.atomic():
         written = bool(
-            row_update(
-                Document,
-                {"pk": document_id, "lease_token": attempt.token},
-                lease_expires_at=None,
-                lease_token=None,
-                **document_fields,
+            Document.objects.filter(pk=document_id, lease_token=attempt.token).update(
+                lease_expires_at=None, lease_token=None, **document_fields
             )
         )
         if not written and document_fields:
             outcome = DocumentAttempt.Outcome.RETRY
             error = f"another attempt had taken the document over; this result was not recorded ({error or 'stored'})"
-        row_update(
-            DocumentAttempt,
-            {"pk": attempt.pk},
+        DocumentAttempt.objects.filter(pk=attempt.pk).update(
             outcome=outcome,
             finished_at=timezone.now(),
             http_status=attempt.http_status,

@@ -2,25 +2,15 @@
 
 import functools
 import ipaddress
+import json
 import logging
 import time
 import uuid
-import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    connection,
-    connections,
-    models,
-    transaction,
-)
-from django.db.models import NOT_PROVIDED, Field
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -236,157 +226,41 @@ def _duplicate_record(*, fields: dict) -> Receipt:
     return Receipt(delivery_id=original.pk, public_id=original.public_id, created=False)
 
 
-@dataclass(frozen=True)
-class _CompiledInsert:
-    sql: str
-    # The columns the INSERT writes, in its order, each with the Python type of a value the
-    # database driver takes as it is (None: always prepared by the field).
-    fields: list[tuple[Field, type | None]]
+# The columns a new event's row gives; the database fills every other one with the model's
+# default (db_default, migration 0006). Written as SQL once rather than through Model.objects.create,
+# which builds and compiles an INSERT of every column per request: the intake's largest cost after
+# the statement itself (docs/performance.md). Values are bound by the server and the statement is
+# prepared by psycopg after a few runs (DATABASES' OPTIONS in config/settings/base.py).
+_INSERTED = ("public_id", "source", "token", "raw_body", "headers", "remote_addr", "event_id", "event_type")
+_INSERTED += ("status", "http_status")
+_DELIVERY_INSERT = "INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}".format(  # noqa: S608
+    table=Delivery._meta.db_table,
+    columns=", ".join(Delivery._meta.get_field(name).column for name in _INSERTED),
+    values=", ".join(["%s"] * len(_INSERTED)),
+    pk=Delivery._meta.pk.column,
+)
 
 
-# Fields whose values of this type the database driver takes as they are (get_db_prep_save cost
-# 16 µs per row, most of it for these; bytes wrapped for the DB-API went through a dumper written
-# in Python): on PostgreSQL an inet column takes the text of an address too.
-_AS_IS_TYPES: dict[type, type] = {
-    models.ForeignKey: int,  # the related row's id
-    models.CharField: str,
-    models.TextField: str,
-    models.PositiveSmallIntegerField: int,
-    models.PositiveIntegerField: int,
-    models.BinaryField: bytes,
-}
-
-
-def _as_is_type(field: Field, wrapper) -> type | None:
-    if type(field) is models.GenericIPAddressField and wrapper.vendor == "postgresql":
-        return str
-    return _AS_IS_TYPES.get(type(field))
-
-
-_INSERTS: dict[tuple[str, frozenset[str]], _CompiledInsert | None] = {}
-
-
-def _database_fills(field: Field) -> bool:
-    """Whether a row that does not give this field gets its model default from the database."""
-    default, db_default = field.get_default(), field.db_default
-    if db_default is NOT_PROVIDED:
-        return field.null and default is None
-    if hasattr(db_default, "resolve_expression"):  # Value(x) is x; another expression is no constant
-        db_default = getattr(db_default, "value", NOT_PROVIDED)
-    return db_default == default
-
-
-def _insert_compiled(wrapper, given: frozenset[str]) -> _CompiledInsert | None:
-    """The Delivery INSERT of a row giving these fields, compiled once per process: it writes
-    them, and the fields whose default is made per row (the time); the database
-    fills the rest with the same defaults the model has. None where the ORM must write the row (a
-    backend without RETURNING, or a field computed when it is saved)."""
-    key = (wrapper.alias, given)
-    if key in _INSERTS:
-        return _INSERTS[key]
-    meta, quote = Delivery._meta, wrapper.ops.quote_name
-    fields = [
-        field
-        for field in meta.concrete_fields
-        if not field.primary_key and (field.name in given or field.attname in given or not _database_fills(field))
-    ]
-    compiled = None
-    set_on_save = any(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) for field in fields)
-    if wrapper.features.can_return_columns_from_insert and not set_on_save:
-        sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 - names from the model
-            quote(meta.db_table),
-            ", ".join(quote(field.column) for field in fields),
-            ", ".join(["%s"] * len(fields)),
-            quote(meta.pk.column),
-        )
-        compiled = _CompiledInsert(sql=sql, fields=[(field, _as_is_type(field, wrapper)) for field in fields])
-    _INSERTS[key] = compiled
-    return compiled
-
-
-try:  # psycopg 3
-    from django.db.backends.postgresql.base import ServerBindingCursor
-except ImportError:  # no psycopg 3: the INSERT goes through Django's own cursor
-    ServerBindingCursor = None
-else:
-    _PREPARE_ONLY_WHEN_ASKED = 2**31  # executions before psycopg would prepare a statement by itself
-
-    class _InsertCursor(ServerBindingCursor):
-        prepared = True
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=self.prepared, binary=binary)
-
-
-# The INSERT's cursor, one per Django connection (each thread has its own) and made again when
-# that connection opens anew: making a psycopg cursor and its map of adapters for every request
-# cost a tenth of the request. Keyed weakly by Django's wrapper, which the cursor does not refer to.
-_insert_cursors: "weakref.WeakKeyDictionary[object, _InsertCursor]" = weakref.WeakKeyDictionary()
-
-
-def _insert_execute(wrapper, sql: str, params: list) -> int:
-    """Run the INSERT and return the new row's id, inside Django's connection (its transaction,
-    error wrapping and query log). On PostgreSQL its values are bound by the server, and the
-    statement is prepared once per connection: psycopg's default client-side binding quoted the
-    row's values into the SQL text in Python, and PostgreSQL parsed and planned it again for
-    every request. Not prepared behind a transaction pooler (DISABLE_SERVER_SIDE_CURSORS, see the
-    README), where the next transaction may run on a server connection that never saw it."""
-    if wrapper.vendor != "postgresql" or ServerBindingCursor is None:
-        with wrapper.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-    # What Django's cursor() does before it makes its own cursor, but its health check: a
-    # SELECT 1, a round trip that cost a quarter of the request's time. The INSERT finds a broken
-    # connection itself, and _delivery_insert then writes the row again on a new one.
-    wrapper.health_check_done = True
-    wrapper.ensure_connection()
-    wrapper.validate_thread_sharing()
-    raw = wrapper.connection
-    cursor = _insert_cursors.get(wrapper)
-    if cursor is None or cursor.connection is not raw:
-        cursor = _insert_cursors[wrapper] = _InsertCursor(raw)
-        if wrapper.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
-            cursor.prepared = False
-        elif raw.prepare_threshold is None:
-            # psycopg prepares nothing on a connection without a threshold (Django's default).
-            # Its client-side cursors, Django's, never prepare: this makes only ours prepare.
-            raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
-    wrapped = wrapper.make_debug_cursor(cursor) if wrapper.queries_logged else wrapper.make_cursor(cursor)
-    wrapped.execute(sql, params)
-    return cursor.fetchone()[0]
-
-
-def _delivery_insert(**values) -> Receipt:
-    """Delivery.objects.create(**values) for a new event, with neither the ORM's model instance
-    nor its preparation of every field (they cost the intake a fifth of its CPU): the INSERT is
-    compiled once per process and given only the values this row sets. Relations are given as
-    objects (`source=`) or ids (`source_id=`). No signal is connected to Delivery."""
-    wrapper = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy: fields ask it a lot
-    public_id = values.setdefault("public_id", uuid.uuid4())  # made here, to answer with it
-    compiled = _insert_compiled(wrapper, frozenset(values))
-    if compiled is None:
-        delivery = Delivery.objects.create(**values)
-        return Receipt(delivery_id=delivery.pk, public_id=public_id, created=True)
-    params = []
-    for field, as_is in compiled.fields:
-        if field.attname in values:
-            value = values[field.attname]
-        elif field.name in values:  # a relation given as its object
-            obj = values[field.name]
-            value = None if obj is None else getattr(obj, field.target_field.attname)
-        else:
-            value = field.get_default()
-        params.append(value if value is None or type(value) is as_is else field.get_db_prep_save(value, wrapper))
-    try:
-        delivery_id = _insert_execute(wrapper, compiled.sql, params)
-    except (OperationalError, InterfaceError):
-        if wrapper.in_atomic_block or wrapper.is_usable():
-            raise
-        # The persistent connection broke while idle (a restarted server, a dropped socket): once
-        # more on a new one. Had the first INSERT committed after all, this one is refused as the
-        # same event, and the call is answered as a duplicate: stored once either way.
-        wrapper.close()
-        delivery_id = _insert_execute(wrapper, compiled.sql, params)
+def _delivery_insert(
+    *,
+    source: Source,
+    token: WebhookToken | None,
+    raw_body: bytes,
+    headers: dict,
+    remote_addr: str | None,
+    event_id: str,
+    event_type: str,
+    status: str,
+    http_status: int,
+) -> Receipt:
+    """Store a new event's delivery row: the request's one INSERT, committed before the answer."""
+    public_id = uuid.uuid4()
+    # The id as 32 hex digits: what SQLite's column holds, and a spelling PostgreSQL's uuid reads.
+    values = [public_id.hex, source.pk, token.pk if token else None, raw_body, json.dumps(headers), remote_addr]
+    values += [text_storable(event_id, 200), text_storable(event_type, 100), status, http_status]
+    with connection.cursor() as cursor:
+        cursor.execute(_DELIVERY_INSERT, values)
+        delivery_id = cursor.fetchone()[0]
     return Receipt(delivery_id=delivery_id, public_id=public_id, created=True)
 
 
