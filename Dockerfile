@@ -2,8 +2,11 @@
 # migrations from it with other commands. Configured only through the environment (.env.example).
 FROM python:3.11-slim
 
+# MALLOC_ARENA_MAX: two malloc arenas per process, not eight per core: a worker's threads
+# streaming large downloads otherwise each keep freed memory mapped in an arena of their own.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

@@ -89,6 +89,12 @@ def metrics_dir_prepare(var: Path) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
+def process_environment_set() -> None:
+    """What every process of the app is started with (the Dockerfile sets the same): two malloc
+    arenas per process, so that a worker's threads do not each keep freed memory of their own."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+
+
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
 
@@ -122,6 +128,7 @@ def main() -> int:
         if not env_str("REDIS_URL"):  # read as settings read it: they then use this server
             services.append(embedded_redis_start(var))
         metrics_dir_prepare(var)
+        process_environment_set()
         manage("migrate", "--noinput", "-v", "0")
         manage("admin_ensure")
         # Each as the README tells users to start it: the worker with every queue, the project's pool

@@ -69,3 +69,37 @@ def test_core_imports_no_app():
     found = [(file, module) for file, module in imported_modules("core") if module.split(".")[0] in apps]
 
     assert found == []
+
+
+# Private parts of Django, psycopg and the C library that production code once reached into to win
+# a benchmark (issue 21): each upgrade of them would have been an investigation. Their supported
+# replacements: the ORM or a plain cursor, DATABASES' OPTIONS, MALLOC_ARENA_MAX in the processes'
+# environment.
+PRIVATE_INTERNALS = {
+    "ServerBindingCursor": "a cursor class of Django's backend",
+    "health_check_done": "Django's connection health-check flag",
+    "make_debug_cursor": "Django's cursor wrapping",
+    "validate_thread_sharing": "Django's connection internals",
+    "get_related_populators": "Django's queryset iteration",
+    "klass_info": "Django's SQL compiler state",
+    "results_iter": "Django's SQL compiler",
+    "get_db_prep_save": "a field's preparation for the database, passed around by hand",
+    ".prepare_threshold =": "psycopg's connection attribute set by hand (OPTIONS sets it)",
+    "mallopt": "glibc through ctypes (MALLOC_ARENA_MAX is the environment's)",
+    "setswitchinterval": "the interpreter's switch interval, set process-wide from a bootstep",
+    "core.prepared": "querysets compiled once and rebuilt by hand",
+}
+PRODUCTION_FOLDERS = ["config", "core", "webhooks", "documents", "interviews"]
+
+
+def test_production_code_uses_no_private_internals():
+    found = [
+        (str(path.relative_to(BASE_DIR)), name)
+        for folder in PRODUCTION_FOLDERS
+        for path in sorted((BASE_DIR / folder).rglob("*.py"))
+        if "migrations" not in path.parts
+        for name in PRIVATE_INTERNALS
+        if name in path.read_text()
+    ]
+
+    assert found == []
