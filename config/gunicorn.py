@@ -22,9 +22,8 @@ Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 bind = env_str("GUNICORN_BIND", "0.0.0.0:8000")
 workers = env_int("WEB_CONCURRENCY", 2)
 # One thread per worker (gunicorn's sync worker) unless told otherwise. The webhook calls are
-# short and CPU-bound: measured with `wrk -c32` on 2 cores, 2 workers of 4 threads each answered
-# about 10% fewer of them than 2 sync workers, with a p99 of 44-84 ms against 20-28 ms (the
-# threads contend for each process's GIL). Threads pay off where requests wait: raise GUNICORN_THREADS
+# short and CPU-bound, and threads contend for each process's GIL: sync workers answered more of
+# them, with a lower p99 (docs/performance.md). Threads pay off where requests wait: raise GUNICORN_THREADS
 # (or WEB_CONCURRENCY) when interview answer providers call slow services (see the README).
 threads = env_int("GUNICORN_THREADS", 1)
 accesslog = "-"
