@@ -291,12 +291,6 @@ SWEEP_STALE_SECONDS = 120
 # short transaction.
 WEBHOOK_RELAY_POLL_SECONDS = 0.25
 WEBHOOK_RELAY_BATCH = 500
-# Threads in which a worker's relay processes stored events (webhooks/relay.py), each with its own
-# database connection. One: in a worker that also syncs, events share the interpreter lock with the
-# downloads, and a second thread only slowed them (docs/performance.md). An event waits on Advance
-# only when it names no documents (their list is fetched):
-# raise it where that is common, and on a worker of its own for the intake queue (it has no syncs).
-WEBHOOK_RELAY_THREADS = env_int("WEBHOOK_RELAY_THREADS", 1)
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
 # A minute: a live worker loses it only by missing two renewals in a row, and a killed worker's

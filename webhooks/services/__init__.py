@@ -15,7 +15,7 @@ from .intake import (
     interview_receive,
     text_storable,
 )
-from .outbox import deliveries_claim, deliveries_publish, delivery_process_claimed
+from .outbox import deliveries_publish
 from .processing import (
     deliveries_requeue_stalled,
     delivery_process,
@@ -71,13 +71,11 @@ __all__ = [
     "call_refusal_record",
     "checked_tokens_forget",
     "client_address",
-    "deliveries_claim",
     "deliveries_publish",
     "deliveries_requeue_stalled",
     "delivery_enqueue",
     "delivery_enqueue_on_commit",
     "delivery_process",
-    "delivery_process_claimed",
     "delivery_reject",
     "delivery_replay",
     "event_receive",
