@@ -20,10 +20,17 @@ MAX_RETRY_COUNTDOWN = 600
 DUE_SLACK = timedelta(seconds=2)
 
 
+def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
+    """The project's one backoff: exponential with "equal jitter", a wait drawn between half of
+    and the whole of min(cap, base * 2**attempt), so that waits grow and never bunch together."""
+    ceiling = min(cap, base * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
 def retry_countdown(retries: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter (5 s, 10 s, 20 s … up to 10 min), never sooner than Retry-After."""
-    backoff = min(MAX_RETRY_COUNTDOWN, settings.RETRY_BACKOFF_BASE_SECONDS * 2**retries)
-    countdown = random.uniform(backoff / 2, backoff)
+    """The wait before a failed attempt's retry: backoff_seconds from RETRY_BACKOFF_BASE_SECONDS
+    (2.5-5 s, 5-10 s, 10-20 s ... up to 5-10 min), never sooner than Retry-After."""
+    countdown = backoff_seconds(retries, base=settings.RETRY_BACKOFF_BASE_SECONDS, cap=MAX_RETRY_COUNTDOWN)
     if retry_after is not None:
         countdown = max(countdown, min(retry_after, MAX_RETRY_COUNTDOWN))
     return countdown

@@ -300,8 +300,9 @@ DOCUMENT_LEASE_SECONDS = 60
 # and retries before it is failed.
 WEBHOOK_PROCESS_TIME_LIMIT = env_int("WEBHOOK_PROCESS_TIME_LIMIT", 300)
 WEBHOOK_PROCESS_MAX_RETRIES = env_int("WEBHOOK_PROCESS_MAX_RETRIES", 8)
-# Transient failures wait about base * 2**retry seconds (full jitter, at most 10 minutes); how
-# long before a document is given up is DOCUMENT_SYNC_MAX_RETRIES's to say ...
+# Transient failures wait about base * 2**retry seconds (equal jitter: half to all of it, at most
+# 10 minutes; core.retry.backoff_seconds); how long before a document is given up is
+# DOCUMENT_SYNC_MAX_RETRIES's to say ...
 RETRY_BACKOFF_BASE_SECONDS = 5.0
 # ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
 DOCUMENT_SYNC_MAX_RETRIES = env_int("DOCUMENT_SYNC_MAX_RETRIES", 10)

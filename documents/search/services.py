@@ -7,7 +7,6 @@ memory limit and a time budget, so that a hostile file costs at most that child.
 
 import logging
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from core.errors import RetryableError
+from core.retry import backoff_seconds
 
 from ..models import Document, DocumentText, SourceSync
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
@@ -91,9 +91,9 @@ def document_text_defer(*, document_id: int, deferrals: int) -> None:
     DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
         queued_at=timezone.now()
     )
-    # 2-6 s, then twice as long each time up to 16-48 s: a long run of syncs is not slowed by
+    # 3-6 s, then twice as long each time up to 24-48 s: a long run of syncs is not slowed by
     # re-queueing every waiting text every few seconds.
-    countdown = random.uniform(1, 3) * min(2**deferrals, 16)
+    countdown = backoff_seconds(deferrals, base=3, cap=48)
     document_text_extract.apply_async((document_id,), {"deferrals": deferrals}, countdown=countdown)
 
 

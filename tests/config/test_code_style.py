@@ -88,6 +88,7 @@ PRIVATE_INTERNALS = {
     "mallopt": "glibc through ctypes (MALLOC_ARENA_MAX is the environment's)",
     "setswitchinterval": "the interpreter's switch interval, set process-wide from a bootstep",
     "core.prepared": "querysets compiled once and rebuilt by hand",
+    "consuming_from": "Celery's task consumer, read to decide where an event is processed",
 }
 PRODUCTION_FOLDERS = ["config", "core", "webhooks", "documents", "interviews"]
 
