@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.errors import PermanentError, RetryableError
 from core.retry import DUE_SLACK, retry_decide
+from core.sweep import stalled_requeue
 
 from . import metrics
 from .advance.client import AdvanceClient
@@ -91,18 +92,19 @@ def _post_processing_send(version_id: int) -> None:
 
 def versions_post_processing_requeue_stalled() -> int:
     """Queue again the status calls whose due time passed long ago (their message was lost); return how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
-    stalled = WorkItemVersion.objects.filter(
-        post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at__lt=cutoff
-    )
-    with transaction.atomic():
-        ids = list(stalled.order_by("pk").values_list("pk", flat=True)[:1000])
+
+    def stalled(now, cutoff):
+        return WorkItemVersion.objects.filter(
+            post_processing_status=WorkItemVersion.PostProcessing.COMPLETING, post_processing_due_at__lt=cutoff
+        )
+
+    def requeue(ids: list[int]) -> int:
         WorkItemVersion.objects.filter(pk__in=ids).update(post_processing_due_at=timezone.now())
         for version_id in ids:
             _post_processing_send(version_id)
-    if ids:
-        logger.warning("re-queued %s stalled post-processing status calls", len(ids))
-    return len(ids)
+        return len(ids)
+
+    return stalled_requeue(what="post-processing status calls", stalled=stalled, requeue=requeue)
 
 
 def version_post_processing_complete(*, version_id: int, retries: int = 0, final_attempt: bool = False) -> None:

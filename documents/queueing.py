@@ -2,13 +2,12 @@
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.sweep import stalled_requeue
 from webhooks.services import delivery_replay
 
 from .models import Document
@@ -55,17 +54,18 @@ def documents_retry(*, documents) -> int:
 
 def documents_requeue_stalled() -> int:
     """Queue again the documents whose sync never started, or whose worker stopped renewing its lease."""
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
-    stalled = Document.objects.filter(
-        Q(status=Document.Status.PENDING) & (Q(due_at__lt=cutoff) | Q(due_at__isnull=True, created_at__lt=cutoff))
-        | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
+
+    def stalled(now, cutoff):
+        return Document.objects.filter(
+            Q(status=Document.Status.PENDING) & (Q(due_at__lt=cutoff) | Q(due_at__isnull=True, created_at__lt=cutoff))
+            | Q(status=Document.Status.SYNCING, lease_expires_at__lt=now)
+        )
+
+    return stalled_requeue(
+        what="documents",
+        stalled=stalled,
+        requeue=lambda ids: documents_enqueue(documents=Document.objects.filter(pk__in=ids)),
     )
-    with transaction.atomic():
-        count = documents_enqueue(documents=stalled.order_by("pk")[:1000])
-    if count:
-        logger.warning("re-queued %s stalled documents", count)
-    return count
 
 
 def documents_resync(*, documents, include_stored: bool = False, failed_only: bool = False) -> int:

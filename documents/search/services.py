@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -24,6 +24,7 @@ from storages.backends.s3 import S3Storage
 
 from core.errors import RetryableError
 from core.retry import backoff_seconds
+from core.sweep import stalled_requeue
 
 from ..models import Document, DocumentText, SourceSync
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
@@ -118,18 +119,19 @@ def documents_text_queue(*, documents) -> int:
 
 def documents_text_requeue_stalled() -> int:
     """Queue again stored documents never extracted, or awaiting for long (a lost message); return how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
-    never = Document.objects.filter(status=Document.Status.STORED, text_record__isnull=True, synced_at__lt=cutoff)
-    stalled = Document.objects.filter(
-        Q(text_record__status=DocumentText.Status.AWAITING)
-        & (Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True))
+
+    def stalled(now, cutoff):
+        never = Q(status=Document.Status.STORED, text_record__isnull=True, synced_at__lt=cutoff)
+        awaiting = Q(text_record__status=DocumentText.Status.AWAITING) & (
+            Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True)
+        )
+        return Document.objects.filter(never | awaiting)
+
+    return stalled_requeue(
+        what="document text extractions",
+        stalled=stalled,
+        requeue=lambda ids: documents_text_queue(documents=Document.objects.filter(pk__in=ids)),
     )
-    ids = list(never.order_by("pk").values_list("pk", flat=True)[:500])
-    ids += list(stalled.order_by("pk").values_list("pk", flat=True)[:500])
-    count = documents_text_queue(documents=Document.objects.filter(pk__in=ids)) if ids else 0
-    if count:
-        logger.warning("re-queued %s stalled document text extractions", count)
-    return count
 
 
 def document_text_extract(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> str | None:

@@ -2,10 +2,8 @@
 
 import logging
 import traceback
-from datetime import timedelta
 from typing import NoReturn
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -13,11 +11,12 @@ from rest_framework import serializers
 
 from core.errors import PermanentError, RetryableError
 from core.retry import DUE_SLACK, retry_decide
+from core.sweep import stalled_requeue
 
 from ..models import Delivery
 from ..payloads import PayloadError, payload_decode, payload_validate
 from ..registry import event_type_get
-from .intake import delivery_enqueue, delivery_enqueue_on_commit
+from .intake import delivery_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +97,16 @@ def deliveries_requeue_stalled() -> int:
     message lost (a broker restarted without its data), or stored events no relay published for
     that long (webhooks.relay publishes them as they are stored, in every worker). Events waiting
     for a retry are not due yet and are left alone."""
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=settings.SWEEP_STALE_SECONDS)
-    stalled = list(
-        Delivery.objects.filter(status=Delivery.Status.ACCEPTED)
-        .filter(Q(due_at__lt=cutoff) | Q(due_at__isnull=True, received_at__lt=cutoff))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:1000]
-    )
-    Delivery.objects.filter(pk__in=stalled).update(due_at=now)
-    for delivery_id in stalled:
-        delivery_enqueue(delivery_id=delivery_id)
-    if stalled:
-        logger.warning("re-queued %s stalled deliveries", len(stalled))
-    return len(stalled)
+
+    def stalled(now, cutoff):
+        return Delivery.objects.filter(status=Delivery.Status.ACCEPTED).filter(
+            Q(due_at__lt=cutoff) | Q(due_at__isnull=True, received_at__lt=cutoff)
+        )
+
+    def requeue(ids: list[int]) -> int:
+        Delivery.objects.filter(pk__in=ids).update(due_at=timezone.now())
+        for delivery_id in ids:
+            delivery_enqueue_on_commit(delivery_id=delivery_id)
+        return len(ids)
+
+    return stalled_requeue(what="deliveries", stalled=stalled, requeue=requeue)
