@@ -58,7 +58,21 @@ def advance() -> Iterator[SimulatedAdvance]:
 
 
 @pytest.fixture
-def source(db, advance: SimulatedAdvance) -> Source:
+def source(db, request: pytest.FixtureRequest) -> Source:
+    """The tenancy "acme": at the test's simulated Advance when the test asks for one (`advance`),
+    else at a loopback port that refuses at once, with no server started for a test that never
+    calls Advance."""
+    if "advance" not in request.fixturenames:
+        return source_make(
+            "acme",
+            name="Acme tenancy",
+            api_base_url="http://127.0.0.1:9/api/rest/v1.1",
+            auth_base_url="http://127.0.0.1:9/auth",
+            client_name="acme-client",
+            principal_name="acme-sync",
+            principal_password="acme-password",
+        )
+    advance: SimulatedAdvance = request.getfixturevalue("advance")
     source, _ = source_save(
         slug="acme",
         name="Acme tenancy",

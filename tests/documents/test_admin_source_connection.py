@@ -31,7 +31,7 @@ def test_a_source_that_can_log_in_is_reported_as_such(admin_client, source, adva
     assert advance.login_count == 1
 
 
-def test_a_refused_log_in_is_reported_with_advance_answer(admin_client, source):
+def test_a_refused_log_in_is_reported_with_advance_answer(admin_client, source, advance):
     source.set_principal_password("wrong password")
     source.save()
 

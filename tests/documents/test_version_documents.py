@@ -9,7 +9,7 @@ from advance_sim import SimDocument, SimulatedAdvance, document_bytes
 from documents.models import Document, SourceSync, WorkItemVersion
 from tests.factories import send
 from tests.support.waiting import wait_for, wait_until_settled
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -65,7 +65,10 @@ def test_on_api_v1_the_latest_list_is_used_and_marked(
     stack, advance_v11, source, token_key, webhook_url, bucket, admin_client
 ):
     advance = advance_v11
-    Source.objects.filter(pk=source.pk).update(api_base_url=advance.api_base_url, auth_base_url=advance.auth_base_url)
+    source.api_base_url, source.auth_base_url = advance.api_base_url, advance.auth_base_url
+    source.client_name, source.principal_name = advance.client_name, advance.principal_name
+    source.set_principal_password(advance.principal_password)
+    source.save()
     work_item = advance.add_work_item(documents=[SimDocument(name="First draft", kind="docx")])
     first_version = work_item.version_id
     second = SimDocument(name="Second draft", kind="pdf")

@@ -97,7 +97,8 @@ def test_the_relay_publishes_what_is_stored_within_its_poll_interval_and_stops_p
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_what_the_relay_marks_published_reaches_the_broker_and_the_worker_processes_it(source, celery_worker):
+def test_what_the_relay_marks_published_reaches_the_broker_and_the_worker_processes_it(source, advance, celery_worker):
+    # Processing these events lists their documents from the source's (simulated) Advance.
     deliveries = stored(source, 3)
 
     # Whichever relay claims them (this one, or the worker's own), each is published, not only marked.
