@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication, request_body_read
+from .authentication import IsWebhookCaller, SourceUrlAuthentication, WebhookTokenAuthentication
 from .inbound import CallError, InboundCall, call_read
-from .parsers import MalformedCall, RawFormParser, RawJsonParser, RawMultipartParser
+from .parsers import MalformedCall, RawFormParser, RawJsonParser, RawMultipartParser, request_body_read
 from .registry import Answer
 from .services import Receipt, WebhookCaller, signature_seen_record
 from .services.calls import call_receive, call_refusal_record

@@ -1,6 +1,3 @@
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.http.request import RawPostDataException, UnreadablePostError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -8,7 +5,6 @@ from rest_framework.request import Request
 
 from .inbound import InboundCall
 from .models import Source
-from .parsers import PayloadTooLarge, body_limit_check
 from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
 from .services.refusals import KeptRequest, refusal_worth_keeping
@@ -103,21 +99,6 @@ class SourceUrlAuthentication(BaseAuthentication):
 def inbound_call(request: Request) -> InboundCall:
     """The call as the endpoint reads it, once (AdvanceWebhookApi.inbound_call)."""
     return request.parser_context["view"].inbound_call()
-
-
-def request_body_read(request: Request) -> bytes:
-    """The body exactly as received, read once for webhooks.inbound.call_read.
-
-    The size limit is checked from Content-Length first, so an oversized body is never read.
-    """
-    body_limit_check(request.META.get("CONTENT_LENGTH"))
-    try:
-        return request.body
-    except RequestDataTooBig:
-        raise PayloadTooLarge(f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.") from None
-    except (RawPostDataException, UnreadablePostError):
-        # A client that went away mid-body, or a stream consumed already: nothing to verify against.
-        raise exceptions.ParseError("The body could not be read.") from None
 
 
 class IsWebhookCaller(BasePermission):

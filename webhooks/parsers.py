@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException, UnreadablePostError
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 
@@ -25,6 +27,21 @@ def body_limit_check(content_length: str | None) -> None:
         raise exceptions.ParseError("Content-Length is not a number.") from None
     if length > settings.WEBHOOK_MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes.")
+
+
+def request_body_read(request) -> bytes:
+    """The body exactly as received, read once for webhooks.inbound.call_read.
+
+    The size limit is checked from Content-Length first, so an oversized body is never read.
+    """
+    body_limit_check(request.META.get("CONTENT_LENGTH"))
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.") from None
+    except (RawPostDataException, UnreadablePostError):
+        # A client that went away mid-body, or a stream consumed already: nothing to verify against.
+        raise exceptions.ParseError("The body could not be read.") from None
 
 
 class RawBodyParser(BaseParser):

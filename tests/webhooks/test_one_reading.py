@@ -21,7 +21,7 @@ import requests
 from advance_sim import SimDocument, form_webhook_build
 from documents.models import Document
 from tests.support.waiting import wait_for
-from webhooks.inbound import CallError, call_read, is_code_name, query_redact
+from webhooks.inbound import CallError, PayloadError, call_read, is_code_name, query_redact
 from webhooks.models import Delivery, Source
 from webhooks.payloads import payload_decode
 from webhooks.services import source_hmac_configure, source_hmac_secret_set
@@ -169,11 +169,10 @@ def test_a_multipart_form_with_a_near_name_beside_token_is_refused(params):
     ],
 )
 def test_a_form_read_two_ways_is_refused(body):
-    with pytest.raises(Exception) as refused:
+    # Refused by the reading (CallError) or, for two spellings of one key, by the event built from it.
+    with pytest.raises(PayloadError):
         call = call_read(method="POST", meta={"CONTENT_TYPE": FORM}, raw_body=body)
         payload_decode(call.body_without_code, FORM)
-
-    assert refused.type.__name__ in ("CallError", "PayloadError")
 
 
 def test_the_stored_body_reads_back_as_exactly_the_event_that_was_signed():
