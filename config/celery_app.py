@@ -20,8 +20,6 @@ def _embedded_prepare(sender: Celery, **kwargs) -> None:
 
 # Every worker publishes what the intake stored (webhooks/relay.py): nothing for an operator to start.
 app.steps["worker"].add("webhooks.relay:RelayStep")
-# Every worker announces the texts it stored once its syncs pause (documents/search/announce.py).
-app.steps["worker"].add("documents.search.announce:TextAnnouncerStep")
 # The threads pool's free slots are taken at once (config/worker_steps.py).
 app.steps["worker"].add("config.worker_steps.ThreadsPoolWakeup")
 # Database connections last from one task to the next (config/worker_steps.py).

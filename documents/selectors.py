@@ -18,6 +18,11 @@ WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
 
 
+def documents_syncing() -> bool:
+    """Whether a live attempt syncs a document now, in any worker (one probe of the status index)."""
+    return Document.objects.filter(status=Document.Status.SYNCING, lease_expires_at__gt=timezone.now()).exists()
+
+
 def _start_of_day(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 

@@ -27,9 +27,9 @@ from core.retry import backoff_seconds
 from core.sweep import stalled_requeue
 
 from ..models import Document, DocumentText, SourceSync
+from ..selectors import documents_syncing
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
 from . import metrics
-from .announce import text_hold
 from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, child_run, kind_for
 
 logger = logging.getLogger(__name__)
@@ -52,29 +52,64 @@ class ExtractionRetry(RetryableError):
     """Storage could not be read now; the task tries again later."""
 
 
-def document_text_queue(*, document_id: int) -> None:
-    """Mark the stored document's text as awaiting extraction and queue it after commit. Never raises.
+# Held texts queued per release: one short transaction, however long the burst that held them.
+RELEASE_BATCH = 1000
 
-    Called by the sync once a document is stored: a failure here is logged and left to the
+
+def document_text_queue(*, document_id: int) -> None:
+    """Mark the stored document's text as awaiting extraction, held until the syncs pause. Never raises.
+
+    Called by the sync once a document is stored; the sync then calls texts_release, which queues
+    it at once unless other documents are syncing. A failure here is logged and left to the
     sweep (documents_text_requeue_stalled), never turned into a failed sync.
     """
     try:
         # One statement (an upsert), not a transaction of two: this runs once per document stored.
         DocumentText.objects.bulk_create(
-            [DocumentText(document_id=document_id, status=DocumentText.Status.AWAITING, queued_at=timezone.now())],
+            [DocumentText(document_id=document_id, status=DocumentText.Status.AWAITING, queued_at=None)],
             update_conflicts=True,
             unique_fields=["document"],
             update_fields=["status", "queued_at", "reason"],
         )
-        transaction.on_commit(lambda: _announce(document_id), robust=True)
     except Exception:
         logger.exception("document text not queued: document=%s (the sweep will)", document_id)
 
 
-def _announce(document_id: int) -> None:
-    # In a worker, the message waits until its syncs pause (documents/search/announce.py).
-    if not text_hold(document_id):
-        _send(document_id)
+def texts_release() -> int:
+    """Queue the extraction of the held texts once no document is syncing; return how many. Never raises.
+
+    Extraction takes a core for a good part of a second per document: run beside a burst of
+    syncs, it slowed the burst, and deferring it sent a message per text again and again. So a
+    stored document's text waits (awaiting, queued_at empty: the row says it is held) until the
+    sync that ends while no other runs releases every held text. A text held past
+    SWEEP_STALE_SECONDS (syncs that never pause) is queued by the sweep.
+    """
+    try:
+        if documents_syncing():
+            return 0
+        with transaction.atomic():
+            held = DocumentText.objects.filter(status=DocumentText.Status.AWAITING, queued_at__isnull=True)
+            # SKIP LOCKED: two syncs ending together release disjoint texts, never one twice.
+            ids = list(
+                held.select_for_update(skip_locked=True)
+                .order_by("document_id")
+                .values_list("document_id", flat=True)[:RELEASE_BATCH]
+            )
+            if ids:
+                DocumentText.objects.filter(document_id__in=ids).update(queued_at=timezone.now())
+                transaction.on_commit(lambda: _texts_send(ids), robust=True)
+    except Exception:
+        logger.exception("held document texts not released (the sweep will)")
+        return 0
+    return len(ids)
+
+
+def _texts_send(ids: list[int]) -> None:
+    from .tasks import document_text_extract  # the task module imports this one
+
+    with document_text_extract.app.producer_or_acquire() as producer:
+        for document_id in ids:
+            document_text_extract.apply_async((document_id,), producer=producer)
 
 
 def _send(document_id: int) -> None:
@@ -118,12 +153,13 @@ def documents_text_queue(*, documents) -> int:
 
 
 def documents_text_requeue_stalled() -> int:
-    """Queue again stored documents never extracted, or awaiting for long (a lost message); return how many."""
+    """Queue again stored documents never extracted, awaiting for long (a lost message), or held
+    for long (syncs that never paused); return how many."""
 
     def stalled(now, cutoff):
         never = Q(status=Document.Status.STORED, text_record__isnull=True, synced_at__lt=cutoff)
         awaiting = Q(text_record__status=DocumentText.Status.AWAITING) & (
-            Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True)
+            Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True, synced_at__lt=cutoff)
         )
         return Document.objects.filter(never | awaiting)
 

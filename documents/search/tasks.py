@@ -5,12 +5,12 @@ from django.conf import settings
 
 from core.retry import attempt_run
 
-from ..sync import syncs_running
+from ..selectors import documents_syncing
 from . import services
 
 # An extraction's child process takes a core for a good part of a second. A worker process runs
-# SEARCH_EXTRACT_CONCURRENCY of them at a time, and none while it syncs documents: a burst of
-# syncs never waits for the CPU (or a pool thread) behind the texts of what it stored.
+# SEARCH_EXTRACT_CONCURRENCY of them at a time, and none while documents sync: a burst of syncs
+# never waits for the CPU (or a pool thread) behind the texts of what it stored.
 _extraction_slots = threading.BoundedSemaphore(settings.SEARCH_EXTRACT_CONCURRENCY)
 # After this many deferrals an extraction runs whatever the syncs, so that a steady stream of
 # syncs cannot keep a text waiting for ever.
@@ -23,7 +23,7 @@ SEARCH_EXTRACT_MAX_RETRIES = 5
 # On the `search` queue (settings.CELERY_TASK_ROUTES): extraction never waits behind, nor delays, a sync.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=SEARCH_EXTRACT_MAX_RETRIES)
 def document_text_extract(self, document_id: int, deferrals: int = 0) -> None:
-    busy = syncs_running() > 0 and deferrals < MAX_DEFERRALS
+    busy = deferrals < MAX_DEFERRALS and documents_syncing()
     if busy or not _extraction_slots.acquire(blocking=False):
         services.document_text_defer(document_id=document_id, deferrals=deferrals + 1)
         return

@@ -1,45 +1,14 @@
 """Syncing one document: claim it (claim), stream it into storage (stream), end the attempt (settle)."""
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.utils import timezone
 
 from ..models import Document
+from ..search.services import texts_release
 from .claim import LeaseHeld, LeaseLost, document_claim, lease_kept
 from .settle import attempt_fail, attempt_stop, attempt_store
 from .stream import document_download_store
 
-__all__ = ["LeaseHeld", "document_sync", "sync_idle_seconds", "syncs_running"]
-
-_running = 0
-_running_lock = threading.Lock()
-_last_ended = 0.0  # time.monotonic() when the last sync ended
-
-
-def syncs_running() -> int:
-    """How many document syncs this process runs now: text extraction waits while any does."""
-    return _running
-
-
-def sync_idle_seconds() -> float:
-    """How long this process has run no document sync: 0 while one runs."""
-    return 0.0 if _running else time.monotonic() - _last_ended
-
-
-@contextmanager
-def _sync_counted() -> Iterator[None]:
-    global _running, _last_ended
-    with _running_lock:
-        _running += 1
-    try:
-        yield
-    finally:
-        with _running_lock:
-            _running -= 1
-            _last_ended = time.monotonic()
+__all__ = ["LeaseHeld", "document_sync"]
 
 
 def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = False) -> None:
@@ -50,8 +19,11 @@ def document_sync(*, document_id: int, retries: int = 0, final_attempt: bool = F
     is the backoff for this many retries (never below Retry-After); on the final attempt they make
     it dead. A lease held by a live attempt raises LeaseHeld with the wait until it lapses.
     """
-    with _sync_counted():
+    try:
         _document_sync(document_id=document_id, retries=retries, final_attempt=final_attempt)
+    finally:
+        # Texts stored while documents synced were held; if this was the last sync running, they go out now.
+        texts_release()
 
 
 # The sync's one read: what the claim checks, and what the download needs (source, ids for the key).

@@ -89,6 +89,8 @@ PRIVATE_INTERNALS = {
     "setswitchinterval": "the interpreter's switch interval, set process-wide from a bootstep",
     "core.prepared": "querysets compiled once and rebuilt by hand",
     "consuming_from": "Celery's task consumer, read to decide where an event is processed",
+    "TextAnnouncer": "texts held in a worker's memory by a bootstep (the database holds them now)",
+    "syncs_running": "a process-wide count of running syncs (the database says whether any syncs)",
 }
 PRODUCTION_FOLDERS = ["config", "core", "webhooks", "documents", "interviews"]
 

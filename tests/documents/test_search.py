@@ -351,21 +351,29 @@ def test_an_unexpected_error_is_recorded_on_the_text_not_left_awaiting(bucket, s
     assert "klingon" in text.detail
 
 
+def syncing(document: Document) -> None:
+    """The document as a live attempt holds it: syncing, its lease running."""
+    Document.objects.filter(pk=document.pk).update(
+        status="syncing", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+
+
 @pytest.mark.django_db(transaction=True)
-def test_an_extraction_waits_while_its_worker_syncs_and_runs_once_it_no_longer_does(celery_worker, bucket, source):
+def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(celery_worker, bucket, source):
     from documents.search.tasks import document_text_extract as extract_task
-    from documents.sync import _sync_counted
 
     document = document_make(source, document_id="busy", content=pdf_bytes("Quarterly rent review clause"))
+    other = document_make(source, document_id="other")
     DocumentText.objects.create(document=document, queued_at=timezone.now() - timedelta(minutes=1))
+    syncing(other)
 
-    with _sync_counted():  # a document sync runs in this process
-        extract_task(document.pk)
-        text = DocumentText.objects.get(pk=document.pk)
-        assert (text.status, text.attempts) == ("awaiting", 0)  # deferred, not extracted
-        assert text.queued_at > timezone.now() - timedelta(seconds=30)  # and the sweep leaves it
+    extract_task(document.pk)
+    text = DocumentText.objects.get(pk=document.pk)
+    assert (text.status, text.attempts) == ("awaiting", 0)  # deferred, not extracted
+    assert text.queued_at > timezone.now() - timedelta(seconds=30)  # and the sweep leaves it
 
-    # Queued again a few seconds later: the suite's worker, syncing nothing, extracts it.
+    # Queued again a few seconds later: with no document syncing, the suite's worker extracts it.
+    Document.objects.filter(pk=other.pk).update(status="stored", lease_expires_at=None)
     wait_for(lambda: DocumentText.objects.get(pk=document.pk).status == "extracted", timeout=60)
     assert "rent review" in DocumentText.objects.get(pk=document.pk).text
 
@@ -503,65 +511,48 @@ def test_whatever_is_typed_in_the_search_box_gets_a_page_not_an_error(source, ad
     assert changelist(admin_client, term).status_code == 200
 
 
-@pytest.fixture
-def announcer():
-    """The text announcer of a worker, running in this process (documents/search/announce.py)."""
-    from documents.search.announce import TextAnnouncer
-
-    running = TextAnnouncer()
-    running.start()
-    yield running
-    running.stop()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_holds_the_texts_it_stores_while_it_syncs_and_announces_them_once_it_pauses(
-    celery_worker, bucket, source, announcer
-):
-    from documents.search.announce import IDLE_SECONDS
-    from documents.search.services import document_text_queue
-    from documents.sync import _sync_counted
+def test_a_text_stored_while_documents_sync_is_held_and_released_when_the_last_sync_ends(celery_worker, bucket, source):
+    from documents.search.services import document_text_queue, texts_release
+    from documents.sync import document_sync
 
     document = document_make(source, document_id="held", content=pdf_bytes("Indemnity cap of two million"))
+    other = document_make(source, document_id="still-syncing")
+    syncing(other)
 
-    with _sync_counted():  # a document sync runs in this process
-        document_text_queue(document_id=document.pk)
-        time.sleep(IDLE_SECONDS + 1)
-        text = DocumentText.objects.get(pk=document.pk)
-        # Held: no message went out, so the suite's worker, syncing nothing, has not extracted it.
-        assert (text.status, text.attempts) == ("awaiting", 0)
+    document_text_queue(document_id=document.pk)
+    assert texts_release() == 0
+    time.sleep(2)
+    text = DocumentText.objects.get(pk=document.pk)
+    # Held: no message went out, so the suite's worker has not extracted it.
+    assert (text.status, text.queued_at, text.attempts) == ("awaiting", None, 0)
 
+    # The other sync ends; the end of any sync (here one with nothing left to do) releases what is held.
+    Document.objects.filter(pk=other.pk).update(status="stored", lease_expires_at=None)
+    document_sync(document_id=other.pk)
+
+    assert DocumentText.objects.get(pk=document.pk).queued_at is not None
     wait_for(lambda: DocumentText.objects.get(pk=document.pk).status == "extracted", timeout=60)
     assert "Indemnity cap" in DocumentText.objects.get(pk=document.pk).text
 
 
-@pytest.mark.django_db(transaction=True)  # the text is held when its upsert commits
-def test_held_texts_are_announced_however_busy_the_worker_once_the_oldest_waited_too_long_and_at_its_stop(
-    source, monkeypatch
+@pytest.mark.django_db
+def test_a_text_held_past_the_stale_time_is_queued_by_the_sweep_however_busy_the_syncs(
+    source, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from documents.search import announce
     from documents.search.services import document_text_queue
-    from documents.sync import _sync_counted
 
     sent: list[int] = []
-    monkeypatch.setattr(
-        "documents.search.tasks.document_text_extract.apply_async",
-        lambda args, kwargs=None, **options: sent.append(args[0]),
-    )
-    first, second = (document_make(source, document_id=f"d{n}") for n in (1, 2))
-    running = announce.TextAnnouncer()
-    monkeypatch.setattr(announce, "_announcer", running)  # held, not sent; its thread is not started
+    monkeypatch.setattr("documents.search.tasks.document_text_extract.delay", sent.append)
+    long_held, just_held = (document_make(source, document_id=f"d{n}") for n in (1, 2))
+    syncing(document_make(source, document_id="never-pauses"))
+    for document in (long_held, just_held):
+        document_text_queue(document_id=document.pk)
+    stale = settings.SWEEP_STALE_SECONDS + 1
+    Document.objects.filter(pk=long_held.pk).update(synced_at=timezone.now() - timedelta(seconds=stale))
 
-    with _sync_counted():
-        document_text_queue(document_id=first.pk)
-        assert (announce.texts_announce(), sent) == (0, [])  # syncing, and nothing held long
-        monkeypatch.setattr(announce, "HOLD_SECONDS", 0)
-        assert (announce.texts_announce(), sent) == (1, [first.pk])
-        monkeypatch.setattr(announce, "HOLD_SECONDS", 60)
-        document_text_queue(document_id=second.pk)
-        running.stop()  # a warm shutdown: whatever is held goes out
-    assert sent == [first.pk, second.pk]
-    assert announce._announcer is None
-    # Once no announcer runs here, a text is sent as soon as it is queued.
-    document_text_queue(document_id=first.pk)
-    assert sent == [first.pk, second.pk, first.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert documents_text_requeue_stalled() == 1
+
+    assert sent == [long_held.pk]
+    assert DocumentText.objects.get(pk=just_held.pk).queued_at is None  # still held
