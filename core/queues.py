@@ -5,6 +5,7 @@ started with a `-Q` that leaves a queue out, or the only worker of a queue stopp
 dashboard, `sync_status` and `GET /readyz/queues` name such a queue, with its depth.
 """
 
+import fnmatch
 import logging
 import threading
 import time
@@ -57,6 +58,25 @@ def queues_inspect(*, timeout: float = 1.0) -> list[QueueState]:
         )
         for name in names
     ]
+
+
+def queue_of(task_name: str) -> str:
+    """The queue the task's messages are sent to (task_routes, by name or glob, else the default)."""
+    for pattern, route in (app.conf.task_routes or {}).items():
+        if fnmatch.fnmatchcase(task_name, pattern):
+            return route["queue"]
+    return app.conf.task_default_queue
+
+
+def queue_waiting(*, task_name: str) -> bool:
+    """Whether messages wait in the task's queue; True when the broker cannot say (assume busy)."""
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            return _depth(conn, queue_of(task_name)) > 0
+    except Exception:
+        logger.warning("could not read the depth of the queue of %s", task_name, exc_info=True)
+        return True
 
 
 def _depth(conn, name: str) -> int:

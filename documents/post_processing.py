@@ -104,7 +104,12 @@ def versions_post_processing_requeue_stalled() -> int:
             _post_processing_send(version_id)
         return len(ids)
 
-    return stalled_requeue(what="post-processing status calls", stalled=stalled, requeue=requeue)
+    return stalled_requeue(
+        what="post-processing status calls",
+        stalled=stalled,
+        requeue=requeue,
+        task_name="documents.tasks.version_post_processing_complete",
+    )
 
 
 def version_post_processing_complete(*, version_id: int, retries: int = 0, final_attempt: bool = False) -> None:

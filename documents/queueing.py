@@ -65,6 +65,7 @@ def documents_requeue_stalled() -> int:
         what="documents",
         stalled=stalled,
         requeue=lambda ids: documents_enqueue(documents=Document.objects.filter(pk__in=ids)),
+        task_name="documents.tasks.document_sync",
     )
 
 

@@ -281,10 +281,13 @@ CELERY_WORKER_CONSUMER = "config.worker_consumer:PromptReconnectConsumer"
 # worker, and config/worker_steps.py closes one that broke or outlived CONN_MAX_AGE.
 CELERY_DB_REUSE_MAX = 1000
 DOCUMENT_SYNC_TIME_LIMIT = env_int("DOCUMENT_SYNC_TIME_LIMIT", 1800)
-# Work stored but not progressing for this long is queued again by the sweep: lost work resumes
-# within minutes, and work merely waiting in a busy queue is seldom queued twice (harmless when
-# it is: every task is idempotent).
+# Work due but not begun is queued again by beat's sweep (core/sweep.py), every SWEEP_SECONDS:
+# after SWEEP_STALE_SECONDS while messages wait in its queue (it may only be queued behind them),
+# after SWEEP_QUIET_SECONDS once none do (its message was lost). Queued twice is harmless: every
+# task is idempotent, and a document's claim lets only one attempt download it.
+SWEEP_SECONDS = 10.0
 SWEEP_STALE_SECONDS = 120
+SWEEP_QUIET_SECONDS = 20
 # The relay in every worker (webhooks/relay.py) looks for stored events every POLL seconds and
 # publishes them in batches of this many. A stored event waits at most a quarter second, which
 # nobody sees (its 202 is already sent), for one probe of a partial index; 500 messages make one
@@ -293,9 +296,9 @@ WEBHOOK_RELAY_POLL_SECONDS = 0.25
 WEBHOOK_RELAY_BATCH = 500
 # A syncing worker holds a lease on its document and renews it every third of this; once a
 # killed worker's lease lapses, the document is taken over (by its requeued message or the sweep).
-# A minute: a live worker loses it only by missing two renewals in a row, and a killed worker's
-# document waits at most that long.
-DOCUMENT_LEASE_SECONDS = 60
+# Half a minute: a live worker loses it only by missing two renewals in a row (20 s), and a killed
+# worker's document is taken over at most that long after, plus a sweep.
+DOCUMENT_LEASE_SECONDS = 30
 # Handling one accepted event (webhooks/tasks.py): seconds it may take (enforced under -P prefork),
 # and retries before it is failed.
 WEBHOOK_PROCESS_TIME_LIMIT = env_int("WEBHOOK_PROCESS_TIME_LIMIT", 300)
@@ -307,18 +310,18 @@ RETRY_BACKOFF_BASE_SECONDS = 5.0
 # ... and a document is dead after this many retries (with base 5: after 20 to 40 minutes).
 DOCUMENT_SYNC_MAX_RETRIES = env_int("DOCUMENT_SYNC_MAX_RETRIES", 10)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": 60.0},
-    "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": 60.0},
+    "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": SWEEP_SECONDS},
+    "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": SWEEP_SECONDS},
     "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
     # Each source's own interval decides; this only looks every minute for sources that are due.
     "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
     "requeue-stalled-post-processing": {
         "task": "documents.tasks.versions_post_processing_requeue_stalled",
-        "schedule": 60.0,
+        "schedule": SWEEP_SECONDS,
     },
     "requeue-stalled-document-texts": {
         "task": "documents.search.tasks.documents_text_requeue_stalled",
-        "schedule": 60.0,
+        "schedule": SWEEP_SECONDS,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -119,17 +119,18 @@ def _send(document_id: int) -> None:
 
 
 def document_text_defer(*, document_id: int, deferrals: int) -> None:
-    """Queue the extraction again in a few seconds, its row marked as just queued (so the sweep
-    leaves it): this worker is busy syncing, or extracting as many as it may. `deferrals` counts
-    this one too (1 the first time)."""
+    """Queue the extraction again in a few seconds, its row marked queued for then (so the sweep
+    leaves it): documents are syncing, or this worker extracts as many as it may. `deferrals`
+    counts this one too (1 the first time)."""
     from .tasks import document_text_extract  # the task module imports this one
 
-    DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
-        queued_at=timezone.now()
-    )
     # 3-6 s, then twice as long each time up to 24-48 s: a long run of syncs is not slowed by
     # re-queueing every waiting text every few seconds.
     countdown = backoff_seconds(deferrals, base=3, cap=48)
+    # queued_at is when its message is due: the sweep leaves the text alone until then.
+    DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
+        queued_at=timezone.now() + timedelta(seconds=countdown)
+    )
     document_text_extract.apply_async((document_id,), {"deferrals": deferrals}, countdown=countdown)
 
 
@@ -167,6 +168,7 @@ def documents_text_requeue_stalled() -> int:
         what="document text extractions",
         stalled=stalled,
         requeue=lambda ids: documents_text_queue(documents=Document.objects.filter(pk__in=ids)),
+        task_name="documents.search.tasks.document_text_extract",
     )
 
 

@@ -32,7 +32,7 @@ def fast_worker(database_name, tmp_path_factory) -> Iterator[WorkerProcess]:
 
 @pytest.fixture
 def quick_sweeps(settings) -> None:
-    settings.SWEEP_STALE_SECONDS = 1
+    settings.SWEEP_STALE_SECONDS = settings.SWEEP_QUIET_SECONDS = 1
 
 
 @pytest.fixture

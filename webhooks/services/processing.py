@@ -109,4 +109,6 @@ def deliveries_requeue_stalled() -> int:
             delivery_enqueue_on_commit(delivery_id=delivery_id)
         return len(ids)
 
-    return stalled_requeue(what="deliveries", stalled=stalled, requeue=requeue)
+    return stalled_requeue(
+        what="deliveries", stalled=stalled, requeue=requeue, task_name="webhooks.tasks.delivery_process"
+    )
