@@ -26,7 +26,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from advance_sim import SimDocument, SimulatedAdvance  # noqa: E402
-from bench import burst  # noqa: E402
+from bench import burst, soak  # noqa: E402
 from bench.urls import BASELINE_TABLE  # noqa: E402
 from core.queues import queue_names  # noqa: E402
 from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
@@ -38,7 +38,7 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
 MiB = 1024 * 1024
-SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,search").split(",")
+SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search").split(",")
 
 
 @dataclass
@@ -320,6 +320,33 @@ def bench_burst(web: Gunicorn, advance: SimulatedAdvance, source, key: str) -> l
     return rows
 
 
+def bench_soak(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
+    """bench/soak.py: a burst through two worker kills and an emptied broker."""
+    figures = soak.soak(web_url=web.url, advance=advance, key=key)
+    complete = figures["stored"] == figures["expected"] and not figures["rejected"] and not figures["stored_twice"]
+    doubled = figures["extra_downloads"] - figures["abandoned"]
+    return [
+        Row(
+            f"soak: {soak.EVENTS} events x 3 docs, Advance answering after {soak.DELAY} s, worker killed twice and "
+            "the broker emptied; last document stored after the last fault's end, s",
+            f"{figures['back_after_s']:.0f} ({figures['stored']}/{figures['expected']} stored, "
+            f"{figures['stored_twice']} stored twice)",
+            "",
+            "",
+            "<= 60, all stored once",
+            yes(figures["back_after_s"] <= 60 and complete),
+        ),
+        Row(
+            "soak: downloads beyond one per document, less those a killed worker had begun",
+            f"{doubled} ({figures['extra_downloads']} extra, {figures['abandoned']} begun by a killed worker)",
+            "",
+            "",
+            "0",
+            yes(doubled == 0),
+        ),
+    ]
+
+
 def bench_memory(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
     memory = burst.worker_memory(web_url=web.url, advance=advance, key=key)
     complete = memory["stored"] == burst.MEMORY_DOCS and not memory["rejected"]
@@ -396,6 +423,8 @@ def main() -> int:
                 rows += bench_burst(web, advance, source, key)
             if "memory" in SECTIONS:
                 rows += bench_memory(web, advance, key)
+            if "soak" in SECTIONS:
+                rows += bench_soak(web, advance, key)
             if "search" in SECTIONS:
                 rows += bench_search(source)
     header = Row("figure", "ours", "baseline", "ratio", "target", "met")
