@@ -10,9 +10,10 @@ from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySe
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from webhooks.models import Delivery, Source
+from sources.models import Source, SourceSync
+from webhooks.models import Delivery
 
-from .models import Document, DocumentText, SourceSync, WorkItem, newest_version_first
+from .models import Document, DocumentText, WorkItem, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]

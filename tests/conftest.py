@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from advance_sim import SimulatedAdvance
+from sources.models import Source
 from tests.factories import source_make
 from tests.support.processes import WorkerProcess
 from tests.support.required import service_missing
-from webhooks.models import Source
 from webhooks.services import source_save, token_issue
 
 

@@ -30,6 +30,7 @@ from core.admin import (
     preformatted,
     status_badge,
 )
+from sources.models import Source
 
 from .admin_tools import (
     EXPIRING_SOON,
@@ -41,7 +42,7 @@ from .admin_tools import (
     tokens_rotate,
     webhook_registrations,
 )
-from .models import Delivery, Source, WebhookToken
+from .models import Delivery, WebhookToken
 from .selectors import source_refused_kept_count, source_token_counts
 from .services import (
     delivery_replay,
@@ -529,7 +530,7 @@ class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
             "webhook_url": webhook_url(request),
             "changelist_url": reverse("admin:webhooks_webhooktoken_changelist"),
             "change_url": reverse("admin:webhooks_webhooktoken_change", args=[obj.pk]),
-            "source_url": reverse("admin:webhooks_source_change", args=[obj.source_id]),
+            "source_url": reverse("admin:sources_source_change", args=[obj.source_id]),
         }
         response = TemplateResponse(request, self.key_once_template, context)
         add_never_cache_headers(response)
@@ -616,7 +617,7 @@ class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         # with buttons to adopt one only to whoever may change sources (delivery_schemes_view's rule).
         if obj is None or not (obj.credentials_encrypted or obj.accepted_as_id):
             return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
-        if request.user.has_perm("webhooks.change_source"):
+        if request.user.has_perm("sources.change_source"):
             return self.fieldsets
         return [
             (

@@ -9,9 +9,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin import AdminGuardsMixin
+from sources.models import SourceSync
 
 from ..connection import source_connection_check
-from ..models import SourceSync
 from ..reconcile import sources_reconcile_enqueue
 from ..selectors import source_sync_find
 
@@ -114,8 +114,8 @@ def source_post_processing_notice(*, source_id: int) -> str | None:
     if not post_processing_call_missing(sync):
         return None
     link = (
-        reverse("admin:documents_sourcesync_change", args=[sync.pk])
+        reverse("admin:sources_sourcesync_change", args=[sync.pk])
         if sync
-        else reverse("admin:documents_sourcesync_add") + "?" + urlencode({"source": source_id})
+        else reverse("admin:sources_sourcesync_add") + "?" + urlencode({"source": source_id})
     )
     return format_html('{} <a href="{}">Sync settings</a>', POST_PROCESSING_WARNING, link)

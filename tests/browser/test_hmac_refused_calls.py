@@ -39,7 +39,7 @@ def test_an_operator_adopts_the_scheme_that_matches_a_refused_call(logged_in, li
     )
     assert refused.status_code == 401
 
-    page.goto(f"{live_server.url}/admin/webhooks/source/{source.pk}/change/")
+    page.goto(f"{live_server.url}/admin/sources/source/{source.pk}/change/")
     assert (
         page.locator("#registration-url-0").input_value().endswith("/webhooks/advance/acme/NewWorkItemVersionComplete/")
     )

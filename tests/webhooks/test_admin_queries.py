@@ -61,4 +61,4 @@ def test_the_source_list_does_not_grow_in_queries_with_rows(admin_client, source
         )
         token_issue(source=added, name="webhook")
 
-    assert_constant(admin_client, reverse("admin:webhooks_source_changelist"), add, lambda: None)
+    assert_constant(admin_client, reverse("admin:sources_source_changelist"), add, lambda: None)

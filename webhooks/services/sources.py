@@ -6,8 +6,9 @@ import time
 from django.core.cache import cache
 from django.utils import timezone
 
-from ..crypto import secret_rotate
-from ..models import Source
+from sources.crypto import secret_rotate
+from sources.models import Source
+
 from ..signatures import (
     HmacConfig,
     SignatureError,
