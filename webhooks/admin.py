@@ -31,6 +31,7 @@ from core.admin import (
     status_badge,
 )
 from sources.models import Source
+from sources.services import SourcePasswordNeeded, source_password_check, source_save
 
 from .admin_tools import (
     EXPIRING_SOON,
@@ -48,7 +49,6 @@ from .services import (
     delivery_replay,
     source_auth_set,
     source_hmac_secret_check,
-    source_save,
     token_issue,
     token_revoke,
     token_update,
@@ -59,7 +59,6 @@ from .services.refusals import (
     delivery_schemes_matching,
     delivery_schemes_searchable,
 )
-from .services.sources import SourcePasswordNeeded, source_password_check
 from .signatures import hmac_code_is_static, scheme_describe
 
 BODY_SHOWN_BYTES = 256 * 1024

@@ -8,8 +8,9 @@ import requests
 from playwright.sync_api import expect
 
 from advance_sim import form_webhook_build
+from sources.services import source_save
 from webhooks.models import Delivery
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save
+from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

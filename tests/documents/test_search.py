@@ -232,7 +232,7 @@ call_command("migrate", verbosity=0)
 from documents.models import Document, DocumentText, WorkItem, WorkItemVersion
 from documents.search.selectors import documents_text_headlines, documents_text_search
 from sources.models import Source
-from webhooks.services import source_save
+from sources.services import source_save
 source, _ = source_save(slug="s", api_base_url="https://a.example/api", auth_base_url="https://a.example/auth",
     client_name="c", principal_name="p", principal_password="x")
 work_item = WorkItem.objects.create(source=source, advance_id="w")

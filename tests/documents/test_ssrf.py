@@ -23,8 +23,8 @@ from documents.advance.urls import request_url
 from documents.models import Document, DocumentAttempt
 from documents.sync import document_sync
 from sources.models import Source
+from sources.services import source_save
 from tests.factories import document_make
-from webhooks.services import source_save
 
 pytestmark = pytest.mark.django_db
 

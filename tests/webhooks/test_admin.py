@@ -253,7 +253,7 @@ def test_moving_a_source_needs_its_password_again_from_the_admin_and_the_command
     source.refresh_from_db()
     assert (source.api_base_url, source.principal_password_encrypted) == before
 
-    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    caplog.set_level(logging.INFO, logger="sources.services")
     assert source_move(edge, admin_client, monkeypatch, source, password="the new one") == ""
     source.refresh_from_db()
     assert source.api_base_url == "https://elsewhere.example.com/api"

@@ -111,7 +111,7 @@ def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_cli
 
 @pytest.mark.django_db
 def test_hmac_changes_in_the_admin_go_through_the_services_and_their_log_lines(admin_client, caplog):
-    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    caplog.set_level(logging.INFO, logger="webhooks.services.source_auth")
     admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
     source = Source.objects.get(slug="globex")
     assert "source authenticates by hmac: source=globex" in caplog.text

@@ -6,10 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from sources.services import source_save
 from tests.factories import delivery_make
 from tests.support.queries import assert_constant
 from webhooks.models import Delivery
-from webhooks.services import source_save, token_issue, token_revoke
+from webhooks.services import token_issue, token_revoke
 
 
 @pytest.mark.django_db

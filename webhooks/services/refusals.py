@@ -27,7 +27,7 @@ from ..redaction import ORIGINAL_BODY, ORIGINAL_QUERY, credential_header_names, 
 from ..registry import event_type_get
 from ..signatures import SCHEME_FIELDS, HmacConfig, SignatureError, SignedRequest, schemes_matching, signature_verify
 from .intake import DeliveryRejected, event_receive
-from .sources import source_hmac_config, source_hmac_configure
+from .source_auth import source_hmac_config, source_hmac_configure
 
 logger = logging.getLogger(__name__)
 
