@@ -10,7 +10,7 @@ from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySe
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from sources.models import Source, SourceSync
+from sources.models import Source
 from webhooks.models import Delivery
 
 from .models import Document, DocumentText, WorkItem, newest_version_first
@@ -214,11 +214,6 @@ def documents_content_types() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(CONTENT_TYPES_SQL)
         return [content_type for (content_type,) in cursor.fetchall() if content_type]
-
-
-def source_sync_find(*, source_id: int) -> SourceSync | None:
-    """The source's sync settings, or None when none were saved yet."""
-    return SourceSync.objects.filter(source_id=source_id).first()
 
 
 @dataclass(frozen=True)

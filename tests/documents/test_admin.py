@@ -223,7 +223,7 @@ def test_the_version_page_is_read_only_and_lists_its_documents(admin_client, sou
     assert list(search.context["cl"].result_list) == [document.version]
 
 
-# What documents adds to the source's admin -----------------------------------------------
+# Documents' actions and warning on the source's admin ---------------------------------------
 
 
 @pytest.mark.django_db
@@ -258,7 +258,7 @@ def test_the_source_list_offers_documents_actions_without_the_source_admin_being
 
     for action in ("recheck_refused", "source_test_connection", "source_reconcile_now"):
         assert f'value="{action}"' in page
-    # Offered through webhooks' registry, read by SourceAdmin itself: no other app sets its attributes.
+    # Offered by SourceAdmin's own actions: nothing sets attributes on the registered instance.
     assert "actions" not in vars(source_admin) and "change_view" not in vars(source_admin)
 
 
