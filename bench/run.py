@@ -31,8 +31,9 @@ from bench.urls import BASELINE_TABLE  # noqa: E402
 from core.queues import queue_names  # noqa: E402
 from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
 from interviews.services import answer_stored_set  # noqa: E402
+from sources.services import source_save  # noqa: E402
 from webhooks.models import Delivery  # noqa: E402
-from webhooks.services import source_save, token_issue  # noqa: E402
+from webhooks.services import token_issue  # noqa: E402
 
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))

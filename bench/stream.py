@@ -22,7 +22,7 @@ from documents.advance.client import AdvanceClient  # noqa: E402
 from documents.models import Document  # noqa: E402
 from documents.storage import document_storage  # noqa: E402
 from documents.sync import document_sync  # noqa: E402
-from webhooks.models import Source  # noqa: E402
+from sources.models import Source  # noqa: E402
 
 MiB = 1024 * 1024
 

@@ -10,18 +10,12 @@ class DocumentsConfig(AppConfig):
 
         from core.health import readiness_check_register
         from core.metrics import database_gauges_register
-        from webhooks.admin import source_admin_actions_register, source_page_notices_register
         from webhooks.registry import delivery_keep_register
 
         from . import events, metrics, storage
-        from .admin import sources as sources_admin
 
         events.register()
         # A delivery that announced a recorded version is its provenance (and keeps a re-delivery a duplicate).
         delivery_keep_register(Q(versions__isnull=False))
         readiness_check_register("storage", storage.storage_check)
         database_gauges_register(metrics.documents_backlog_gauges)
-        # The source's admin lives in webhooks, which knows nothing of Advance's API.
-        source_admin_actions_register(sources_admin.source_test_connection)
-        source_admin_actions_register(sources_admin.source_reconcile_now)
-        source_page_notices_register(sources_admin.source_post_processing_notice)

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from webhooks.models import Source
+from sources.models import Source
 
 from .advance.client import AdvanceClient
 

@@ -1,13 +1,10 @@
 from django.contrib.postgres.search import SearchVectorField
-from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
-from django.db import connection, models
+from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
-from webhooks.models import Delivery, Source
-
-from .advance.status_call import status_path_refusal
+from sources.models import Source
+from webhooks.models import Delivery
 
 
 class WorkItem(models.Model):
@@ -194,95 +191,6 @@ class DocumentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome or 'running'}"
-
-
-class SourceSync(models.Model):
-    """How one source's documents are fetched beyond the webhook: post-processing, reconciliation, list calls.
-
-    Kept beside the source (not on it) so that the sync's own settings and state live in this app.
-    """
-
-    class DocumentsScope(models.TextChoices):
-        AUTO = "auto", "By the API base URL: v2.0 and later the version's own list, v1.x the latest"
-        VERSION = "version", "Only the version's own list (API v2.0)"
-        LATEST = "latest", "Only the work item's latest list (API v1.1)"
-
-    class StatusMethod(models.TextChoices):
-        PUT = "PUT", "PUT"
-        POST = "POST", "POST"
-        PATCH = "PATCH", "PATCH"
-
-    source = models.OneToOneField(Source, on_delete=models.CASCADE, related_name="sync")
-    documents_scope = models.CharField(
-        "documents list when an event names none",
-        max_length=16,
-        choices=DocumentsScope.choices,
-        default=DocumentsScope.AUTO,
-        help_text="Advance v2.0 lists a version's own documents; v1.1 only the latest completed version's.",
-    )
-    post_processing_status_path = models.CharField(
-        max_length=500,
-        blank=True,
-        help_text=(
-            "Empty: off. The call that sets a version's post-assembly processing status to Complete, "
-            "relative to the API base URL, with {workItemId} and {versionId}; Advance's help does not name it. "
-            "Without it, a registered PostProcessingEvent leaves work items 'post-assembly processing is in progress'."
-        ),
-    )
-    post_processing_status_method = models.CharField(
-        max_length=8, choices=StatusMethod.choices, default=StatusMethod.PUT
-    )
-    post_processing_status_body = models.TextField(
-        blank=True,
-        default='{"status": "Complete"}',
-        help_text="JSON sent with the call ({workItemId} and {versionId} are replaced); empty: no body.",
-    )
-    reconcile_interval_minutes = models.PositiveIntegerField(
-        default=15, help_text="How often beat asks Advance for completed versions no webhook announced; 0: never."
-    )
-    reconcile_query = models.CharField(
-        max_length=500,
-        blank=True,
-        default="filter=Completed&modifiedSince={since}",
-        help_text="Query string of GET /WorkItems ({since} is the watermark, ISO 8601); skip and take are added.",
-    )
-    reconcile_watermark = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="Versions completed before this are not looked for again; it moves only over what was recorded.",
-    )
-    reconcile_next_at = models.DateTimeField(null=True, blank=True, help_text="When beat reconciles next.")
-    reconcile_last_run_at = models.DateTimeField(null=True, blank=True)
-    reconcile_last_error = models.TextField(blank=True)
-    search_config = models.CharField(
-        "text search language",
-        max_length=63,
-        blank=True,
-        validators=[
-            RegexValidator(r"^[a-z_]+$", "A PostgreSQL text search configuration's name: english, german, simple...")
-        ],
-        help_text="How this source's documents' words are stemmed for search (PostgreSQL's configuration: english, "
-        "german, french, simple for no stemming...). Blank: SEARCH_CONFIG. After a change, run documents_reindex.",
-    )
-
-    class Meta:
-        verbose_name = "sync settings"
-        verbose_name_plural = "sync settings"
-
-    def __str__(self) -> str:
-        return f"sync settings of {self.source}"
-
-    def clean(self) -> None:
-        super().clean()
-        if refusal := status_path_refusal(self.post_processing_status_path):
-            raise ValidationError({"post_processing_status_path": refusal})
-        if self.search_config and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = %s)", [self.search_config])
-                if not cursor.fetchone()[0]:
-                    raise ValidationError(
-                        {"search_config": f"PostgreSQL has no text search configuration {self.search_config!r}."}
-                    )
 
 
 class DocumentText(models.Model):

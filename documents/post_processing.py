@@ -12,11 +12,12 @@ from django.utils import timezone
 from core.errors import PermanentError, RetryableError
 from core.retry import DUE_SLACK, retry_decide
 from core.sweep import stalled_requeue
+from sources.models import SourceSync
+from sources.status_call import status_path_refusal
 
 from . import metrics
 from .advance.client import AdvanceClient
-from .advance.status_call import status_path_refusal
-from .models import Document, SourceSync, WorkItemVersion
+from .models import Document, WorkItemVersion
 from .source_sync import source_sync_get
 
 logger = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.errors import PermanentError, RetryableError
-from webhooks.models import Source
+from sources.models import Source, SourceSync
 
 from . import metrics
 from .advance.client import AdvanceClient
 from .advance.errors import AdvanceError
 from .events import advance_id_validator
-from .models import Document, SourceSync, WorkItemVersion
+from .models import Document, WorkItemVersion
 from .recording import version_documents_record
 from .source_sync import source_documents_scope, source_sync_get
 

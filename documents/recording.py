@@ -7,12 +7,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import PermanentError
-from webhooks.models import Delivery, Source
+from sources.models import Source, SourceSync
+from webhooks.models import Delivery
 
 from .advance.client import AdvanceClient
 from .advance.errors import AdvanceError
 from .events import advance_id_validator
-from .models import Document, SourceSync, WorkItem, WorkItemVersion
+from .models import Document, WorkItem, WorkItemVersion
 from .post_processing import version_post_processing_check
 from .queueing import documents_enqueue
 from .source_sync import source_documents_scope

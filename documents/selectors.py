@@ -10,9 +10,10 @@ from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySe
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from webhooks.models import Delivery, Source
+from sources.models import Source
+from webhooks.models import Delivery
 
-from .models import Document, DocumentText, SourceSync, WorkItem, newest_version_first
+from .models import Document, DocumentText, WorkItem, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -218,11 +219,6 @@ def documents_content_types() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(CONTENT_TYPES_SQL)
         return [content_type for (content_type,) in cursor.fetchall() if content_type]
-
-
-def source_sync_find(*, source_id: int) -> SourceSync | None:
-    """The source's sync settings, or None when none were saved yet."""
-    return SourceSync.objects.filter(source_id=source_id).first()
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,7 @@
 import re
 from urllib.parse import urlsplit
 
-from webhooks.models import Source
-
-from .models import SourceSync
+from sources.models import Source, SourceSync
 
 API_VERSION = re.compile(r"/v(\d+)(?:\.\d+)?(?:/|$)", re.IGNORECASE)
 

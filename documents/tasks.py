@@ -46,7 +46,7 @@ def versions_post_processing_requeue_stalled() -> int:
 
 @shared_task(acks_late=True, soft_time_limit=settings.DOCUMENT_SYNC_TIME_LIMIT)
 def source_reconcile(source_id: int) -> None:
-    from webhooks.models import Source
+    from sources.models import Source
 
     from .reconcile import source_reconcile as reconcile
 

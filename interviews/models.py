@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from webhooks.models import Source
+from sources.models import Source
 
 
 def json_validate(text: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from webhooks.models import Source
+from sources.models import Source
 
 
 @dataclass(frozen=True)

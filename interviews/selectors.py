@@ -1,4 +1,4 @@
-from webhooks.models import Source
+from sources.models import Source
 
 from .models import AnswerProvider
 

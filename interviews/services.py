@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
-from webhooks.models import Source
+from sources.models import Source
 from webhooks.registry import Answer
 
 from .models import AnswerProvider, json_validate

@@ -68,7 +68,8 @@ def demo(started: subprocess.Popen | None) -> int:
     from advance_sim import SimDocument, SimulatedAdvance, send_interview_call
     from documents.models import Document
     from interviews.services import answer_stored_set
-    from webhooks.services import source_save, token_issue
+    from sources.services import source_save
+    from webhooks.services import token_issue
 
     with SimulatedAdvance() as advance:
         source, _ = source_save(

@@ -15,11 +15,12 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from advance_sim import SimulatedAdvance
+from sources.models import Source
+from sources.services import source_save
 from tests.factories import source_make
 from tests.support.processes import WorkerProcess
 from tests.support.required import service_missing
-from webhooks.models import Source
-from webhooks.services import source_save, token_issue
+from webhooks.services import token_issue
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

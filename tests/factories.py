@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from documents.models import Document, WorkItem, WorkItemVersion
 from documents.storage import object_save_stream
-from webhooks.models import Delivery, Source
-from webhooks.services import source_save
+from sources.models import Source
+from sources.services import source_save
+from webhooks.models import Delivery
 
 PDF_BYTES = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 

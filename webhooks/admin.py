@@ -1,18 +1,16 @@
-"""Admin for sources, webhook tokens and the delivery log.
+"""Admin for webhook tokens and the delivery log, and what a source's page shows of intake (its
+tokens, its webhook URLs), which sources/admin.py puts on that page.
 
 Display, filters and search here; every change of state goes through webhooks.services.
 """
 
 import json
 import re
-from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import ChangeList
-from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -30,6 +28,7 @@ from core.admin import (
     preformatted,
     status_badge,
 )
+from sources.models import Source
 
 from .admin_tools import (
     EXPIRING_SOON,
@@ -41,24 +40,14 @@ from .admin_tools import (
     tokens_rotate,
     webhook_registrations,
 )
-from .models import Delivery, Source, WebhookToken
+from .models import Delivery, WebhookToken
 from .selectors import source_refused_kept_count, source_token_counts
-from .services import (
-    delivery_replay,
-    source_auth_set,
-    source_hmac_secret_check,
-    source_save,
-    token_issue,
-    token_revoke,
-    token_update,
-)
+from .services import delivery_replay, token_issue, token_revoke, token_update
 from .services.refusals import (
     SCHEME_SEARCH_MAX_BYTES,
-    deliveries_refused_recheck,
     delivery_schemes_matching,
     delivery_schemes_searchable,
 )
-from .services.sources import SourcePasswordNeeded, source_password_check
 from .signatures import hmac_code_is_static, scheme_describe
 
 BODY_SHOWN_BYTES = 256 * 1024
@@ -95,123 +84,7 @@ def webhook_url(request: HttpRequest, source: Source | None = None) -> str:
     return request.build_absolute_uri(reverse("webhooks:advance"))
 
 
-# Sources -----------------------------------------------------------------------------------
-
-
-def https_url_formfield(db_field, **kwargs):
-    # Advance is reached over HTTPS: a URL typed without a scheme means https (Django 6's default).
-    if isinstance(db_field, models.URLField):
-        kwargs.setdefault("assume_scheme", "https")
-    return db_field.formfield(**kwargs)
-
-
-# The source's authentication settings the admin edits (the secrets are write-only form fields).
-HMAC_SETTINGS_FIELDS = [
-    "auth_method",
-    "hmac_algorithm",
-    "hmac_encoding",
-    "hmac_signed_material",
-    "hmac_code_location",
-    "hmac_header_name",
-    "hmac_prefix",
-    "hmac_timestamp_header",
-    "hmac_tolerance_seconds",
-]
-
-
-# The form's write-only fields, and what the page of a user who may only view the source shows in
-# their place (the password's model attribute would decrypt it).
-WRITE_ONLY_FIELDS = {
-    "principal_password": "password_stored",
-    "hmac_secret": "hmac_secret_stored",
-    "hmac_keep_previous": None,
-    "hmac_drop_previous": None,
-}
-
-
-def secret_formfield(label: str, help_text: str) -> forms.CharField:
-    """A write-only field for a secret: never rendered back, taken as typed."""
-    widget = forms.PasswordInput(render_value=False)
-    return forms.CharField(label=label, widget=widget, strip=False, required=False, help_text=help_text)
-
-
-class SourceAdminForm(forms.ModelForm):
-    """Validates what the source page posts; SourceAdmin.save_model writes it through the services."""
-
-    principal_password = secret_formfield("Service principal password", "Stored encrypted, never shown again.")
-    # HMAC: the secret Advance generated, write-only like the password.
-    hmac_secret = secret_formfield(
-        "New HMAC secret", "The secret Advance shows once. Stored encrypted, never shown again."
-    )
-    hmac_keep_previous = forms.BooleanField(
-        label="Keep accepting the secret it replaces",
-        required=False,
-        initial=True,
-        help_text="Calls Advance signed before it regenerated the secret stay accepted until you drop it.",
-    )
-    hmac_drop_previous = forms.BooleanField(
-        label="Drop the previous HMAC secret",
-        required=False,
-        help_text="Calls made with the secret replaced last are refused from now on.",
-    )
-
-    class Meta:
-        model = Source
-        formfield_callback = https_url_formfield
-        fields = [
-            "slug",
-            "name",
-            "is_active",
-            "api_base_url",
-            "auth_base_url",
-            "client_name",
-            "principal_name",
-            *HMAC_SETTINGS_FIELDS,
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        field = self.fields["principal_password"]
-        if self.instance.pk is None:
-            field.required = True
-        elif self.instance.principal_password_encrypted:
-            field.help_text = "A password is stored. Leave empty to keep it; it is never shown."
-        else:
-            field.help_text = "No password is stored yet."
-        # A form posted without them (a script, an older page) keeps the source's values. (The form
-        # of a user who may only view the source has none of them.)
-        for name in HMAC_SETTINGS_FIELDS:
-            if name in self.fields:
-                self.fields[name].required = False
-        if self.instance.hmac_secret_encrypted:
-            kept = "; the previous one is still accepted" if self.instance.hmac_previous_secret_encrypted else ""
-            self.fields["hmac_secret"].help_text = f"A secret is stored{kept}. Leave empty to keep it; never shown."
-
-    def clean(self):
-        cleaned = super().clean()
-        if "api_base_url" in cleaned and "auth_base_url" in cleaned:
-            try:
-                # source_save's own rule, asked before anything is written.
-                source_password_check(
-                    source=self.instance,
-                    api_base_url=cleaned["api_base_url"],
-                    auth_base_url=cleaned["auth_base_url"],
-                    principal_password=cleaned.get("principal_password"),
-                )
-            except SourcePasswordNeeded as error:
-                self.add_error("principal_password", str(error))
-        # The source as it would be saved, asked the services' own question before anything is written.
-        candidate = Source(**self.hmac_settings(), hmac_secret_encrypted=self.instance.hmac_secret_encrypted)
-        try:
-            source_hmac_secret_check(source=candidate, secret=cleaned.get("hmac_secret"))
-        except ValueError as error:
-            self.add_error("hmac_secret", str(error))
-        return cleaned
-
-    def hmac_settings(self) -> dict[str, object]:
-        """The authentication settings posted, the source's own where the form left one out."""
-        cleaned = self.cleaned_data
-        return {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
+# What a source's page shows of intake (sources/admin.py puts it there) ----------------------
 
 
 class WebhookTokenInline(admin.TabularInline):
@@ -234,163 +107,24 @@ class WebhookTokenInline(admin.TabularInline):
         return f"{token.lookup}…"
 
 
-# What other apps add to the source's admin, registered from their AppConfig.ready(): actions on
-# the list, and notices on a source's page. Intake knows nothing of what they do.
-SourcePageNotice = Callable[..., str | None]
-_source_admin_actions: list[Callable] = []
-_source_page_notices: list[SourcePageNotice] = []
-
-
-def source_admin_actions_register(action: Callable) -> None:
-    """Offers an admin action (a function decorated with @admin.action) on the source list."""
-    if action not in _source_admin_actions:
-        _source_admin_actions.append(action)
-
-
-def source_page_notices_register(notice: SourcePageNotice) -> None:
-    """Adds notice(source_id=...) -> a warning (safe HTML) to show on a source's page, or None."""
-    if notice not in _source_page_notices:
-        _source_page_notices.append(notice)
-
-
-@admin.register(Source)
-class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
-    form = SourceAdminForm
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
-    list_filter = ["is_active"]
-    search_fields = ["slug", "name", "api_base_url", "client_name", "principal_name"]
-    inlines = [WebhookTokenInline]
-    actions = ["recheck_refused"]
-    fieldsets = [
-        (None, {"fields": ["slug", "name", "is_active"]}),
-        (
-            "HotDocs Advance",
-            {"fields": ["api_base_url", "auth_base_url", "client_name", "principal_name", "principal_password"]},
-        ),
-        (
-            "Webhook authentication",
-            {
-                "fields": [
-                    "auth_method",
-                    "hmac_secret",
-                    "hmac_keep_previous",
-                    "hmac_drop_previous",
-                    *HMAC_SETTINGS_FIELDS[1:],
-                ],
-                "description": "HMAC sources are called at /webhooks/advance/&lt;slug&gt;/. Advance does not "
-                "document its HMAC: the settings below say how the code is made and where it travels.",
-            },
-        ),
-    ]
-
-    def get_fieldsets(self, request: HttpRequest, obj=None):
-        if obj is None:
-            return self.fieldsets
-        fieldsets = [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
-        if self.has_change_permission(request, obj):
-            return fieldsets
-        # Read only: whether a secret is stored is said; the secret is never shown, not even encrypted.
-        read_only = []
-        for name, options in fieldsets:
-            fields = [WRITE_ONLY_FIELDS.get(field, field) for field in options["fields"]]
-            read_only.append((name, {**options, "fields": [field for field in fields if field]}))
-        return read_only
-
-    @admin.display(description="service principal password")
-    def password_stored(self, source: Source) -> str:
-        return "A password is stored." if source.principal_password_encrypted else "No password is stored."
-
-    @admin.display(description="HMAC secret")
-    def hmac_secret_stored(self, source: Source) -> str:
-        if not source.hmac_secret_encrypted:
-            return "No HMAC secret is stored."
-        kept = "; the previous one is still accepted" if source.hmac_previous_secret_encrypted else ""
-        return f"An HMAC secret is stored{kept}."
-
-    def save_model(self, request: HttpRequest, obj: Source, form: SourceAdminForm, change: bool) -> None:
-        # Through the services, so their rules and log lines hold here as for the commands.
-        data = form.cleaned_data
-        source_save(
-            source=obj,
-            slug=data["slug"],
-            name=data["name"],
-            is_active=data["is_active"],
-            api_base_url=data["api_base_url"],
-            auth_base_url=data["auth_base_url"],
-            client_name=data["client_name"],
-            principal_name=data["principal_name"],
-            principal_password=data.get("principal_password") or None,
-            update=change,
-        )
-        auth_method = settings = None
-        if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
-            posted = form.hmac_settings()
-            auth_method = posted.pop("auth_method")
-            settings = {name.removeprefix("hmac_"): value for name, value in posted.items()}
-        source_auth_set(
-            source=obj,
-            auth_method=auth_method,
-            hmac_settings=settings,
-            secret=data.get("hmac_secret") or None,
-            keep_previous=bool(data.get("hmac_keep_previous")),
-            drop_previous=bool(data.get("hmac_drop_previous")),
-        )
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return ["created_at", "updated_at"] if obj is not None else []
-
-    def get_inlines(self, request: HttpRequest, obj):
-        # A new source has no tokens yet.
-        return self.inlines if obj is not None else []
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        if self.actions is None or IS_POPUP_VAR in request.GET:  # as Django: no actions at all then
-            return actions
-        for action in _source_admin_actions:
-            func, name, description = self.get_action(action)
-            permitted = all(
-                getattr(self, f"has_{permission}_permission")(request)
-                for permission in getattr(func, "allowed_permissions", ())
-            )
-            if permitted:
-                actions[name] = (func, name, description)
-        return actions
-
-    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
-        # Rendered only once the permission was checked and the source found.
-        if obj is not None and obj.pk and request.method == "GET":
-            for notice in _source_page_notices:
-                text = notice(source_id=obj.pk)
-                if text:
-                    # Shown in this very page: a message added and rendered within one request is not kept.
-                    messages.warning(request, text)
-        if obj is not None and obj.pk:
-            token_count, usable = source_token_counts(source=obj)
-            context.update(
-                webhook_url=webhook_url(request, obj),
-                hmac=obj.auth_method == Source.AuthMethod.HMAC,
-                hmac_static=hmac_code_is_static(obj.hmac_signed_material),
-                registrations=webhook_registrations(request, obj),
-                refused_kept=source_refused_kept_count(source=obj),
-                token_count=token_count,
-                usable_token_count=usable,
-                tokens_url=reverse("admin:webhooks_webhooktoken_changelist")
-                + "?"
-                + urlencode({"source__id__exact": obj.pk}),
-                token_add_url=reverse("admin:webhooks_webhooktoken_add") + "?" + urlencode({"source": obj.pk}),
-            )
-        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
-
-    @admin.action(description="Re-check refused calls (against the current HMAC settings)", permissions=["change"])
-    def recheck_refused(self, request: HttpRequest, queryset) -> None:
-        accepted = refused = 0
-        for source in queryset:
-            done = deliveries_refused_recheck(source=source)
-            accepted, refused = accepted + done[0], refused + done[1]
-        message = f"Refused calls checked again: {accepted} accepted, {refused} still refused."
-        self.message_user(request, message, messages.SUCCESS if accepted else messages.WARNING)
+def source_webhook_context(request: HttpRequest, source: Source) -> dict[str, object]:
+    """What a source's page shows of intake, beside its form (templates/admin/sources/source/): the URL
+    to enter in Advance, one webhook registration per event type, the refused calls kept for a second
+    check, and the source's tokens."""
+    token_count, usable = source_token_counts(source=source)
+    return {
+        "webhook_url": webhook_url(request, source),
+        "hmac": source.auth_method == Source.AuthMethod.HMAC,
+        "hmac_static": hmac_code_is_static(source.hmac_signed_material),
+        "registrations": webhook_registrations(request, source),
+        "refused_kept": source_refused_kept_count(source=source),
+        "token_count": token_count,
+        "usable_token_count": usable,
+        "tokens_url": reverse("admin:webhooks_webhooktoken_changelist")
+        + "?"
+        + urlencode({"source__id__exact": source.pk}),
+        "token_add_url": reverse("admin:webhooks_webhooktoken_add") + "?" + urlencode({"source": source.pk}),
+    }
 
 
 # Tokens ------------------------------------------------------------------------------------
@@ -529,7 +263,7 @@ class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
             "webhook_url": webhook_url(request),
             "changelist_url": reverse("admin:webhooks_webhooktoken_changelist"),
             "change_url": reverse("admin:webhooks_webhooktoken_change", args=[obj.pk]),
-            "source_url": reverse("admin:webhooks_source_change", args=[obj.source_id]),
+            "source_url": reverse("admin:sources_source_change", args=[obj.source_id]),
         }
         response = TemplateResponse(request, self.key_once_template, context)
         add_never_cache_headers(response)
@@ -616,7 +350,7 @@ class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         # with buttons to adopt one only to whoever may change sources (delivery_schemes_view's rule).
         if obj is None or not (obj.credentials_encrypted or obj.accepted_as_id):
             return [fieldset for fieldset in self.fieldsets if "schemes_matching" not in fieldset[1]["fields"]]
-        if request.user.has_perm("webhooks.change_source"):
+        if request.user.has_perm("sources.change_source"):
             return self.fieldsets
         return [
             (

@@ -16,7 +16,9 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
-from .models import Delivery, Source, WebhookToken
+from sources.models import Source
+
+from .models import Delivery, WebhookToken
 from .selectors import deliveries_failed_since
 from .services import delivery_replay, token_rotate
 
@@ -236,7 +238,7 @@ def delivery_schemes_view(modeladmin: admin.ModelAdmin, request: HttpRequest, ob
     from .services.refusals import delivery_schemes_matching, source_hmac_scheme_adopt
     from .signatures import scheme_describe
 
-    if not (modeladmin.has_view_permission(request) and request.user.has_perm("webhooks.change_source")):
+    if not (modeladmin.has_view_permission(request) and request.user.has_perm("sources.change_source")):
         raise PermissionDenied
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

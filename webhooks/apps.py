@@ -9,9 +9,10 @@ class WebhooksConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from core.metrics import database_gauges_register
+        from sources.models import Source
 
         from . import environ, metrics
-        from .models import Source, WebhookToken
+        from .models import WebhookToken
         from .services import checked_tokens_forget
 
         environ.connect()

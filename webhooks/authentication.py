@@ -3,8 +3,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from sources.models import Source
+
 from .inbound import InboundCall
-from .models import Source
 from .redaction import request_redact
 from .services import WebhookCaller, source_hmac_authenticate, token_authenticate
 from .services.refusals import KeptRequest, refusal_worth_keeping

@@ -5,7 +5,9 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from .models import Delivery, Source
+from sources.models import Source
+
+from .models import Delivery
 from .registry import delivery_keep_query
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "storages",
     "core.apps.CoreConfig",
+    "sources.apps.SourcesConfig",
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
     "interviews.apps.InterviewsConfig",

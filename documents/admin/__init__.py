@@ -1,8 +1,7 @@
-"""Admin for synced documents, work items and versions, and the sources' sync settings.
+"""Admin for synced documents, work items and versions.
 
 Rows are written by the sync only: every page parses its input, calls one of documents' services
-or selectors, and shapes the answer. What this app adds to the source's admin (test connection,
-reconcile now, the post-processing warning) is registered in DocumentsConfig.ready().
+or selectors, and shapes the answer. A source's page and its sync settings are sources/admin.py's.
 """
 
-from . import documents, sources, work_items  # noqa: F401 - each module registers its admins
+from . import documents, work_items  # noqa: F401 - each module registers its admins

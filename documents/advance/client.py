@@ -18,7 +18,7 @@ from django.conf import settings
 from urllib3.exceptions import ReadTimeoutError
 
 from core.origins import url_origin
-from webhooks.models import Source
+from sources.models import Source
 
 from .connections import session
 from .errors import AdvanceError, AdvanceUnavailable, URLRefused

@@ -33,7 +33,9 @@ from django.db.models.lookups import GreaterThan
 from django.utils.html import escape
 from django.utils.text import smart_split, unescape_string_literal
 
-from ..models import Document, DocumentText, SourceSync
+from sources.models import SourceSync
+
+from ..models import Document, DocumentText
 
 # Private-use characters mark the highlight: the snippet is HTML-escaped whole, then only these
 # become <mark>; extraction strips them from documents' text so a document cannot forge one.

@@ -25,8 +25,9 @@ from storages.backends.s3 import S3Storage
 from core.errors import RetryableError
 from core.retry import backoff_seconds
 from core.sweep import stalled_requeue
+from sources.models import SourceSync
 
-from ..models import Document, DocumentText, SourceSync
+from ..models import Document, DocumentText
 from ..selectors import documents_syncing
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
 from . import metrics

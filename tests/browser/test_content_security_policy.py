@@ -86,7 +86,7 @@ def test_the_admins_pages_load_under_the_policy_with_no_violation(
     failures["image page"] = visit(watch, f"{admin}/documents/document/{image.pk}/change/", "img.document-preview")
     shown = page.locator("img.document-preview").evaluate("image => image.complete && image.naturalWidth > 0")
     screenshot(page, "image-preview")
-    failures["source page"] = visit(watch, f"{admin}/webhooks/source/{source.pk}/change/", "[data-copy]")
+    failures["source page"] = visit(watch, f"{admin}/sources/source/{source.pk}/change/", "[data-copy]")
     page.click("[data-copy=registration-url-0]")
     expect(page.locator("[data-copy=registration-url-0]")).not_to_have_text("Copy")
     failures["replay failed"] = visit(watch, f"{admin}/webhooks/delivery/replay-failed/", "#id_since")

@@ -8,8 +8,9 @@ import requests
 from playwright.sync_api import expect
 
 from advance_sim import form_webhook_build
+from sources.services import source_save
 from webhooks.models import Delivery
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save
+from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +40,7 @@ def test_an_operator_adopts_the_scheme_that_matches_a_refused_call(logged_in, li
     )
     assert refused.status_code == 401
 
-    page.goto(f"{live_server.url}/admin/webhooks/source/{source.pk}/change/")
+    page.goto(f"{live_server.url}/admin/sources/source/{source.pk}/change/")
     assert (
         page.locator("#registration-url-0").input_value().endswith("/webhooks/advance/acme/NewWorkItemVersionComplete/")
     )

@@ -44,6 +44,31 @@ def test_webhooks_imports_nothing_from_documents_or_interviews():
     assert found == []
 
 
+def test_sources_imports_nothing_but_core_outside_its_admin():
+    # Every app builds on sources, so its models, crypto, services and commands know only Django and
+    # core; its admin alone composes webhooks' and documents' services on a source's page.
+    first_party = {path.parent.name for path in BASE_DIR.glob("*/__init__.py")}
+    found = [
+        (file, module)
+        for file, module in imported_modules("sources")
+        if file != "sources/admin.py" and module.split(".")[0] in first_party - {"core", "sources"}
+    ]
+
+    assert found == []
+
+
+def test_no_app_imports_the_sources_admin():
+    # It imports webhooks and documents: an app importing it would import them all (webhooks, documents).
+    found = [
+        (file, module)
+        for folder in ("core", "webhooks", "documents", "interviews")
+        for file, module in imported_modules(folder)
+        if module == "sources.admin" or module.startswith("sources.admin.")
+    ]
+
+    assert found == []
+
+
 def test_config_imports_no_app_models():
     # config wires the apps together (settings, URLs): it may name their views, never reach into their data.
     apps = {path.parent.name for path in BASE_DIR.glob("*/apps.py")}
@@ -56,7 +81,7 @@ def test_config_imports_no_app_models():
     assert found == []
 
 
-@pytest.mark.parametrize("folder", ["core", "webhooks", "documents", "interviews"])
+@pytest.mark.parametrize("folder", ["core", "sources", "webhooks", "documents", "interviews"])
 def test_no_import_goes_round_through_config(folder):
     # config imports the apps (its URLs name their views): an app or core importing config would close a loop.
     found = [(file, module) for file, module in imported_modules(folder) if module.split(".")[0] == "config"]
@@ -92,7 +117,7 @@ PRIVATE_INTERNALS = {
     "TextAnnouncer": "texts held in a worker's memory by a bootstep (the database holds them now)",
     "syncs_running": "a process-wide count of running syncs (the database says whether any syncs)",
 }
-PRODUCTION_FOLDERS = ["config", "core", "webhooks", "documents", "interviews"]
+PRODUCTION_FOLDERS = ["config", "core", "sources", "webhooks", "documents", "interviews"]
 
 
 def test_production_code_uses_no_private_internals():

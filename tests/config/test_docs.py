@@ -15,7 +15,7 @@ CONFIGURATION = DOCS / "configuration.md"
 ARCHITECTURE = DOCS / "architecture.md"
 
 # Where the code that reads the environment lives (tests set variables, they do not define them).
-CODE_FOLDERS = ("config", "core", "webhooks", "documents", "interviews", "scripts", "bench", "advance_sim")
+CODE_FOLDERS = ("config", "core", "sources", "webhooks", "documents", "interviews", "scripts", "bench", "advance_sim")
 # The folders whose modules the code layout lists.
 LAYOUT_FOLDERS = CODE_FOLDERS
 NAME = r"([A-Z][A-Z0-9_]*)"

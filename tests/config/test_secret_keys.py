@@ -39,11 +39,11 @@ def python(code: str, env: dict[str, str]) -> str:
 
 
 def encrypt(env: dict[str, str]) -> str:
-    return python("from webhooks.crypto import secret_encrypt; print(secret_encrypt('advance password'))", env)
+    return python("from sources.crypto import secret_encrypt; print(secret_encrypt('advance password'))", env)
 
 
 def decrypt(ciphertext: str, env: dict[str, str]) -> str:
-    return python(f"from webhooks.crypto import secret_decrypt; print(secret_decrypt({ciphertext!r}))", env)
+    return python(f"from sources.crypto import secret_decrypt; print(secret_decrypt({ciphertext!r}))", env)
 
 
 # var/secret_key ----------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from documents.models import Document
+from sources.models import Source
 from tests.factories import PDF_BYTES, document_make, download_url
-from webhooks.models import Source
 
 # Lists and search --------------------------------------------------------------------------
 
@@ -223,15 +223,15 @@ def test_the_version_page_is_read_only_and_lists_its_documents(admin_client, sou
     assert list(search.context["cl"].result_list) == [document.version]
 
 
-# What documents adds to the source's admin -----------------------------------------------
+# Documents' actions and warning on the source's admin ---------------------------------------
 
 
 @pytest.mark.django_db
 def test_the_source_page_warns_until_a_post_processing_status_call_is_set(admin_client, source):
-    from documents.models import SourceSync
+    from sources.models import SourceSync
 
-    page_url = reverse("admin:webhooks_source_change", args=[source.pk])
-    add_link = reverse("admin:documents_sourcesync_add") + f"?source={source.pk}"
+    page_url = reverse("admin:sources_source_change", args=[source.pk])
+    add_link = reverse("admin:sources_sourcesync_add") + f"?source={source.pk}"
 
     without_settings = admin_client.get(page_url).content.decode()
     sync = SourceSync.objects.create(source=source)
@@ -242,7 +242,7 @@ def test_the_source_page_warns_until_a_post_processing_status_call_is_set(admin_
 
     assert "No post-assembly processing status call is set" in without_settings
     assert f'<a href="{add_link.replace("&", "&amp;")}">Sync settings</a>' in without_settings
-    change_link = reverse("admin:documents_sourcesync_change", args=[sync.pk])
+    change_link = reverse("admin:sources_sourcesync_change", args=[sync.pk])
     assert "No post-assembly processing status call is set" in without_call
     assert f'<a href="{change_link}">Sync settings</a>' in without_call
     assert "No post-assembly processing status call is set" not in with_call
@@ -254,11 +254,11 @@ def test_the_source_list_offers_documents_actions_without_the_source_admin_being
 
     source_admin = admin.site.get_model_admin(Source)
 
-    page = admin_client.get(reverse("admin:webhooks_source_changelist")).content.decode()
+    page = admin_client.get(reverse("admin:sources_source_changelist")).content.decode()
 
     for action in ("recheck_refused", "source_test_connection", "source_reconcile_now"):
         assert f'value="{action}"' in page
-    # Offered through webhooks' registry, read by SourceAdmin itself: no other app sets its attributes.
+    # Offered by SourceAdmin's own actions: nothing sets attributes on the registered instance.
     assert "actions" not in vars(source_admin) and "change_view" not in vars(source_admin)
 
 
@@ -270,9 +270,9 @@ def test_the_documents_actions_on_the_source_list_need_the_change_permission(cli
     clerk.user_permissions.add(Permission.objects.get(codename="view_source"))
     client.force_login(clerk)
 
-    page = client.get(reverse("admin:webhooks_source_changelist")).content.decode()
+    page = client.get(reverse("admin:sources_source_changelist")).content.decode()
     refused = client.post(
-        reverse("admin:webhooks_source_changelist"),
+        reverse("admin:sources_source_changelist"),
         {"action": "source_test_connection", "_selected_action": [source.pk]},
         follow=True,
     )

@@ -5,14 +5,14 @@ import socket
 import pytest
 from django.urls import reverse
 
-from webhooks.models import Source
+from sources.models import Source
 
 pytestmark = pytest.mark.django_db
 
 
 def test_connection(admin_client, *sources: Source) -> list[str]:
     response = admin_client.post(
-        reverse("admin:webhooks_source_changelist"),
+        reverse("admin:sources_source_changelist"),
         {"action": "source_test_connection", "_selected_action": [source.pk for source in sources]},
         follow=True,
     )
@@ -54,7 +54,7 @@ def test_an_unreachable_advance_is_reported_with_the_network_error(admin_client,
 
 
 def test_the_action_is_offered_on_the_source_list(admin_client, source):
-    response = admin_client.get(reverse("admin:webhooks_source_changelist"))
+    response = admin_client.get(reverse("admin:sources_source_changelist"))
 
     assert 'value="source_test_connection"' in response.content.decode()
 

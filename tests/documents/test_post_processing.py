@@ -7,7 +7,8 @@ import pytest
 
 from advance_sim import SimDocument, document_bytes
 from advance_sim.server import POST_PROCESSING_STATUS_PATH
-from documents.models import Document, SourceSync, WorkItemVersion
+from documents.models import Document, WorkItemVersion
+from sources.models import SourceSync
 from tests.factories import send
 from tests.support.metrics import metric, metric_samples
 from tests.support.waiting import wait_for, wait_until_settled
@@ -108,7 +109,7 @@ def test_post_processing_event_without_documents_lists_the_versions_own(
 def test_source_page_warns_when_no_status_call_is_set(admin_client, source):
     from django.urls import reverse
 
-    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    url = reverse("admin:sources_source_change", args=[source.pk])
     warning = "stays &#x27;post-assembly processing is in progress&#x27;"
 
     assert warning in admin_client.get(url).content.decode()

@@ -6,8 +6,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from advance_sim.server import POST_PROCESSING_STATUS_PATH
-from documents.models import SourceSync, WorkItemVersion
+from documents.models import WorkItemVersion
 from documents.post_processing import version_post_processing_complete
+from sources.models import SourceSync
 from tests.factories import document_make
 
 pytestmark = pytest.mark.django_db
@@ -51,8 +52,8 @@ def test_a_status_call_refused_with_401_after_a_fresh_log_in_names_the_command_s
 
 def test_the_source_and_sync_settings_pages_say_the_status_call_needs_the_command_scope(admin_client, source):
     pages = [
-        reverse("admin:webhooks_source_change", args=[source.pk]),
-        reverse("admin:documents_sourcesync_add") + f"?source={source.pk}",
+        reverse("admin:sources_source_change", args=[source.pk]),
+        reverse("admin:sources_sourcesync_add") + f"?source={source.pk}",
     ]
 
     for page in pages:

@@ -10,8 +10,9 @@ from django.core.management.base import CommandError
 
 from advance_sim import SimDocument, document_bytes
 from documents import reconcile
-from documents.models import Document, SourceSync, WorkItemVersion
+from documents.models import Document, WorkItemVersion
 from documents.reconcile import sources_reconcile_due
+from sources.models import SourceSync
 from tests.factories import send
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
@@ -214,7 +215,7 @@ def test_reconcile_now_on_the_source_list_stores_the_documents_of_a_lost_webhook
     work_item = advance.add_work_item(name="WI1", documents=[lost])
 
     response = admin_client.post(
-        reverse("admin:webhooks_source_changelist"),
+        reverse("admin:sources_source_changelist"),
         {"action": "source_reconcile_now", "_selected_action": [source.pk]},
         follow=True,
     )

@@ -231,8 +231,8 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from documents.models import Document, DocumentText, WorkItem, WorkItemVersion
 from documents.search.selectors import documents_text_headlines, documents_text_search
-from webhooks.models import Source
-from webhooks.services import source_save
+from sources.models import Source
+from sources.services import source_save
 source, _ = source_save(slug="s", api_base_url="https://a.example/api", auth_base_url="https://a.example/auth",
     client_name="c", principal_name="p", principal_password="x")
 work_item = WorkItem.objects.create(source=source, advance_id="w")
@@ -380,8 +380,8 @@ def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(cele
 
 @pytest.mark.django_db
 def test_a_sources_own_language_stems_its_documents_words_and_finds_them(bucket, source, other_source):
-    from documents.models import SourceSync
     from documents.search.selectors import documents_text_headlines, documents_text_search
+    from sources.models import SourceSync
 
     SourceSync.objects.update_or_create(source=other_source, defaults={"search_config": "german"})
     english = document_make(
@@ -411,7 +411,7 @@ def test_a_sources_own_language_stems_its_documents_words_and_finds_them(bucket,
 def test_a_text_search_language_postgresql_lacks_is_refused_on_the_sync_settings(source):
     from django.core.exceptions import ValidationError
 
-    from documents.models import SourceSync
+    from sources.models import SourceSync
 
     settings_row = SourceSync(source=source, search_config="klingon")
     with pytest.raises(ValidationError) as refused:

@@ -22,9 +22,9 @@ from documents.advance.errors import AdvanceError, OutboundRefused
 from documents.advance.urls import request_url
 from documents.models import Document, DocumentAttempt
 from documents.sync import document_sync
+from sources.models import Source
+from sources.services import source_save
 from tests.factories import document_make
-from webhooks.models import Source
-from webhooks.services import source_save
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from advance_sim.server import POST_PROCESSING_STATUS_PATH
-from documents.models import SourceSync, WorkItemVersion
+from documents.models import WorkItemVersion
 from documents.post_processing import version_post_processing_complete
+from sources.models import SourceSync
 from tests.factories import document_make
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def sync_form(path: str) -> dict:
 @pytest.mark.parametrize("path", COMPLETING_PATHS)
 def test_the_sync_settings_page_refuses_a_completing_status_path_with_the_reason(admin_client, source, path):
     sync = SourceSync.objects.create(source=source)
-    url = reverse("admin:documents_sourcesync_change", args=[sync.pk])
+    url = reverse("admin:sources_sourcesync_change", args=[sync.pk])
 
     response = admin_client.post(url, sync_form(path))
 
@@ -95,7 +96,7 @@ def test_the_sync_settings_page_refuses_a_completing_status_path_with_the_reason
 
 def test_the_sync_settings_page_saves_an_allowed_status_path(admin_client, source):
     sync = SourceSync.objects.create(source=source)
-    url = reverse("admin:documents_sourcesync_change", args=[sync.pk])
+    url = reverse("admin:sources_sourcesync_change", args=[sync.pk])
 
     assert admin_client.post(url, sync_form(POST_PROCESSING_STATUS_PATH)).status_code == 302
     sync.refresh_from_db()

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from advance_sim import SimDocument, SimulatedAdvance, document_bytes
-from documents.models import Document, SourceSync, WorkItemVersion
+from documents.models import Document, WorkItemVersion
+from sources.models import SourceSync
 from tests.factories import send
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery

@@ -18,12 +18,14 @@ from django.db import connection
 from django.test import Client
 
 from interviews.services import answer_stored_set
+from sources.models import Source
+from sources.services import source_save
 from tests.support.processes import BASE_DIR, free_port
 from tests.support.required import service_missing
 from tests.support.waiting import wait_for
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.redaction import CREDENTIAL_HEADER_NAMES, header_key
-from webhooks.services import intake, source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.services import intake, source_hmac_configure, source_hmac_secret_set, token_issue
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()

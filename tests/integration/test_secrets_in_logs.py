@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 
 from documents.advance.client import AdvanceClient
+from sources.services import source_save
 from tests.factories import event_json
-from webhooks.services import source_hmac_configure, source_hmac_secret_set, source_save, token_issue
+from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 BODY_MARKER = "body-marker-5f2a9c"  # in every body sent; must not be logged
 HMAC_SECRET = "hmac-secret-in-logs-8d1b"

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from sources.models import Source
 from tests.factories import KEY_PATTERN, SOURCE_PASSWORD, source_form_data, token_inline_management
-from webhooks.models import Delivery, Source, WebhookToken
+from webhooks.models import Delivery, WebhookToken
 from webhooks.services import token_authenticate, token_issue, token_revoke
 
 
@@ -76,7 +77,7 @@ def test_the_key_appears_nowhere_after_the_page_that_issued_it(admin_client, sou
     pages = [
         admin_client.get(reverse("admin:webhooks_webhooktoken_change", args=[token.pk])),
         admin_client.get(reverse("admin:webhooks_webhooktoken_changelist")),
-        admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])),
+        admin_client.get(reverse("admin:sources_source_change", args=[source.pk])),
         admin_client.get(reverse("admin:index")),
     ]
 
@@ -160,7 +161,7 @@ def test_revoke_action_makes_the_key_fail_authentication(admin_client, source):
 
 @pytest.mark.django_db
 def test_the_source_add_form_stores_the_password_encrypted(admin_client):
-    response = admin_client.post(reverse("admin:webhooks_source_add"), source_form_data())
+    response = admin_client.post(reverse("admin:sources_source_add"), source_form_data())
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     source = Source.objects.get(slug="globex")
@@ -172,7 +173,7 @@ def test_the_source_add_form_stores_the_password_encrypted(admin_client):
 
 @pytest.mark.django_db
 def test_the_source_add_form_requires_a_password(admin_client):
-    response = admin_client.post(reverse("admin:webhooks_source_add"), source_form_data(principal_password=""))
+    response = admin_client.post(reverse("admin:sources_source_add"), source_form_data(principal_password=""))
 
     assert response.status_code == 200
     assert "principal_password" in response.context["adminform"].form.errors
@@ -182,7 +183,7 @@ def test_the_source_add_form_requires_a_password(admin_client):
 @pytest.mark.django_db
 def test_the_source_change_page_never_shows_the_password(admin_client, source, token_key):
     password = source.principal_password
-    response = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk]))
+    response = admin_client.get(reverse("admin:sources_source_change", args=[source.pk]))
 
     assert response.status_code == 200
     content = response.content.decode()
@@ -196,7 +197,7 @@ def test_the_source_change_page_never_shows_the_password(admin_client, source, t
 @pytest.mark.django_db
 def test_the_source_change_form_keeps_the_password_when_left_empty(admin_client, source, token_key):
     password = source.principal_password
-    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    url = reverse("admin:sources_source_change", args=[source.pk])
     data = source_form_data(
         slug=source.slug,
         api_base_url=source.api_base_url,
@@ -225,7 +226,7 @@ def source_move(edge: str, admin_client, monkeypatch, source: Source, *, passwor
         data = source_form_data(
             slug=source.slug, principal_password=password, **moved, **token_inline_management(source)
         )
-        response = admin_client.post(reverse("admin:webhooks_source_change", args=[source.pk]), data)
+        response = admin_client.post(reverse("admin:sources_source_change", args=[source.pk]), data)
         if response.status_code == 302:
             return ""
         return " ".join(response.context["adminform"].form.errors.get("principal_password", []))
@@ -252,7 +253,7 @@ def test_moving_a_source_needs_its_password_again_from_the_admin_and_the_command
     source.refresh_from_db()
     assert (source.api_base_url, source.principal_password_encrypted) == before
 
-    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
+    caplog.set_level(logging.INFO, logger="sources.services")
     assert source_move(edge, admin_client, monkeypatch, source, password="the new one") == ""
     source.refresh_from_db()
     assert source.api_base_url == "https://elsewhere.example.com/api"

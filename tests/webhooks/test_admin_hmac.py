@@ -10,8 +10,9 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
+from sources.models import Source
 from tests.factories import source_form_data, token_inline_management
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.services import source_hmac_configure, source_hmac_secret_set
 
 SECRET_1 = "advance-generated-secret-one"
@@ -45,7 +46,7 @@ def hmac_form_data(source: Source | None = None, **overrides) -> dict:
 
 @pytest.mark.django_db
 def test_an_hmac_source_is_added_with_its_secret_encrypted(admin_client):
-    response = admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    response = admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     source = Source.objects.get(slug="globex")
@@ -56,7 +57,7 @@ def test_an_hmac_source_is_added_with_its_secret_encrypted(admin_client):
 
 @pytest.mark.django_db
 def test_hmac_without_a_secret_is_refused(admin_client):
-    response = admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data())
+    response = admin_client.post(reverse("admin:sources_source_add"), hmac_form_data())
 
     assert response.status_code == 200
     assert "hmac_secret" in response.context["adminform"].form.errors
@@ -67,7 +68,7 @@ def test_hmac_without_a_secret_is_refused(admin_client):
 def test_a_header_location_needs_a_header_name(admin_client):
     data = hmac_form_data(hmac_secret=SECRET_1, hmac_code_location="header")
 
-    response = admin_client.post(reverse("admin:webhooks_source_add"), data)
+    response = admin_client.post(reverse("admin:sources_source_add"), data)
 
     assert response.status_code == 200
     assert "hmac_header_name" in response.context["adminform"].form.errors
@@ -75,9 +76,9 @@ def test_a_header_location_needs_a_header_name(admin_client):
 
 @pytest.mark.django_db
 def test_a_new_secret_keeps_the_old_one_until_dropped_and_neither_is_ever_shown(admin_client):
-    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
     source = Source.objects.get(slug="globex")
-    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    url = reverse("admin:sources_source_change", args=[source.pk])
 
     response = admin_client.post(url, hmac_form_data(source, hmac_secret=SECRET_2))
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -97,12 +98,12 @@ def test_a_new_secret_keeps_the_old_one_until_dropped_and_neither_is_ever_shown(
 
 @pytest.mark.django_db
 def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_client):
-    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
     source = Source.objects.get(slug="globex")
     data = hmac_form_data(source, hmac_secret=SECRET_2)
     del data["hmac_keep_previous"]
 
-    admin_client.post(reverse("admin:webhooks_source_change", args=[source.pk]), data)
+    admin_client.post(reverse("admin:sources_source_change", args=[source.pk]), data)
 
     source.refresh_from_db()
     assert source.hmac_secrets == [SECRET_2]
@@ -110,14 +111,14 @@ def test_a_new_secret_without_keeping_the_previous_replaces_it_at_once(admin_cli
 
 @pytest.mark.django_db
 def test_hmac_changes_in_the_admin_go_through_the_services_and_their_log_lines(admin_client, caplog):
-    caplog.set_level(logging.INFO, logger="webhooks.services.sources")
-    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    caplog.set_level(logging.INFO, logger="webhooks.services.source_auth")
+    admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
     source = Source.objects.get(slug="globex")
     assert "source authenticates by hmac: source=globex" in caplog.text
     assert "hmac secret set: source=globex previous_kept=True" in caplog.text
 
     caplog.clear()
-    url = reverse("admin:webhooks_source_change", args=[source.pk])
+    url = reverse("admin:sources_source_change", args=[source.pk])
     admin_client.post(url, hmac_form_data(source, hmac_secret=SECRET_2))
     admin_client.post(url, hmac_form_data(source, hmac_drop_previous="on"))
 
@@ -130,10 +131,10 @@ def test_hmac_changes_in_the_admin_go_through_the_services_and_their_log_lines(a
 
 @pytest.mark.django_db
 def test_an_hmac_source_page_shows_its_own_webhook_url(admin_client):
-    admin_client.post(reverse("admin:webhooks_source_add"), hmac_form_data(hmac_secret=SECRET_1))
+    admin_client.post(reverse("admin:sources_source_add"), hmac_form_data(hmac_secret=SECRET_1))
     source = Source.objects.get(slug="globex")
 
-    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+    page = admin_client.get(reverse("admin:sources_source_change", args=[source.pk])).content.decode()
 
     assert "http://testserver/webhooks/advance/globex/" in page
     assert "authenticates by HMAC" in page
@@ -145,7 +146,7 @@ def test_the_source_page_says_plainly_when_its_code_is_static(admin_client, sour
     source_hmac_configure(source=source, signed_material=material)
     source_hmac_secret_set(source=source, secret=SECRET_1)
 
-    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+    page = admin_client.get(reverse("admin:sources_source_change", args=[source.pk])).content.decode()
 
     assert ("its code is static" in page) is static
 
@@ -157,7 +158,7 @@ def test_the_source_page_lists_what_to_enter_in_advance_for_each_event_type(admi
         source_hmac_configure(source=source)
         source_hmac_secret_set(source=source, secret=SECRET_1)
 
-    page = admin_client.get(reverse("admin:webhooks_source_change", args=[source.pk])).content.decode()
+    page = admin_client.get(reverse("admin:sources_source_change", args=[source.pk])).content.decode()
 
     for number, path in enumerate(
         [
@@ -199,7 +200,7 @@ def test_rechecking_a_call_whose_form_breaks_the_parser_leaves_it_refused(admin_
     source_hmac_configure(source=source, encoding="base64")
 
     answer = admin_client.post(
-        reverse("admin:webhooks_source_changelist"),
+        reverse("admin:sources_source_changelist"),
         {"action": "recheck_refused", "_selected_action": [source.pk]},
         follow=True,
     )

@@ -20,10 +20,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 
 from advance_sim import form_webhook_build
-from documents.models import Document, DocumentText, SourceSync, WorkItemVersion
+from documents.models import Document, DocumentText, WorkItemVersion
 from interviews.models import AnswerProvider
+from sources.models import Source, SourceSync
 from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
-from webhooks.models import Delivery, Source, WebhookToken
+from webhooks.models import Delivery, WebhookToken
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +133,7 @@ class Row:
 def _changelist_actions(world: World) -> list[Row]:
     """Every action of every list, posted with a row selected: a viewer's lands nowhere."""
     actions = [
-        ("webhooks/source", world.source.pk, ["recheck_refused", "source_test_connection", "source_reconcile_now"]),
+        ("sources/source", world.source.pk, ["recheck_refused", "source_test_connection", "source_reconcile_now"]),
         ("webhooks/webhooktoken", world.token.pk, ["revoke_tokens", "tokens_rotate"]),
         ("webhooks/delivery", world.failed.pk, ["replay_deliveries", "replay_failed_since"]),
         ("documents/document", world.document.pk, ["retry_documents", "export_csv"]),
@@ -155,22 +156,22 @@ def admin_table(world: World) -> list[Row]:
     wi = world.version.work_item_id
     document_type = ContentType.objects.get_for_model(Document).pk
     objects = {
-        "webhooks/source": s,
+        "sources/source": s,
         "webhooks/webhooktoken": t,
         "webhooks/delivery": d,
         "documents/document": doc,
         "documents/workitem": wi,
         "documents/workitemversion": v,
-        "documents/sourcesync": world.sync.pk,
+        "sources/sourcesync": world.sync.pk,
         "interviews/answerprovider": world.provider.pk,
         "auth/user": world.user.pk,
         "auth/group": world.group.pk,
     }
     # Models with an add page of their own (the logs are written by the application only).
     addable = {
-        "webhooks/source",
+        "sources/source",
         "webhooks/webhooktoken",
-        "documents/sourcesync",
+        "sources/sourcesync",
         "interviews/answerprovider",
         "auth/user",
         "auth/group",
@@ -187,7 +188,7 @@ def admin_table(world: World) -> list[Row]:
         Row("view on site", "GET", f"/admin/r/{document_type}/{doc}/", 404, nobody=404),
         Row("view on site, missing", "GET", f"/admin/r/{document_type}/{MISSING}/", 404, nobody=404),
     ]
-    for app in ("webhooks", "documents", "interviews", "auth"):
+    for app in ("sources", "webhooks", "documents", "interviews", "auth"):
         rows.append(Row(f"app {app}", "GET", f"/admin/{app}/", 200, nobody=404))
     for model, pk in objects.items():
         base = f"/admin/{model}/"
@@ -301,7 +302,7 @@ def test_the_table_tries_every_url_of_the_admin(world):
 def test_a_viewer_reads_a_source_page_that_says_which_secrets_are_stored_and_shows_none(world):
     client = staff_client("viewer", Permission.objects.filter(codename__startswith="view_"))
 
-    response = client.get(f"/admin/webhooks/source/{world.source.pk}/change/")
+    response = client.get(f"/admin/sources/source/{world.source.pk}/change/")
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -316,7 +317,7 @@ def test_the_source_page_warning_reaches_only_who_may_see_the_source(world):
     """The post-processing warning was added before the permission check: it showed on the next page."""
     client = staff_client("nobody", [])
 
-    assert client.get(f"/admin/webhooks/source/{world.source.pk}/change/").status_code == 403
+    assert client.get(f"/admin/sources/source/{world.source.pk}/change/").status_code == 403
     index = client.get("/admin/").content.decode()
 
     assert "post-assembly processing" not in index
@@ -363,14 +364,14 @@ SECRET_LOOKUPS = [
     ("webhooks/webhooktoken", "digest__startswith"),
     ("webhooks/webhooktoken", "digest"),
     ("webhooks/webhooktoken", "source__principal_password_encrypted__startswith"),
-    ("webhooks/source", "principal_password_encrypted__startswith"),
-    ("webhooks/source", "hmac_secret_encrypted__startswith"),
-    ("webhooks/source", "hmac_previous_secret_encrypted__gt"),
+    ("sources/source", "principal_password_encrypted__startswith"),
+    ("sources/source", "hmac_secret_encrypted__startswith"),
+    ("sources/source", "hmac_previous_secret_encrypted__gt"),
     ("webhooks/delivery", "credentials_encrypted__startswith"),
     ("webhooks/delivery", "source__hmac_secret_encrypted__startswith"),
     ("documents/document", "source__principal_password_encrypted__startswith"),
     ("documents/document", "text_record__text__icontains"),
-    ("documents/sourcesync", "source__principal_password_encrypted__startswith"),
+    ("sources/sourcesync", "source__principal_password_encrypted__startswith"),
     ("interviews/answerprovider", "source__hmac_secret_encrypted__startswith"),
     ("auth/user", "password__startswith"),
 ]
@@ -387,7 +388,7 @@ def test_every_secret_column_is_tried(world):
     """A secret column added to a model is added to SECRET_LOOKUPS."""
     tried = {(model, lookup.split("__")[0]) for model, lookup in SECRET_LOOKUPS}
 
-    assert {("webhooks/source", name) for name in Source.ENCRYPTED_FIELDS} <= tried
+    assert {("sources/source", name) for name in Source.ENCRYPTED_FIELDS} <= tried
     assert {("webhooks/webhooktoken", "digest"), ("webhooks/delivery", "credentials_encrypted")} <= tried
 
 
@@ -395,7 +396,7 @@ OFFERED_FILTERS = [
     ("webhooks/webhooktoken", {"source__id__exact": "1", "status": "active"}),
     ("webhooks/delivery", {"status__exact": "failed", "event_type": "X", "received_at__gte": "2024-01-01"}),
     ("webhooks/delivery", {"received_at__year": "2024", "received_at__month": "1"}),
-    ("webhooks/source", {"is_active__exact": "1"}),
+    ("sources/source", {"is_active__exact": "1"}),
     ("documents/document", {"status__exact": "failed", "source__id__exact": "1", "content_type": "x"}),
     ("documents/document", {"synced_at__gte": "2024-01-01", "synced_at__lt": "2024-01-02"}),
     ("documents/document", {"text_record__status__exact": "awaiting", "version__id__exact": "1"}),
@@ -417,7 +418,7 @@ def test_the_links_of_the_dashboard_and_of_a_version_are_filters_the_lists_accep
     pages = [
         admin_client.get("/admin/").content.decode(),
         admin_client.get(f"/admin/documents/workitem/{world.version.work_item_id}/change/").content.decode(),
-        admin_client.get(f"/admin/webhooks/source/{world.source.pk}/change/").content.decode(),
+        admin_client.get(f"/admin/sources/source/{world.source.pk}/change/").content.decode(),
     ]
     links = {html.unescape(link) for page in pages for link in re.findall(r'href="(/admin/[^"?]*/\?[^"]+)"', page)}
 

@@ -6,10 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from sources.services import source_save
 from tests.factories import delivery_make
 from tests.support.queries import assert_constant
 from webhooks.models import Delivery
-from webhooks.services import source_save, token_issue, token_revoke
+from webhooks.services import token_issue, token_revoke
 
 
 @pytest.mark.django_db
@@ -61,4 +62,4 @@ def test_the_source_list_does_not_grow_in_queries_with_rows(admin_client, source
         )
         token_issue(source=added, name="webhook")
 
-    assert_constant(admin_client, reverse("admin:webhooks_source_changelist"), add, lambda: None)
+    assert_constant(admin_client, reverse("admin:sources_source_changelist"), add, lambda: None)

@@ -22,8 +22,9 @@ from advance_sim import (
 )
 from documents.models import Document
 from interviews.services import answer_stored_set
+from sources.models import Source
 from tests.support.waiting import wait_for
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -15,8 +15,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from interviews.services import answer_stored_set
+from sources.models import Source
 from webhooks.inbound import call_read
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.services import (
     source_hmac_configure,
     source_hmac_previous_drop,

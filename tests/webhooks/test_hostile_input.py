@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from documents.models import Document, WorkItem, WorkItemVersion
 from interviews.services import answer_stored_set
+from sources.models import Source
 from webhooks.inbound import CallError, call_read
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
 HMAC_SECRET = "hostile-hmac-secret"

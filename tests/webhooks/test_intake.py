@@ -457,7 +457,7 @@ class TestSourceUrls:
     def test_the_auth_url_must_be_on_the_api_origin(self):
         from django.core.exceptions import ValidationError
 
-        from webhooks.services import source_save
+        from sources.services import source_save
 
         with pytest.raises(ValidationError) as raised:
             source_save(
@@ -471,7 +471,7 @@ class TestSourceUrls:
         assert "auth_base_url" in raised.value.message_dict
 
     def test_moving_a_source_needs_its_password_again(self, source):
-        from webhooks.services import source_save
+        from sources.services import source_save
 
         fields = dict(
             slug=source.slug,

@@ -20,9 +20,10 @@ import requests
 
 from advance_sim import SimDocument, form_webhook_build
 from documents.models import Document
+from sources.models import Source
 from tests.support.waiting import wait_for
 from webhooks.inbound import CallError, PayloadError, call_read, is_code_name, query_redact
-from webhooks.models import Delivery, Source
+from webhooks.models import Delivery
 from webhooks.payloads import payload_decode
 from webhooks.services import source_hmac_configure, source_hmac_secret_set
 from webhooks.services.intake import delivery_reject

@@ -12,9 +12,10 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from sources.services import source_save
 from tests.factories import event_json
 from webhooks.models import Delivery
-from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set, source_save
+from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set
 
 URL = "/webhooks/advance/"
 LIMIT = 3

@@ -21,10 +21,8 @@ from .processing import (
     delivery_process,
     delivery_replay,
 )
-from .sources import (
+from .source_auth import (
     HmacSecretNeeded,
-    SourcePasswordNeeded,
-    secrets_rotate,
     signature_seen_record,
     source_auth_set,
     source_hmac_authenticate,
@@ -33,9 +31,6 @@ from .sources import (
     source_hmac_previous_drop,
     source_hmac_secret_check,
     source_hmac_secret_set,
-    source_password_check,
-    source_save,
-    source_url_normalise,
 )
 from .tokens import (
     AUTH_FAILURES_KEY,
@@ -64,7 +59,6 @@ __all__ = [
     "LOOKUP_LENGTH",
     "Receipt",
     "Refusal",
-    "SourcePasswordNeeded",
     "WebhookCaller",
     "auth_failure_record",
     "call_receive",
@@ -83,7 +77,6 @@ __all__ = [
     "headers_loggable",
     "interview_receive",
     "refusal_log_admit",
-    "secrets_rotate",
     "signature_seen_record",
     "source_auth_set",
     "source_hmac_authenticate",
@@ -92,9 +85,6 @@ __all__ = [
     "source_hmac_previous_drop",
     "source_hmac_secret_check",
     "source_hmac_secret_set",
-    "source_password_check",
-    "source_save",
-    "source_url_normalise",
     "text_storable",
     "throttle_bucket",
     "token_authenticate",

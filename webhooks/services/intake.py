@@ -14,8 +14,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from sources.models import Source
+
 from .. import metrics
-from ..models import Delivery, Source, WebhookToken
+from ..models import Delivery, WebhookToken
 from ..payloads import (
     Envelope,
     EnvelopeSerializer,

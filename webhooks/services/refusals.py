@@ -17,15 +17,17 @@ from urllib.parse import quote
 from django.db import transaction
 from rest_framework import serializers
 
-from ..crypto import secret_decrypt, secret_encrypt
+from sources.crypto import secret_decrypt, secret_encrypt
+from sources.models import Source
+
 from ..inbound import CODE_FIELD, InboundCall, PayloadError, call_read
-from ..models import Delivery, Source
+from ..models import Delivery
 from ..payloads import EnvelopeSerializer, envelope_read, payload_validate
 from ..redaction import ORIGINAL_BODY, ORIGINAL_QUERY, credential_header_names, header_key
 from ..registry import event_type_get
 from ..signatures import SCHEME_FIELDS, HmacConfig, SignatureError, SignedRequest, schemes_matching, signature_verify
 from .intake import DeliveryRejected, event_receive
-from .sources import source_hmac_config, source_hmac_configure
+from .source_auth import source_hmac_config, source_hmac_configure
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import Source, WebhookToken
+from sources.models import Source
+
+from ..models import WebhookToken
 
 logger = logging.getLogger(__name__)
 

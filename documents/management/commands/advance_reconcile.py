@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from core.errors import RetryableError
 from documents.advance.errors import AdvanceError
 from documents.reconcile import source_reconcile
-from webhooks.models import Source
+from sources.models import Source
 
 from ._operator import ProgressBar, moment, progress_arguments_add
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Document
 from documents.search.services import documents_reindex_select, documents_text_queue
-from webhooks.models import Source
+from sources.models import Source
 
 from ._operator import ProgressBar, moment
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from interviews.models import AnswerProvider
 from interviews.services import answer_stored_set
-from webhooks.models import Source
+from sources.models import Source
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.management.errors import command_error
-from webhooks.models import Source
+from core.management.errors import command_error
+from sources.models import Source
 from webhooks.services import HmacSecretNeeded, source_auth_set
 from webhooks.signatures import hmac_code_is_static
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from webhooks.models import Source
+from sources.models import Source
 from webhooks.services import token_issue
 
 

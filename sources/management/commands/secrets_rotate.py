@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.services import secrets_rotate
+from sources.services import secrets_rotate
 
 
 class Command(BaseCommand):

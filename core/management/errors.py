@@ -1,4 +1,4 @@
-"""What the webhooks commands tell an operator when a service refuses their input."""
+"""What a command tells an operator when a service refuses their input."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError

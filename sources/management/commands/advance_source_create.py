@@ -3,9 +3,8 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.management.errors import command_error
-from webhooks.services import source_save
-from webhooks.services.sources import SourcePasswordNeeded
+from core.management.errors import command_error
+from sources.services import SourcePasswordNeeded, source_save
 
 PASSWORD_VARIABLE = "ADVANCE_PRINCIPAL_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
