@@ -212,12 +212,17 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def get_deleted_objects(self, objs, request: HttpRequest):
-        # The list's "Delete selected" asks no has_delete_permission per source: a locked one is named here,
-        # which makes Django refuse the whole deletion and show why.
+        # The list's "Delete selected" asks no has_delete_permission per source: a locked one is named
+        # as protected, which refuses the whole deletion; shown alone, as Django shows missing
+        # permissions first and they would hide why.
         to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        for source in objs:
-            if source_archive(source_id=source.pk).locked:
-                protected = [*protected, f"{source}: its stored documents are retained or under a legal hold"]
+        locked = [
+            f"{source}: its stored documents are retained or under a legal hold"
+            for source in objs
+            if source_archive(source_id=source.pk).locked
+        ]
+        if locked:
+            return to_delete, model_count, set(), [*locked, *protected]
         return to_delete, model_count, perms_needed, protected
 
     @admin.display(description="service principal password")
