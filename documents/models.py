@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F
@@ -13,12 +14,19 @@ class WorkItem(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="work_items")
     advance_id = models.CharField("work item id", max_length=100)
     name = models.CharField(max_length=300, blank=True)
+    # Written only by documents.holds; its history (who, when, why) is WorkItemHold.
+    legal_hold = models.BooleanField(
+        default=False,
+        help_text="Every stored object of its documents carries an S3 legal hold: nobody can delete or overwrite "
+        "it until the hold is lifted. Documents stored while it is on are written held.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
         constraints = [models.UniqueConstraint(fields=["source", "advance_id"], name="one_work_item_per_source_and_id")]
+        permissions = [("hold_workitem", "Can put and lift a legal hold on a work item")]
 
     def __str__(self) -> str:
         return self.name or self.advance_id
@@ -128,6 +136,18 @@ class Document(models.Model):
     size = models.BigIntegerField(null=True, blank=True, help_text="Bytes.")
     sha256 = models.CharField("SHA-256", max_length=64, blank=True)
     storage_key = models.CharField(max_length=1024, blank=True)
+    storage_version_id = models.CharField(
+        "stored object version", max_length=1024, blank=True, help_text="The S3 version id (versioned buckets)."
+    )
+    retention_mode = models.CharField(
+        max_length=16, blank=True, help_text="The S3 Object Lock mode the stored object reported after its write."
+    )
+    retain_until = models.DateTimeField(
+        "retained until",
+        null=True,
+        blank=True,
+        help_text="The stored object cannot be deleted or overwritten before this (as it reported after its write).",
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     due_at = models.DateTimeField(
@@ -160,6 +180,37 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.filename or self.name or self.advance_id
+
+
+class WorkItemHold(models.Model):
+    """A legal hold put on a work item's documents, or lifted: who, when, why, and what storage answered."""
+
+    class Action(models.TextChoices):
+        HOLD = "hold", "Hold put on"
+        RELEASE = "release", "Hold lifted"
+
+    work_item = models.ForeignKey(WorkItem, on_delete=models.PROTECT, related_name="holds")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(
+        "by", max_length=300, help_text="The user's name when it was done (kept if the user goes), or the command."
+    )
+    reason = models.TextField(blank=True)
+    objects_done = models.PositiveIntegerField("objects changed", default=0)
+    objects_failed = models.TextField(
+        "objects not changed", blank=True, help_text="Keys storage refused, with its answer; empty when none."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        when = f"{self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} on {self.work_item} by {self.actor_name} at {when}"
 
 
 class DocumentAttempt(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from sources.models import Source
 from webhooks.models import Delivery
 
-from .models import Document, DocumentText, WorkItem, newest_version_first
+from .models import Document, DocumentText, WorkItem, WorkItemHold, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -368,3 +368,44 @@ def deliveries_by_reference(reference: str, *, source: str | None = None) -> Que
         query |= Q(public_id=uuid.UUID(reference))
     events = Delivery.objects.filter(query, status__in=Delivery.EVENT_STATUSES)
     return events.filter(source__slug=source) if source else events
+
+
+# The archive: retention and legal holds ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveState:
+    """What keeps a work item's (or a source's) stored objects from being deleted or overwritten now."""
+
+    held: int  # work items under a legal hold
+    retained: int  # stored documents retained until later
+    retained_until: datetime | None  # the latest of their dates
+    last_hold: "WorkItemHold | None" = None  # a work item's latest hold record
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.held or self.retained)
+
+
+def _retained(documents: QuerySet) -> tuple[int, datetime | None]:
+    figures = documents.filter(status=Document.Status.STORED, retain_until__gt=timezone.now()).aggregate(
+        count=Count("pk"), until=Max("retain_until")
+    )
+    return figures["count"], figures["until"]
+
+
+def work_item_archive(*, work_item: WorkItem) -> ArchiveState:
+    retained, until = _retained(Document.objects.filter(version__work_item=work_item))
+    last = WorkItemHold.objects.filter(work_item=work_item).order_by("-created_at", "-pk").first()
+    return ArchiveState(held=int(work_item.legal_hold), retained=retained, retained_until=until, last_hold=last)
+
+
+def source_archive(*, source_id: int) -> ArchiveState:
+    retained, until = _retained(Document.objects.filter(source_id=source_id))
+    held = WorkItem.objects.filter(source_id=source_id, legal_hold=True).count()
+    return ArchiveState(held=held, retained=retained, retained_until=until)
+
+
+def work_item_stored_count(*, work_item: WorkItem) -> int:
+    """The stored objects of every version of the work item: what a legal hold is put on."""
+    return Document.objects.filter(version__work_item=work_item, status=Document.Status.STORED).count()

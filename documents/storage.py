@@ -22,6 +22,7 @@ import unicodedata
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import Message
 from pathlib import Path
 from urllib.parse import unquote
@@ -63,11 +64,36 @@ class StorageUnavailable(RetryableError):
     pass
 
 
+class ObjectLockUnavailable(PermanentError):
+    """An object was to be written locked where storage cannot lock: the filesystem, or a bucket
+    without Object Lock. Nothing is stored: a document written unlocked would not be the record asked for."""
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """What S3 Object Lock an object is written with: a retention (mode and date), a legal hold, or both."""
+
+    mode: str = ""  # "GOVERNANCE" or "COMPLIANCE" (S3's spelling); empty: no retention
+    retain_until: datetime | None = None
+    legal_hold: bool = False
+
+    def upload_args(self) -> dict:
+        """The arguments of put_object and of a multipart upload's creation that ask for this lock."""
+        args: dict = {}
+        if self.mode:
+            args["ObjectLockMode"] = self.mode
+            args["ObjectLockRetainUntilDate"] = self.retain_until
+        if self.legal_hold:
+            args["ObjectLockLegalHoldStatus"] = "ON"
+        return args
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
     size: int
     sha256: str
+    version_id: str = ""  # S3's, when the bucket is versioned (as Object Lock makes it) and said it
 
 
 def document_storage():
@@ -158,12 +184,21 @@ class HashingReader:
         return data
 
 
-def object_save_stream(*, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
-    """Write the chunks at key (overwriting), with the content type and sha256; never all in memory."""
+def object_save_stream(
+    *, key: str, chunks: Iterable[bytes], content_type: str, lock: ObjectLock | None = None
+) -> StoredObject:
+    """Write the chunks at key (overwriting), with the content type and sha256; never all in memory.
+
+    With a lock, S3 is asked to write the object locked (documents.object_lock checks what it
+    reported); storage that cannot lock raises ObjectLockUnavailable before anything is written.
+    """
     reader = HashingReader(chunks, max_bytes=settings.DOCUMENT_MAX_BYTES)
     storage = document_storage()
+    version_id = ""
     if isinstance(storage, S3Storage):
-        _s3_save(storage, key, reader, content_type)
+        version_id = _s3_save(storage, key, reader, content_type, lock)
+    elif lock is not None:
+        raise ObjectLockUnavailable(f"the documents' storage ({type(storage).__name__}) cannot lock objects")
     elif isinstance(storage, FileSystemStorage):
         _filesystem_save(storage, key, reader)
     else:
@@ -171,7 +206,7 @@ def object_save_stream(*, key: str, chunks: Iterable[bytes], content_type: str) 
         if saved_as != key:  # the key is the contract's; a renamed file would be a second object
             storage.delete(saved_as)
             raise RuntimeError(f"storage saved {key!r} as {saved_as!r}")
-    return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
+    return StoredObject(key=key, size=reader.size, sha256=reader.sha256, version_id=version_id)
 
 
 def _filesystem_save(storage: FileSystemStorage, key: str, reader: HashingReader) -> None:
@@ -203,7 +238,7 @@ _s3_clients: "weakref.WeakKeyDictionary[S3Storage, object]" = weakref.WeakKeyDic
 _s3_clients_lock = threading.Lock()
 
 
-def _s3_client(storage: S3Storage):
+def s3_client(storage: S3Storage):
     """One S3 client per process and storage, shared by the worker's threads.
 
     django-storages makes a boto3 session and resource per thread, about 13 MiB each: a pool of 16
@@ -226,37 +261,57 @@ def _s3_client(storage: S3Storage):
     return client
 
 
-def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str) -> None:
-    client = _s3_client(storage)
-    object_key = storage._normalize_name(key)
+def s3_object_key(storage: S3Storage, key: str) -> str:
+    """The S3 key of a storage name (django-storages' location prefix, if any, applied)."""
+    return storage._normalize_name(key)
+
+
+def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str, lock: ObjectLock | None) -> str:
+    """Upload; return the version id S3 gave the object ('' when it said none: a multipart upload)."""
+    client = s3_client(storage)
+    object_key = s3_object_key(storage, key)
+    lock_args = lock.upload_args() if lock else {}
     try:
         # A small document (most of Advance's) goes up from memory: no spool file to create,
         # write, read back and delete. At most SPOOL_MEMORY_BYTES per download, less than the
         # download chunk that a larger one holds on its way to the spool anyway.
         head = reader.read(SPOOL_MEMORY_BYTES + 1)
         if len(head) <= SPOOL_MEMORY_BYTES:
-            extra = {"ContentType": content_type or "application/octet-stream", "Metadata": {"sha256": reader.sha256}}
-            client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=head, **extra)
-            return
+            extra = {
+                "ContentType": content_type or "application/octet-stream",
+                "Metadata": {"sha256": reader.sha256},
+                **lock_args,
+            }
+            return client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=head, **extra).get(
+                "VersionId", ""
+            )
         with tempfile.NamedTemporaryFile(prefix="document-", dir=spool_dir()) as spool:
             # The download is hashed on its way into the spool, so the one upload carries its sha256.
             spool.write(head)
             del head
             shutil.copyfileobj(reader, spool, SPOOL_COPY_BYTES)
             spool.flush()
-            extra = {"ContentType": content_type or "application/octet-stream", "Metadata": {"sha256": reader.sha256}}
+            extra = {
+                "ContentType": content_type or "application/octet-stream",
+                "Metadata": {"sha256": reader.sha256},
+                **lock_args,
+            }
             if reader.size < settings.DOCUMENT_UPLOAD_PART_SIZE:
                 # One request, read from the file: a transfer manager (and its threads) per small
                 # document cost more CPU than the upload itself in a burst of many.
                 spool.seek(0)
-                client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=spool, **extra)
-            else:
-                # By file name, s3transfer reads each part from the file as it sends it: no part
-                # sits in memory, whatever the concurrency.
-                client.upload_file(
-                    spool.name, storage.bucket_name, object_key, ExtraArgs=extra, Config=_transfer_config()
-                )
-    except (BotoCoreError, ClientError, S3UploadFailedError) as error:
+                response = client.put_object(Bucket=storage.bucket_name, Key=object_key, Body=spool, **extra)
+                return response.get("VersionId", "")
+            # By file name, s3transfer reads each part from the file as it sends it: no part
+            # sits in memory, whatever the concurrency. The lock goes on the multipart upload's creation.
+            client.upload_file(spool.name, storage.bucket_name, object_key, ExtraArgs=extra, Config=_transfer_config())
+            return ""
+    except ClientError as error:
+        if lock_args and error.response.get("Error", {}).get("Code") == "InvalidRequest":
+            # S3's answer to lock headers for a bucket created without Object Lock.
+            raise ObjectLockUnavailable(f"the bucket refused to lock the object: {error}") from None
+        raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
+    except (BotoCoreError, S3UploadFailedError) as error:
         raise StorageUnavailable(f"storage failed: {type(error).__name__}: {error}") from None
 
 

@@ -15,8 +15,13 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin import AdminGuardsMixin
+from documents.admin.columns import archive_text
 from documents.connection import source_connection_check
+from documents.object_lock import storage_lock_refusal
 from documents.reconcile import sources_reconcile_enqueue
+from documents.retention import RetentionRefused, source_retention_refusal, source_retention_set
+from documents.selectors import source_archive
+from documents.storage import StorageUnavailable
 from webhooks.admin import WebhookTokenInline, source_webhook_context
 from webhooks.services import source_auth_set, source_hmac_secret_check
 from webhooks.services.refusals import deliveries_refused_recheck
@@ -178,7 +183,11 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj=None):
         if obj is None:
             return self.fieldsets
-        fieldsets = [*self.fieldsets, ("History", {"fields": ["created_at", "updated_at"]})]
+        fieldsets = [
+            *self.fieldsets,
+            ("Archive", {"fields": ["archive_state"]}),
+            ("History", {"fields": ["created_at", "updated_at"]}),
+        ]
         if self.has_change_permission(request, obj):
             return fieldsets
         # Read only: whether a secret is stored is said; the secret is never shown, not even encrypted.
@@ -187,6 +196,34 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
             fields = [WRITE_ONLY_FIELDS.get(field, field) for field in options["fields"]]
             read_only.append((name, {**options, "fields": [field for field in fields if field]}))
         return read_only
+
+    @admin.display(description="legal holds and retention")
+    def archive_state(self, source: Source) -> str:
+        state = source_archive(source_id=source.pk)
+        text = archive_text(state, what="this source's documents")
+        if state.locked:
+            return format_html("{} This source cannot be deleted.", text)
+        return text
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A source whose stored objects are retained or held keeps its rows: they say what is locked and why.
+        if obj is not None and source_archive(source_id=obj.pk).locked:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # The list's "Delete selected" asks no has_delete_permission per source: a locked one is named
+        # as protected, which refuses the whole deletion; shown alone, as Django shows missing
+        # permissions first and they would hide why.
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        locked = [
+            f"{source}: its stored documents are retained or under a legal hold"
+            for source in objs
+            if source_archive(source_id=source.pk).locked
+        ]
+        if locked:
+            return to_delete, model_count, set(), [*locked, *protected]
+        return to_delete, model_count, perms_needed, protected
 
     @admin.display(description="service principal password")
     def password_stored(self, source: Source) -> str:
@@ -229,7 +266,7 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return ["created_at", "updated_at"] if obj is not None else []
+        return ["created_at", "updated_at", "archive_state"] if obj is not None else []
 
     def get_inlines(self, request: HttpRequest, obj):
         # A new source has no tokens yet.
@@ -299,9 +336,38 @@ def source_post_processing_notice(*, source_id: int) -> str | None:
     return format_html('{} <a href="{}">Sync settings</a>', POST_PROCESSING_WARNING, link)
 
 
+RETENTION_FIELDS = ("retention_mode", "retention_days")
+
+
+class SourceSyncAdminForm(forms.ModelForm):
+    """Validates the sync settings; a retention changed is asked of documents.retention's own rule
+    (storage must lock), and SourceSyncAdmin.save_model writes it through source_retention_set."""
+
+    class Meta:
+        model = SourceSync
+        fields = ["source", *RETENTION_FIELDS]  # the admin's fieldsets add the others
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None and not set(RETENTION_FIELDS) & set(self.changed_data):
+            return cleaned
+        mode, days = cleaned.get("retention_mode") or "", cleaned.get("retention_days")
+        if not mode and not days:
+            return cleaned
+        try:
+            refusal = source_retention_refusal(mode=mode, days=days)
+        except StorageUnavailable as error:
+            refusal = f"Storage did not answer whether it can lock objects: {error}"
+        if refusal:
+            self.add_error("retention_mode", refusal)
+        return cleaned
+
+
 @admin.register(SourceSync)
 class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
     """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
+
+    form = SourceSyncAdminForm
 
     list_display = [
         "source",
@@ -327,6 +393,10 @@ class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
         ("Documents of a version", {"fields": ["documents_scope"]}),
         ("Search", {"fields": ["search_config"]}),
         (
+            "Retention (S3 Object Lock)",
+            {"fields": ["retention_storage", "retention_mode", "retention_days", "retention_changed_at"]},
+        ),
+        (
             "Reconciliation",
             {
                 "fields": [
@@ -340,10 +410,52 @@ class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
             },
         ),
     ]
-    readonly_fields = ["post_processing_warning", "reconcile_next_at", "reconcile_last_run_at", "reconcile_last_error"]
+    readonly_fields = [
+        "post_processing_warning",
+        "retention_storage",
+        "retention_changed_at",
+        "reconcile_next_at",
+        "reconcile_last_run_at",
+        "reconcile_last_error",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [*self.readonly_fields, "source"] if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Deleting the settings would turn retention off behind source_retention_set's back.
+        if obj is not None and obj.retention_mode:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: SourceSync, form: SourceSyncAdminForm, change: bool) -> None:
+        mode, days = obj.retention_mode, obj.retention_days
+        stored = SourceSync.objects.filter(pk=obj.pk).values(*RETENTION_FIELDS).first() if obj.pk else None
+        # The other settings as posted; the retention only through its service, which owns the rule and the log line.
+        obj.retention_mode, obj.retention_days = (
+            (stored["retention_mode"], stored["retention_days"]) if stored else ("", None)
+        )
+        super().save_model(request, obj, form, change)
+        if (mode, days) != (obj.retention_mode, obj.retention_days):
+            try:
+                source_retention_set(source=obj.source, mode=mode, days=days, actor=request.user)
+            except RetentionRefused as error:  # storage changed since the form was checked
+                self.message_user(request, f"Retention not set: {error}", messages.ERROR)
+            obj.refresh_from_db()
+
+    @admin.display(description="storage")
+    def retention_storage(self, sync: SourceSync | None) -> str:
+        try:
+            refusal = storage_lock_refusal()
+        except StorageUnavailable as error:
+            return f"Storage did not answer whether it can lock objects: {error}"
+        if refusal:
+            return format_html(
+                '<p style="padding:6px 10px;background:var(--message-error-bg);max-width:60em">{} '
+                "Retention cannot be set here.</p>",
+                refusal,
+            )
+        return "The documents' bucket has Object Lock: retention can be set."
 
     @admin.display(description="post-processing status call", boolean=True)
     def post_processing_call(self, sync: SourceSync) -> bool:

@@ -178,6 +178,21 @@ class Source(models.Model):
         self.hmac_previous_secret_encrypted = ""
 
 
+# S3 allows longer; a century is past any records schedule, and a typo of days for years stays visible.
+RETENTION_MAX_DAYS = 36500
+
+
+def retention_refusal(mode: str, days: int | None) -> str | None:
+    """Why a retention mode and period do not go together, or None: a mode needs a period and the reverse."""
+    if mode and not days:
+        return "A retention mode needs a period of at least one day."
+    if not mode and days:
+        return "A retention period needs a mode (governance or compliance)."
+    if days and days > RETENTION_MAX_DAYS:
+        return f"At most {RETENTION_MAX_DAYS} days."
+    return None
+
+
 class SourceSync(models.Model):
     """How one source's documents are fetched beyond the webhook: post-processing, reconciliation, list calls.
 
@@ -194,6 +209,11 @@ class SourceSync(models.Model):
         PUT = "PUT", "PUT"
         POST = "POST", "POST"
         PATCH = "PATCH", "PATCH"
+
+    class RetentionMode(models.TextChoices):
+        OFF = "", "Off: stored objects are not locked"
+        GOVERNANCE = "governance", "Governance: only users with the bypass permission can delete or shorten it"
+        COMPLIANCE = "compliance", "Compliance: nobody, not even the bucket's root user, can delete or shorten it"
 
     source = models.OneToOneField(Source, on_delete=models.CASCADE, related_name="sync")
     documents_scope = models.CharField(
@@ -247,6 +267,21 @@ class SourceSync(models.Model):
         help_text="How this source's documents' words are stemmed for search (PostgreSQL's configuration: english, "
         "german, french, simple for no stemming...). Blank: SEARCH_CONFIG. After a change, run documents_reindex.",
     )
+    # S3 Object Lock of every object stored for this source from now on; written only by
+    # documents.retention.source_retention_set, which refuses it where storage cannot lock.
+    retention_mode = models.CharField(
+        "retention (S3 Object Lock)",
+        max_length=16,
+        choices=RetentionMode.choices,
+        default=RetentionMode.OFF,
+        blank=True,
+        help_text="Each document stored from now on is locked in S3 for the period below: it cannot be deleted "
+        "or overwritten until then. Objects stored before keep what they were written with.",
+    )
+    retention_days = models.PositiveIntegerField(
+        "retention period (days)", null=True, blank=True, help_text="Counted from when each document is stored."
+    )
+    retention_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "sync settings"
@@ -257,6 +292,8 @@ class SourceSync(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if refusal := retention_refusal(self.retention_mode, self.retention_days):
+            raise ValidationError({"retention_days": refusal})
         if refusal := status_path_refusal(self.post_processing_status_path):
             raise ValidationError({"post_processing_status_path": refusal})
         if self.search_config and connection.vendor == "postgresql":

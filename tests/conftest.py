@@ -6,6 +6,7 @@ process on the test database) and `advance` (the simulated Advance over real HTT
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,10 +149,33 @@ def bucket(s3_client) -> Iterator["Bucket"]:
     yield bucket
 
 
+@pytest.fixture
+def locked_bucket(s3_client, settings) -> "Bucket":
+    """A bucket of the test's own, created with Object Lock (so versioned), as the documents' storage
+    of this process (a worker takes AWS_STORAGE_BUCKET_NAME=locked_bucket.name from its environment).
+
+    One per test: its locked versions cannot be deleted, so it is never emptied. The suite's other
+    tests keep the unlocked `bucket`."""
+    name = f"locked-{uuid.uuid4().hex[:20]}"
+    s3_client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    default = settings.STORAGES["default"]
+    settings.AWS_STORAGE_BUCKET_NAME = name
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], "bucket_name": name}},
+    }
+    return Bucket(s3_client, name)
+
+
 class Bucket:
     def __init__(self, client, name: str):
         self.client = client
         self.name = name
+
+    def versions(self, key: str) -> list[str]:
+        """The key's version ids, newest first (a bucket with Object Lock keeps every version)."""
+        answer = self.client.list_object_versions(Bucket=self.name, Prefix=key)
+        return [version["VersionId"] for version in answer.get("Versions", []) if version["Key"] == key]
 
     def keys(self) -> list[str]:
         keys = []

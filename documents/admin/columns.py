@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import model_permission, status_badge
 
 from ..models import Document, WorkItemVersion
+from ..selectors import ArchiveState
 
 DOCUMENT_TONES = {
     Document.Status.PENDING: "info",
@@ -101,3 +103,50 @@ class RetryPermissionMixin:
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return model_permission(request, self.opts, "change")
+
+
+def archive_text(state: ArchiveState, *, what: str) -> str:
+    """Why the stored objects cannot be deleted or overwritten now (legal hold, retention), or that they can."""
+    parts = []
+    if state.held:
+        hold = state.last_hold
+        since = f" since {hold.created_at:%Y-%m-%d %H:%M} by {hold.actor_name}: {hold.reason}" if hold else ""
+        parts.append(format_html("<strong>Under a legal hold</strong>{}.", since))
+    if state.retained:
+        parts.append(
+            format_html(
+                "{} stored object{} retained (S3 Object Lock) until {} at the latest.",
+                state.retained,
+                "s" if state.retained != 1 else "",
+                f"{state.retained_until:%Y-%m-%d %H:%M}",
+            )
+        )
+    if not parts:
+        return format_html("No legal hold and no retention: {} can be replaced by a resync.", what)
+    parts.append(
+        format_html(
+            "While so, {} cannot be deleted or overwritten: the admin offers no delete, a resync verifies "
+            "their bytes instead of writing, and pruning keeps what they refer to.",
+            what,
+        )
+    )
+    return format_html_join(" ", "{}", ((part,) for part in parts))
+
+
+def document_archive_text(document: Document) -> str:
+    """The document's own lock: its object's retention, and its work item's legal hold."""
+    retained = document.retain_until is not None and document.retain_until > timezone.now()
+    held = document.version.work_item.legal_hold
+    parts = []
+    if retained:
+        until = f"{document.retain_until:%Y-%m-%d %H:%M}"
+        parts.append(format_html("Retained ({}) until {}.", document.retention_mode, until))
+    elif document.retain_until:
+        parts.append(format_html("Its retention ended {}.", f"{document.retain_until:%Y-%m-%d %H:%M}"))
+    if held:
+        parts.append("Its work item is under a legal hold.")
+    if retained or held:
+        parts.append("The stored object cannot be deleted or overwritten while so; there is no delete here.")
+    else:
+        parts.append("Not retained, not held.")
+    return format_html_join(" ", "{}", ((part,) for part in parts))

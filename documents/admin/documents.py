@@ -27,7 +27,13 @@ from ..downloads import DocumentNotStored, content_type_label, document_download
 from ..models import Document, DocumentAttempt
 from ..queueing import documents_retry
 from ..search.admin import DocumentTextSearchMixin
-from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
+from .columns import (
+    DocumentColumnsMixin,
+    RetryPermissionMixin,
+    document_archive_text,
+    documents_from_display,
+    documents_table,
+)
 from .export import documents_by_keys, documents_csv_response
 
 
@@ -114,8 +120,19 @@ class DocumentAdmin(
         ),
         (
             "Stored object",
-            {"fields": ["filename", "content_type", "size_display", "sha256", "storage_key", "synced_at"]},
+            {
+                "fields": [
+                    "filename",
+                    "content_type",
+                    "size_display",
+                    "sha256",
+                    "storage_key",
+                    "storage_version_id",
+                    "synced_at",
+                ]
+            },
         ),
+        ("Archive", {"fields": ["archive"]}),
         ("Preview", {"fields": ["preview"]}),
         ("Other versions of this document", {"fields": ["other_versions"]}),
         (
@@ -211,6 +228,10 @@ class DocumentAdmin(
             # The preview's frame is on our own pages; everything else stays unframeable (DENY).
             response["X-Frame-Options"] = "SAMEORIGIN"
         return response
+
+    @admin.display(description="retention and legal hold")
+    def archive(self, document: Document) -> str:
+        return document_archive_text(document)
 
     @admin.display(description="URL in the event")
     def event_url(self, document: Document) -> str:

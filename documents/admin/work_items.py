@@ -1,18 +1,29 @@
-"""Admin of work items and their versions: read-only, newest version first; versions' post-processing retry."""
+"""Admin of work items and their versions: read-only, newest version first; versions' post-processing
+retry; a work item's legal hold, put on and lifted with a reason on a page of its own."""
 
+from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
-from django.http import HttpRequest
-from django.urls import reverse
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 
 from .. import selectors
-from ..models import Document, WorkItem, WorkItemVersion
+from ..holds import HoldRefused, work_item_hold, work_item_hold_release
+from ..models import Document, WorkItem, WorkItemHold, WorkItemVersion
 from ..post_processing import versions_post_processing_retry
-from .columns import DocumentColumnsMixin, RetryPermissionMixin, documents_from_display, documents_table
+from .columns import (
+    DocumentColumnsMixin,
+    RetryPermissionMixin,
+    archive_text,
+    documents_from_display,
+    documents_table,
+)
 
 
 class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -34,22 +45,108 @@ class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
         return format_html('<a href="{}">List documents</a>', url)
 
 
+class WorkItemHoldInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The work item's legal holds, put on and lifted, newest first: written by documents.holds only."""
+
+    model = WorkItemHold
+    verbose_name = "legal hold record"
+    verbose_name_plural = "legal hold: who put it on or lifted it, when and why"
+    fields = ["created_at", "action", "actor_name", "reason", "objects_done", "objects_failed"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+class HoldForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=2000,
+        required=False,
+        help_text="Recorded with your name and the time, e.g. the matter or the request that calls for it.",
+    )
+
+
 @admin.register(WorkItem)
 class WorkItemAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "advance_id", "source", "version_count", "updated_at"]
+    list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
-    list_filter = ["source"]
+    list_filter = ["source", "legal_hold"]
     search_fields = ["name", "advance_id"]
     list_select_related = ["source"]
-    inlines = [WorkItemVersionInline]
+    inlines = [WorkItemVersionInline, WorkItemHoldInline]
     fieldsets = [
         (None, {"fields": ["source", "advance_id", "name", "created_at", "updated_at"]}),
+        ("Archive", {"fields": ["archive_state"]}),
         ("Documents, newest version first", {"fields": ["documents_table"]}),
     ]
     readonly_fields = flatten_fieldsets(fieldsets)
+    change_form_template = "admin/documents/workitem/change_form.html"
 
     def get_queryset(self, request: HttpRequest):
         return selectors.work_items_with_version_count(super().get_queryset(request))
+
+    def has_hold_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.hold_workitem")
+
+    def get_urls(self):
+        hold = self.admin_site.admin_view(self.hold_view)
+        return [path("<path:object_id>/hold/", hold, name="documents_workitem_hold"), *super().get_urls()]
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        context["can_hold"] = obj is not None and self.has_hold_permission(request)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def hold_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Put a legal hold on the work item's documents, or with ?release=1 lift it, with a reason."""
+        # The permission first: who may not hold learns nothing of which ids exist.
+        if not self.has_hold_permission(request) or not self.has_view_permission(request):
+            raise PermissionDenied
+        work_item = self.get_object(request, unquote(object_id))
+        if work_item is None:
+            raise Http404("No such work item.")
+        release = request.GET.get("release") == "1"
+        change_url = reverse("admin:documents_workitem_change", args=[work_item.pk])
+        form = HoldForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if release:
+                    outcome = work_item_hold_release(
+                        work_item=work_item, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                else:
+                    outcome = work_item_hold(
+                        work_item=work_item, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+            except HoldRefused as error:
+                form.add_error(None, str(error))
+            else:
+                self._hold_report(request, outcome, release=release)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{'Lift the legal hold on' if release else 'Put a legal hold on'} {work_item}",
+            "work_item": work_item,
+            "release": release,
+            "form": form,
+            "objects": selectors.work_item_stored_count(work_item=work_item),
+            "change_url": change_url,
+            "changelist_url": reverse("admin:documents_workitem_changelist"),
+        }
+        return TemplateResponse(request, "admin/documents/workitem/hold.html", context)
+
+    def _hold_report(self, request: HttpRequest, outcome, *, release: bool) -> None:
+        done = f"{outcome.done} stored object{'s' if outcome.done != 1 else ''}"
+        if not outcome.failed:
+            message = f"Legal hold lifted from {done}." if release else f"Legal hold put on {done}."
+            self.message_user(request, message, messages.SUCCESS)
+            return
+        failed = f"storage refused {len(outcome.failed)}: {'; '.join(outcome.failed[:3])}"
+        still = "The work item stays held; lift it again." if release else "Put it on again to retry those."
+        self.message_user(request, f"Legal hold changed on {done}, but {failed}. {still}", messages.ERROR)
+
+    @admin.display(description="legal hold and retention")
+    def archive_state(self, work_item: WorkItem) -> str:
+        return archive_text(selectors.work_item_archive(work_item=work_item), what="this work item's documents")
 
     @admin.display(description="versions", ordering="version_count")
     def version_count(self, work_item: WorkItem) -> int:

@@ -29,7 +29,7 @@ from sources.models import SourceSync
 
 from ..models import Document, DocumentText
 from ..selectors import documents_syncing
-from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, _s3_client, document_storage, spool_dir
+from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, document_storage, s3_client, s3_object_key, spool_dir
 from . import metrics
 from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, child_run, kind_for
 
@@ -241,7 +241,7 @@ def _object_spool(*, key: str, spool, max_bytes: int) -> int:
     copied = 0
     try:
         if isinstance(storage, S3Storage):
-            body = _s3_client(storage).get_object(Bucket=storage.bucket_name, Key=storage._normalize_name(key))["Body"]
+            body = s3_client(storage).get_object(Bucket=storage.bucket_name, Key=s3_object_key(storage, key))["Body"]
             chunks = body.iter_chunks(SPOOL_COPY_BYTES)
         else:
             source = storage.open(key, "rb")

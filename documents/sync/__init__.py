@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from ..holds import document_hold_follow
 from ..models import Document
 from ..search.services import texts_release
 from .claim import LeaseHeld, LeaseLost, document_claim, lease_kept
@@ -48,3 +49,5 @@ def _document_sync(*, document_id: int, retries: int, final_attempt: bool) -> No
         attempt_fail(document=document, attempt=attempt, error=error, retries=retries, final_attempt=final_attempt)
     else:
         attempt_store(document=document, attempt=attempt, saved=saved, started=started)
+        # Read once stored: a hold put on (or lifted) while this synced either saw it stored or is seen now.
+        document_hold_follow(document_id=document_id, written_held=bool(saved.lock and saved.lock.legal_hold))

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 def attempt_store(*, document: Document, attempt: Attempt, saved: Saved, started: datetime) -> None:
     """Record the stored document; count it and settle its version when this attempt wrote it."""
     stored = saved.stored
+    report = saved.lock_report
     stored_now = _attempt_end(
         attempt,
         document.pk,
@@ -36,6 +37,9 @@ def attempt_store(*, document: Document, attempt: Attempt, saved: Saved, started
         size=stored.size,
         sha256=stored.sha256,
         storage_key=stored.key,
+        storage_version_id=(report.version_id if report else "") or stored.version_id,
+        retention_mode=report.mode.lower() if report and report.retain_until else "",
+        retain_until=report.retain_until if report else None,
         last_error="",
         synced_at=timezone.now(),
     )

@@ -11,7 +11,9 @@ from core.errors import RetryableError
 
 from ..advance.client import AdvanceClient, Download
 from ..models import Document
-from ..storage import DocumentTooLarge, StoredObject, document_filename, object_save_stream
+from ..object_lock import LockReport, object_lock_verify
+from ..retention import document_object_lock
+from ..storage import DocumentTooLarge, ObjectLock, StoredObject, document_filename, object_save_stream
 from .claim import Attempt, LeaseLost
 
 
@@ -26,6 +28,8 @@ class Saved:
     stored: StoredObject
     filename: str
     content_type: str
+    lock: ObjectLock | None = None  # what it was written with
+    lock_report: LockReport | None = None  # what the stored object reported after the write
 
 
 def document_storage_key(document: Document, filename: str) -> str:
@@ -46,8 +50,11 @@ def document_download_store(*, document: Document, attempt: Attempt, lease_lost:
     """Stream the document from Advance into storage, noting on the attempt what it saw.
 
     Stops with LeaseLost once another attempt owns the document, SyncTimeExceeded past the time
-    limit, DocumentTooLarge over the size limit.
+    limit, DocumentTooLarge over the size limit. With its source's retention or its work item's
+    legal hold, the object is written locked and must report the lock after the write (else
+    RetentionNotReported, or ObjectLockUnavailable where storage cannot lock: failed for good).
     """
+    lock = document_object_lock(document=document)
     deadline = time.monotonic() + settings.DOCUMENT_SYNC_TIME_LIMIT
     client = AdvanceClient(document.source)
     url = document.url or client.content_url(document.version.work_item.advance_id, document.advance_id)
@@ -64,11 +71,14 @@ def document_download_store(*, document: Document, attempt: Attempt, lease_lost:
         chunks = _chunks_watched(download, attempt, lease_lost, deadline=deadline)
         try:
             stored = object_save_stream(
-                key=document_storage_key(document, filename), chunks=chunks, content_type=content_type
+                key=document_storage_key(document, filename), chunks=chunks, content_type=content_type, lock=lock
             )
         finally:
             attempt.bytes = download.bytes_read
-    return Saved(stored=stored, filename=filename, content_type=content_type)
+    report = None
+    if lock is not None:
+        report = object_lock_verify(key=stored.key, version_id=stored.version_id, lock=lock)
+    return Saved(stored=stored, filename=filename, content_type=content_type, lock=lock, lock_report=report)
 
 
 def _chunks_watched(

@@ -111,7 +111,7 @@ def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_pa
         assert (Path(embedded_env["VAR_DIR"]) / "redis.sock").exists()
         ready = requests.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok", "object_lock": "ok"}
         admin = requests.Session()
         login_page = admin.get(f"{base}/admin/login/", timeout=5)
         assert login_page.status_code == 200

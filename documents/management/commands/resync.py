@@ -23,7 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--source", metavar="SLUG", help="Only this source.")
         parser.add_argument("--failed-only", action="store_true", help="Only failed and dead documents, failed events.")
         parser.add_argument(
-            "--include-stored", action="store_true", help="Download stored documents again too (same keys)."
+            "--include-stored",
+            action="store_true",
+            help="Download stored documents again too (same keys); those retained or under a legal hold are "
+            "verified instead (their bytes read and compared with the recorded SHA-256), never written.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be queued; change nothing.")
         progress_arguments_add(parser)
@@ -52,9 +55,24 @@ class Command(BaseCommand):
             return
         total = len(selection.failed_events) + len(selection.document_ids)
         bar = ProgressBar(total, label="queued", stream=self.stderr, enabled=options["progress"])
-        replayed, queued = resync_run(selection=selection, progress=bar.advance)
+        outcome = resync_run(selection=selection, progress=bar.advance)
         bar.finish()
-        self.stdout.write(self.style.SUCCESS(self.summary(selection, replayed, queued)))
+        self.stdout.write(self.style.SUCCESS(self.summary(selection, outcome.replayed, outcome.queued)))
+        if outcome.verified:
+            self.verification_report(outcome.verified)
+
+    def verification_report(self, verified) -> None:
+        """The locked documents read again instead of written, one line for each that did not verify."""
+        bad = [result for result in verified if result.outcome != "verified"]
+        count = len(verified)
+        self.stdout.write(
+            f"Verified {count - len(bad)} of {count} retained or held document{plural(count)} instead of "
+            "writing them (S3 Object Lock): their stored bytes match the recorded SHA-256."
+        )
+        for result in bad:
+            self.stdout.write(self.style.ERROR(f"  document {result.document_id}: {result.outcome}: {result.key}"))
+        if bad:
+            raise CommandError(f"{len(bad)} retained or held document{plural(len(bad))} did not verify.")
 
     @staticmethod
     def filters(options: dict) -> dict:
@@ -73,7 +91,7 @@ class Command(BaseCommand):
     def summary(selection: ResyncSelection, replayed: int, queued: int) -> str:
         message = f"Replayed {replayed} failed event{plural(replayed)}. Queued {queued} document{plural(queued)} again"
         if left := selection.selected - queued:
-            stored = "stored" if selection.include_stored else "stored (use --include-stored)"
+            stored = "stored, locked" if selection.include_stored else "stored (use --include-stored)"
             message += f"; left {left} alone ({stored} or syncing)"
         return message + "."
 
