@@ -27,14 +27,17 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import unquote
 
+import boto3
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
+from storages.utils import clean_name, safe_join
 
 from core.errors import PermanentError, RetryableError
 from core.http import media_type_of
@@ -249,7 +252,17 @@ def s3_client(storage: S3Storage):
         client = _s3_clients.get(storage)
         if client is None:
             pool = max(10, settings.CELERY_WORKER_CONCURRENCY * settings.DOCUMENT_UPLOAD_CONCURRENCY)
-            client = storage._create_session().client(
+            # The session as django-storages makes it, from the storage's public settings: a profile
+            # wins over keys, and with neither boto3's own chain (environment, instance role) applies.
+            if storage.session_profile:
+                session = boto3.Session(profile_name=storage.session_profile)
+            else:
+                session = boto3.Session(
+                    aws_access_key_id=storage.access_key,
+                    aws_secret_access_key=storage.secret_key,
+                    aws_session_token=storage.security_token,
+                )
+            client = session.client(
                 "s3",
                 region_name=storage.region_name,
                 use_ssl=storage.use_ssl,
@@ -262,8 +275,11 @@ def s3_client(storage: S3Storage):
 
 
 def s3_object_key(storage: S3Storage, key: str) -> str:
-    """The S3 key of a storage name (django-storages' location prefix, if any, applied)."""
-    return storage._normalize_name(key)
+    """The S3 key of a storage name: under the storage's location (AWS_LOCATION), never above it."""
+    try:
+        return safe_join(storage.location, clean_name(key))
+    except ValueError:
+        raise SuspiciousOperation(f"Attempted access to {key!r} denied.") from None
 
 
 def _s3_save(storage: S3Storage, key: str, reader: HashingReader, content_type: str, lock: ObjectLock | None) -> str:

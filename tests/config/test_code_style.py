@@ -116,6 +116,8 @@ PRIVATE_INTERNALS = {
     "consuming_from": "Celery's task consumer, read to decide where an event is processed",
     "TextAnnouncer": "texts held in a worker's memory by a bootstep (the database holds them now)",
     "syncs_running": "a process-wide count of running syncs (the database says whether any syncs)",
+    "._create_session(": "django-storages' session making (boto3.Session from the storage's settings)",
+    "._normalize_name(": "django-storages' key making (storages.utils' clean_name and safe_join)",
 }
 PRODUCTION_FOLDERS = ["config", "core", "sources", "webhooks", "documents", "interviews"]
 
