@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.admin import SearchRecordedMixin
 from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 
 from .. import selectors
@@ -35,7 +36,7 @@ class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SearchRecordedMixin, AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source"]
