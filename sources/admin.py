@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.admin import DeletionRecordedMixin
 from core.admin import AdminGuardsMixin
 from documents.connection import source_connection_check
 from documents.reconcile import sources_reconcile_enqueue
@@ -23,7 +24,7 @@ from webhooks.services.refusals import deliveries_refused_recheck
 
 from .models import Source, SourceSync
 from .selectors import source_sync_find
-from .services import SourcePasswordNeeded, source_password_check, source_save
+from .services import SourcePasswordNeeded, source_password_check, source_save, source_sync_save
 
 # Sources -----------------------------------------------------------------------------------
 
@@ -145,7 +146,7 @@ class SourceAdminForm(forms.ModelForm):
 
 
 @admin.register(Source)
-class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class SourceAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     form = SourceAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
@@ -213,6 +214,7 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
             principal_name=data["principal_name"],
             principal_password=data.get("principal_password") or None,
             update=change,
+            actor=request.user,
         )
         auth_method = settings = None
         if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
@@ -226,6 +228,7 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
             secret=data.get("hmac_secret") or None,
             keep_previous=bool(data.get("hmac_keep_previous")),
             drop_previous=bool(data.get("hmac_drop_previous")),
+            actor=request.user,
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
@@ -300,7 +303,7 @@ def source_post_processing_notice(*, source_id: int) -> str | None:
 
 
 @admin.register(SourceSync)
-class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class SourceSyncAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
 
     list_display = [
@@ -344,6 +347,9 @@ class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [*self.readonly_fields, "source"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: SourceSync, form, change: bool) -> None:
+        source_sync_save(sync=obj, actor=request.user)
 
     @admin.display(description="post-processing status call", boolean=True)
     def post_processing_call(self, sync: SourceSync) -> bool:
