@@ -39,7 +39,7 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
 MiB = 1024 * 1024
-SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search").split(",")
+SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search,audit").split(",")
 
 
 @dataclass
@@ -396,6 +396,35 @@ def bench_search(source) -> list[Row]:
     ]
 
 
+def bench_audit(source) -> list[Row]:
+    from bench import audit  # imported here: it seeds nothing until run
+
+    figures = audit.run(source)
+    rows = []
+    for name, (ours, baseline) in figures["pages"].items():
+        ratio = ours / baseline
+        recorded = "not recorded" not in name
+        rows.append(
+            Row(
+                f"admin {name}, with the access audit, ms p50 (baseline: the same without recording)",
+                f"{ours:.1f}",
+                f"{baseline:.1f}",
+                f"{ratio:.2f}x",
+                "<= 1.15x" if recorded else "",
+                yes(ratio <= 1.15) if recorded else "",
+            )
+        )
+    rows.append(
+        Row(
+            f"access records written for {figures['requests']} requests of each recorded kind",
+            f"{figures['recorded']}",
+            target=f"{figures['expected_recorded']} (one each)",
+            met=yes(figures["recorded"] == figures["expected_recorded"]),
+        )
+    )
+    return rows
+
+
 def main() -> int:
     call_command("migrate", verbosity=0)
     boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"]).create_bucket(
@@ -428,6 +457,8 @@ def main() -> int:
                 rows += bench_soak(web, advance, key)
             if "search" in SECTIONS:
                 rows += bench_search(source)
+            if "audit" in SECTIONS:
+                rows += bench_audit(source)
     header = Row("figure", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(getattr(row, field)) for row in [header, *rows]) for field in Row.__dataclass_fields__]
     for row in [header, *rows]:

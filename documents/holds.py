@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from audit.services import change_record
+
 from .models import Document, WorkItem, WorkItemHold
 from .object_lock import object_legal_hold_set, storage_lock_refusal
 from .storage import StorageUnavailable
@@ -80,6 +82,7 @@ def work_item_hold(*, work_item: WorkItem, actor, reason: str, via: str = "") ->
         objects_done=done,
         objects_failed="\n".join(failed),
     )
+    _hold_recorded(record)
     logger.info("legal hold put on: work_item=%s objects=%s failed=%s", work_item.pk, done, len(failed))
     return HoldOutcome(record=record, done=done, failed=failed)
 
@@ -111,8 +114,27 @@ def work_item_hold_release(*, work_item: WorkItem, actor, reason: str = "", via:
             objects_done=done,
             objects_failed="\n".join(failed),
         )
+    _hold_recorded(record)
     logger.info("legal hold lifted: work_item=%s objects=%s failed=%s", work_item.pk, done, len(failed))
     return HoldOutcome(record=record, done=done, failed=failed)
+
+
+def _hold_recorded(record: WorkItemHold) -> None:
+    """The hold put on or lifted, in the audit log beside its own record: who, why, what it reached."""
+    work_item = record.work_item
+    change_record(
+        actor=record.actor,
+        obj=work_item,
+        before={"legal_hold": record.action != WorkItemHold.Action.HOLD},
+        after={
+            "legal_hold": work_item.legal_hold,
+            "reason": record.reason,
+            "objects": record.objects_done,
+            "objects refused": record.objects_failed,
+        },
+        action="held" if record.action == WorkItemHold.Action.HOLD else "hold lifted",
+        source=work_item.source_id,
+    )
 
 
 def document_hold_follow(*, document_id: int, written_held: bool) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import change_record
 from sources.models import Source, SourceSync, retention_refusal
 
 from .models import Document, WorkItem
@@ -52,6 +53,13 @@ def source_retention_set(*, source: Source, mode: str, days: int | None, actor=N
         retention_mode=mode, retention_days=days, retention_changed_at=timezone.now()
     )
     sync.refresh_from_db()
+    change_record(
+        actor=actor,
+        obj=sync,
+        before={"retention_mode": before[0], "retention_days": before[1]},
+        after={"retention_mode": sync.retention_mode, "retention_days": sync.retention_days},
+        action="retention set" if mode else "retention off",
+    )
     logger.info(
         "retention set: source=%s mode=%s days=%s before=%s/%s actor=%s",
         source.slug,

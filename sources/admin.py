@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.admin import DeletionRecordedMixin
 from core.admin import AdminGuardsMixin
 from documents.admin.columns import archive_text
 from documents.connection import source_connection_check
@@ -28,7 +29,7 @@ from webhooks.services.refusals import deliveries_refused_recheck
 
 from .models import Source, SourceSync
 from .selectors import source_sync_find
-from .services import SourcePasswordNeeded, source_password_check, source_save
+from .services import SourcePasswordNeeded, source_password_check, source_save, source_sync_save
 
 # Sources -----------------------------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class SourceAdminForm(forms.ModelForm):
 
 
 @admin.register(Source)
-class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class SourceAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     form = SourceAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
@@ -250,6 +251,7 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
             principal_name=data["principal_name"],
             principal_password=data.get("principal_password") or None,
             update=change,
+            actor=request.user,
         )
         auth_method = settings = None
         if set(form.changed_data) & set(HMAC_SETTINGS_FIELDS):
@@ -263,6 +265,7 @@ class SourceAdmin(AdminGuardsMixin, admin.ModelAdmin):
             secret=data.get("hmac_secret") or None,
             keep_previous=bool(data.get("hmac_keep_previous")),
             drop_previous=bool(data.get("hmac_drop_previous")),
+            actor=request.user,
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
@@ -364,7 +367,7 @@ class SourceSyncAdminForm(forms.ModelForm):
 
 
 @admin.register(SourceSync)
-class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class SourceSyncAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
 
     form = SourceSyncAdminForm
@@ -435,7 +438,7 @@ class SourceSyncAdmin(AdminGuardsMixin, admin.ModelAdmin):
         obj.retention_mode, obj.retention_days = (
             (stored["retention_mode"], stored["retention_days"]) if stored else ("", None)
         )
-        super().save_model(request, obj, form, change)
+        source_sync_save(sync=obj, actor=request.user)
         if (mode, days) != (obj.retention_mode, obj.retention_days):
             try:
                 source_retention_set(source=obj.source, mode=mode, days=days, actor=request.user)

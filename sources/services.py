@@ -1,10 +1,13 @@
-"""Sources: registering an Advance tenancy (its credentials, the password encrypted), and
-re-encrypting its stored secrets with the first key."""
+"""Sources: registering an Advance tenancy (its credentials, the password encrypted), saving its
+sync settings, and re-encrypting its stored secrets with the first key. Each change is recorded in
+the audit log (audit.services.change_record)."""
 
 import logging
 
+from audit.services import change_record, object_snapshot, object_snapshot_stored
+
 from .crypto import secret_rotate
-from .models import Source
+from .models import Source, SourceSync
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +45,13 @@ def source_save(
     is_active: bool | None = None,
     update: bool = False,
     source: Source | None = None,
+    actor=None,
 ) -> tuple[Source, bool]:
     """Create a source, or with update=True change an existing one. Return it and whether it is new.
 
     `source` is the instance to write when the caller holds one (the admin, where the slug itself
     may change); otherwise the source with this slug. None for name or is_active keeps the value.
+    `actor`: the user who makes the change (None: a command), for the audit log.
     """
     if source is None:
         source = Source.objects.filter(slug=slug).first()
@@ -57,6 +62,8 @@ def source_save(
     )
     source = source or Source()
     created = source.pk is None
+    # As stored: the admin's instance holds the form's values already.
+    before = object_snapshot_stored(source)
     source.slug = slug
     if name is not None:
         source.name = name
@@ -70,10 +77,28 @@ def source_save(
         source.set_principal_password(principal_password)
     source.full_clean()
     source.save()
+    change_record(
+        actor=actor,
+        obj=source,
+        before=before,
+        after=object_snapshot(source),
+        action="created" if created else "changed",
+    )
     logger.info(
         "source saved: source=%s created=%s password_changed=%s", source.slug, created, bool(principal_password)
     )
     return source, created
+
+
+def source_sync_save(*, sync: SourceSync, actor=None) -> None:
+    """Save a source's sync settings as the instance holds them, and record the change."""
+    before = object_snapshot_stored(sync)
+    created = sync.pk is None
+    sync.save()
+    change_record(
+        actor=actor, obj=sync, before=before, after=object_snapshot(sync), action="created" if created else "changed"
+    )
+    logger.info("sync settings saved: source=%s created=%s", sync.source_id, created)
 
 
 def secrets_rotate() -> tuple[int, list[str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from advance_sim import SimulatedAdvance
 from sources.models import Source
@@ -31,18 +31,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_retried_after_a_deadlock() -> Iterator[None]:
-    """A transactional test ends by truncating every table while the suite's Celery worker may
-    still be processing what that test left (its relay and tasks lock rows of several tables).
-    PostgreSQL breaks such a deadlock by failing one side, here the TRUNCATE: try it again, as
-    the next test would otherwise start on the previous one's rows."""
+def _flush_between_tests() -> Iterator[None]:
+    """The flush that ends a transactional test: let through the audit log's trigger, and retried
+    after a deadlock. It truncates every table while the suite's Celery worker may still be
+    processing what that test left (its relay and tasks lock rows of several tables). PostgreSQL
+    breaks such a deadlock by failing one side, here the TRUNCATE: try it again, as the next test
+    would otherwise start on the previous one's rows."""
     operations = type(connection.ops)
     original = operations.execute_sql_flush
+
+    def flush(self, sql_list) -> None:
+        if self.connection.vendor != "postgresql":
+            return original(self, sql_list)
+        # The audit log's tables refuse TRUNCATE (audit/migrations/0002) unless the transaction
+        # says audit.truncate_allowed: the flush between tests is the one TRUNCATE let through.
+        with transaction.atomic(using=self.connection.alias):
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET LOCAL audit.truncate_allowed = 'on'")
+            return original(self, sql_list)
 
     def execute_sql_flush(self, sql_list) -> None:
         for attempt in range(5):
             try:
-                return original(self, sql_list)
+                return flush(self, sql_list)
             except OperationalError as error:
                 if "deadlock detected" not in str(error) or attempt == 4:
                     raise

@@ -20,6 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from audit.admin import DeletionRecordedMixin
 from core.admin import (
     AdminGuardsMixin,
     ReadOnlyAdminMixin,
@@ -171,13 +172,16 @@ class WebhookTokenAddForm(WebhookTokenAdminForm):
     """The add page's form: saving it issues the token through token_issue, which writes the row.
 
     The key rides on the issued token as `issued_key` for the page that shows it once; it is
-    never stored."""
+    never stored. The admin sets `actor`, the user who issues it, for the audit log."""
+
+    actor = None
 
     def save(self, commit: bool = True) -> WebhookToken:
         token, key = token_issue(
             source=self.cleaned_data["source"],
             name=self.cleaned_data["name"],
             expires_at=self.cleaned_data.get("expires_at"),
+            actor=self.actor,
         )
         token.issued_key = key
         self.instance = token
@@ -186,7 +190,7 @@ class WebhookTokenAddForm(WebhookTokenAdminForm):
 
 
 @admin.register(WebhookToken)
-class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class WebhookTokenAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     form = WebhookTokenAdminForm
     list_display = ["name", "key_prefix", "source", "created", "expires", "last_used", "status"]
     list_filter = ["source", TokenStatusFilter]
@@ -244,10 +248,14 @@ class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
             kwargs["form"] = WebhookTokenAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def save_form(self, request: HttpRequest, form, change: bool):
+        form.actor = request.user
+        return super().save_form(request, form, change)
+
     def save_model(self, request: HttpRequest, obj: WebhookToken, form, change: bool) -> None:
         if not change:
             return  # WebhookTokenAddForm.save issued it
-        token_update(token=obj, fields=form.changed_data)
+        token_update(token=obj, fields=form.changed_data, actor=request.user)
 
     def response_add(self, request: HttpRequest, obj: WebhookToken, post_url_continue=None) -> HttpResponse:
         key = getattr(obj, "issued_key", None)
@@ -271,7 +279,7 @@ class WebhookTokenAdmin(AdminGuardsMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_tokens(self, request: HttpRequest, queryset) -> None:
-        revoked = sum(token_revoke(token=token) for token in queryset)
+        revoked = sum(token_revoke(token=token, actor=request.user) for token in queryset)
         already = queryset.count() - revoked
         message = f"Revoked {revoked} token{'s' if revoked != 1 else ''}."
         if already:

@@ -67,7 +67,7 @@ def tokens_rotate(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) 
         grace = timedelta(seconds=form.cleaned_data["grace"])
         issued = []
         for token in usable:
-            new_token, key = token_rotate(token=token, grace=grace)
+            new_token, key = token_rotate(token=token, grace=grace, actor=request.user)
             token.refresh_from_db(fields=["expires_at"])
             issued.append({"old": token, "new": new_token, "key": key})
         # The keys go into this response only: not a redirect, not a message (a cookie).
@@ -251,7 +251,7 @@ def delivery_schemes_view(modeladmin: admin.ModelAdmin, request: HttpRequest, ob
     except (ValueError, IndexError):
         modeladmin.message_user(request, "That scheme no longer matches this call; nothing changed.", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
-    accepted, refused = source_hmac_scheme_adopt(source=delivery.source, scheme=scheme)
+    accepted, refused = source_hmac_scheme_adopt(source=delivery.source, scheme=scheme, actor=request.user)
     modeladmin.message_user(
         request,
         f"Source {delivery.source.slug!r} now verifies {scheme_describe(scheme)}. Refused calls checked again: "

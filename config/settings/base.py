@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "storages",
     "core.apps.CoreConfig",
+    "audit.apps.AuditConfig",
     "sources.apps.SourcesConfig",
     "webhooks.apps.WebhooksConfig",
     "documents.apps.DocumentsConfig",
@@ -339,6 +340,10 @@ SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
 # Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
 ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)
+# How many days the audit log keeps a record before `audit_prune` may delete it: seven years, leap
+# days included, the longest that the rules for the records kept here commonly ask (contracts,
+# tax and employment records: six or seven years after the matter ends).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 7 * 365 + 2)
 
 # Cache ---------------------------------------------------------------------------------------
 

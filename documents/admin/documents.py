@@ -9,14 +9,20 @@ from django.core.exceptions import PermissionDenied
 from django.db import OperationalError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
+from audit.admin import SearchRecordedMixin
+from audit.models import AccessRecord
+from audit.selectors import document_accesses_recent
+from audit.services import access_record, access_recorded
 from core.admin import (
     AdminGuardsMixin,
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
     compact_datetime,
+    model_permission,
     preformatted,
     statement_timed_out,
     statement_timeout,
@@ -35,6 +41,8 @@ from .columns import (
     documents_table,
 )
 from .export import documents_by_keys, documents_csv_response
+
+RECENT_ACCESSES = 20
 
 
 class ContentTypeFilter(admin.SimpleListFilter):
@@ -65,6 +73,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(
+    SearchRecordedMixin,
     AdminGuardsMixin,
     DocumentTextSearchMixin,
     DocumentColumnsMixin,
@@ -140,7 +149,15 @@ class DocumentAdmin(
             {"fields": ["attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at"]},
         ),
     ]
-    readonly_fields = flatten_fieldsets(fieldsets)
+    readonly_fields = [*flatten_fieldsets(fieldsets), "recent_accesses"]
+    accesses_fieldset = ("Recent accesses", {"fields": ["recent_accesses"]})
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        # Only for who may read the audit: the page is recorded, the log is not everyone's to see.
+        if obj is not None and model_permission(request, AccessRecord._meta, "view"):
+            fieldsets = [*fieldsets, self.accesses_fieldset]
+        return fieldsets
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related(*self.list_select_related)
@@ -167,16 +184,36 @@ class DocumentAdmin(
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         own = [
             path("<int:object_id>/download/", self.admin_site.admin_view(self.download_view), name=f"{name}_download"),
+            path("<int:object_id>/text/", self.admin_site.admin_view(self.text_view), name=f"{name}_text"),
             path("export/", self.admin_site.admin_view(self.export_view), name=f"{name}_export"),
         ]
         # Before the defaults: their "<path:object_id>/" would take these URLs.
         return [*own, *super().get_urls()]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """The document's page (its preview frame, the start of its text), recorded as a view."""
+        if request.method != "GET":
+            return super().change_view(request, object_id, form_url, extra_context)
+        key = int(object_id) if object_id.isdigit() else None
+        with access_recorded(request, AccessRecord.Action.VIEW, documents=key, query="" if key else object_id) as note:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            document = (getattr(response, "context_data", None) or {}).get("original")
+            if document is not None:
+                note.documents = document
+            elif response.status_code == 302:
+                note.detail = "no such document"  # the admin's answer: back to the index, with a message
+            return note.respond(response)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """The list as the changelist shows it (its filters, search and order), as CSV.
 
         A searched list is found under the search's statement timeout, as on the list's page: its
         keys first, then the rows streamed by key."""
+        with access_recorded(request, AccessRecord.Action.EXPORT, query=request.GET.urlencode()) as note:
+            response = self._export_response(request)
+            return note.respond(response, detail="streamed" if response.status_code == 200 else "search stopped")
+
+    def _export_response(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist_url = reverse("admin:documents_document_changelist")
@@ -204,20 +241,30 @@ class DocumentAdmin(
         With ?inline=1, a PDF or an image is served for display in the page (the preview), under
         the same permission checks; other types are always downloads.
         """
+        inline = request.GET.get("inline") == "1"
+        action = AccessRecord.Action.PREVIEW if inline else AccessRecord.Action.DOWNLOAD
+        with access_recorded(request, action, documents=object_id) as note:
+            return note.respond(*self._download_response(request, object_id, inline=inline, note=note))
+
+    def _download_response(self, request: HttpRequest, object_id: int, *, inline: bool, note) -> tuple:
         # The permission first: who may not download learns nothing of which ids exist.
         if not self.has_view_permission(request):
             raise PermissionDenied
         document = self.get_object(request, str(object_id))
         if document is None:
             raise Http404("No such document.")
+        note.documents = document
         try:
-            download = document_download(document=document, inline=request.GET.get("inline") == "1")
+            download = document_download(document=document, inline=inline)
         except DocumentNotStored:
+            note.detail = "not stored"
             raise Http404("This document is not stored.") from None
         except FileNotFoundError:
+            note.detail = "stored file missing"
             raise Http404("The stored file is missing.") from None
         if download.url is not None:
-            return HttpResponseRedirect(download.url)
+            seconds = settings.DOCUMENT_STORAGE["OPTIONS"].get("querystring_expire")
+            return HttpResponseRedirect(download.url), f"presigned URL handed out, valid {seconds} s"
         response = FileResponse(
             download.file,
             as_attachment=not download.inline,
@@ -227,7 +274,37 @@ class DocumentAdmin(
         if download.inline:
             # The preview's frame is on our own pages; everything else stays unframeable (DENY).
             response["X-Frame-Options"] = "SAMEORIGIN"
-        return response
+        return response, "file served"
+
+    @admin.display(description="")
+    def recent_accesses(self, document: Document) -> str:
+        accesses = document_accesses_recent(document_id=document.pk, limit=RECENT_ACCESSES)
+        if not accesses:
+            return "None recorded."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    compact_datetime(record.at),
+                    record.username or "-",
+                    record.address or "-",
+                    record.get_action_display(),
+                    record.status,
+                    record.detail or "",
+                )
+                for record in accesses
+            ),
+        )
+        url = reverse("admin:audit_accessrecord_changelist") + "?" + urlencode({"document": document.pk})
+        return format_html(
+            '<table class="recent-accesses"><thead><tr><th>at</th><th>user</th><th>address</th><th>what</th>'
+            "<th>answer</th><th></th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">All accesses to this document</a> (the latest {} are shown)</p>',
+            rows,
+            url,
+            RECENT_ACCESSES,
+        )
 
     @admin.display(description="retention and legal hold")
     def archive(self, document: Document) -> str:
@@ -308,7 +385,10 @@ class DocumentAdmin(
 
     @admin.action(description="Export selected as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
-        return documents_csv_response(queryset)
+        selected = list(queryset.values_list("pk", flat=True))
+        response = documents_csv_response(queryset)
+        access_record(request, AccessRecord.Action.EXPORT, documents=selected, outcome=200, detail="streamed")
+        return response
 
     @admin.action(description="Retry sync of selected", permissions=["retry"])
     def retry_documents(self, request: HttpRequest, queryset) -> None:

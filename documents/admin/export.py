@@ -7,6 +7,8 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from core.export import Echo, csv_cell
+
 from ..models import Document
 
 CHUNK_ROWS = 1000
@@ -31,21 +33,6 @@ CSV_COLUMNS = [
     ("attempts", lambda d: d.attempts),
     ("last error", lambda d: d.last_error),
 ]
-# A cell starting with one of these is a formula to a spreadsheet: names typed in Advance are not.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    """A file-like object whose write() returns what it was given: csv.writer's rows, one by one."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 def documents_by_keys(keys: list[int]) -> Iterator[Document]:
@@ -60,7 +47,7 @@ def documents_by_keys(keys: list[int]) -> Iterator[Document]:
 def documents_csv_response(documents: QuerySet | Iterable[Document]) -> StreamingHttpResponse:
     """The documents (a queryset, or documents read already, as documents_by_keys's) as CSV, streamed
     row by row (a list of any length, never all in memory)."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     if isinstance(documents, QuerySet):
         documents = documents.select_related("version__work_item", "source").iterator(chunk_size=CHUNK_ROWS)
 

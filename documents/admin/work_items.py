@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.admin import SearchRecordedMixin
 from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 
 from .. import selectors
@@ -66,7 +67,7 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SearchRecordedMixin, AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]

@@ -4,10 +4,14 @@ DocumentTextSearchMixin first among its bases."""
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from audit.models import AccessRecord
+from audit.services import access_recorded
 from core.admin import status_badge
 
 from ..models import Document, DocumentText
@@ -71,6 +75,22 @@ class DocumentTextSearchMixin:
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [*super().get_readonly_fields(request, obj), *self.text_fieldset[1]["fields"]]
 
+    def text_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The whole extracted text as plain text (the page shows its start), recorded as a text view."""
+        with access_recorded(request, AccessRecord.Action.TEXT, documents=object_id) as note:
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            document = self.get_object(request, str(object_id))
+            if document is None:
+                raise Http404("No such document.")
+            note.documents = document
+            record = document_text_get(document_id=document.pk)
+            if record is None or not record.text:
+                note.detail = "no text extracted"
+                raise Http404("No text extracted from this document.")
+            response = HttpResponse(record.text, content_type="text/plain; charset=utf-8")
+            return note.respond(response, detail=f"{len(record.text)} characters")
+
     @admin.display(description="Matching passage")
     def passage(self, document: Document) -> str:
         # Built escaped by the selector: only its <mark> tags are markup.
@@ -102,7 +122,9 @@ class DocumentTextSearchMixin:
         shown = record.text[:TEXT_DISPLAY_CHARS]
         more = len(record.text) - len(shown)
         return format_html(
-            '<pre style="white-space: pre-wrap; max-height: 30em; overflow: auto">{}</pre>{}',
+            '<pre style="white-space: pre-wrap; max-height: 30em; overflow: auto">{}</pre>{}'
+            '<p><a href="{}" class="document-text-link">The whole text</a> (plain text)</p>',
             shown,
             f"… {more} more characters (searchable, not shown)" if more else "",
+            reverse("admin:documents_document_text", args=[document.pk]),
         )

@@ -44,14 +44,27 @@ def test_webhooks_imports_nothing_from_documents_or_interviews():
     assert found == []
 
 
-def test_sources_imports_nothing_but_core_outside_its_admin():
-    # Every app builds on sources, so its models, crypto, services and commands know only Django and
-    # core; its admin alone composes webhooks' and documents' services on a source's page.
+def test_audit_imports_nothing_but_core():
+    # Every app records into the audit log: it knows only Django and core, so that any app may import it.
+    first_party = {path.parent.name for path in BASE_DIR.glob("*/__init__.py")}
+    found = [
+        (file, module)
+        for file, module in imported_modules("audit")
+        if module.split(".")[0] in first_party - {"core", "audit"}
+    ]
+
+    assert found == []
+
+
+def test_sources_imports_nothing_but_core_and_audit_outside_its_admin():
+    # Every app builds on sources, so its models, crypto, services and commands know only Django,
+    # core and audit (which records their changes); its admin alone composes webhooks' and
+    # documents' services on a source's page.
     first_party = {path.parent.name for path in BASE_DIR.glob("*/__init__.py")}
     found = [
         (file, module)
         for file, module in imported_modules("sources")
-        if file != "sources/admin.py" and module.split(".")[0] in first_party - {"core", "sources"}
+        if file != "sources/admin.py" and module.split(".")[0] in first_party - {"core", "audit", "sources"}
     ]
 
     assert found == []
@@ -61,7 +74,7 @@ def test_no_app_imports_the_sources_admin():
     # It imports webhooks and documents: an app importing it would import them all (webhooks, documents).
     found = [
         (file, module)
-        for folder in ("core", "webhooks", "documents", "interviews")
+        for folder in ("core", "audit", "webhooks", "documents", "interviews")
         for file, module in imported_modules(folder)
         if module == "sources.admin" or module.startswith("sources.admin.")
     ]
@@ -81,7 +94,7 @@ def test_config_imports_no_app_models():
     assert found == []
 
 
-@pytest.mark.parametrize("folder", ["core", "sources", "webhooks", "documents", "interviews"])
+@pytest.mark.parametrize("folder", ["core", "audit", "sources", "webhooks", "documents", "interviews"])
 def test_no_import_goes_round_through_config(folder):
     # config imports the apps (its URLs name their views): an app or core importing config would close a loop.
     found = [(file, module) for file, module in imported_modules(folder) if module.split(".")[0] == "config"]
@@ -119,7 +132,7 @@ PRIVATE_INTERNALS = {
     "._create_session(": "django-storages' session making (boto3.Session from the storage's settings)",
     "._normalize_name(": "django-storages' key making (storages.utils' clean_name and safe_join)",
 }
-PRODUCTION_FOLDERS = ["config", "core", "sources", "webhooks", "documents", "interviews"]
+PRODUCTION_FOLDERS = ["config", "core", "audit", "sources", "webhooks", "documents", "interviews"]
 
 
 def test_production_code_uses_no_private_internals():

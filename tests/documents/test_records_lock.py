@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import ChangeRecord
 from documents.holds import HoldRefused, work_item_hold, work_item_hold_release
 from documents.models import Document, WorkItem, WorkItemHold
 from documents.object_lock import RetentionNotReported, object_lock_verify
@@ -159,6 +160,11 @@ def test_the_command_sets_and_turns_off_the_retention(locked_bucket, source, cap
     assert "Retention set for acme: Compliance for 365 days" in out
     assert "Retention off for acme" in out
     assert SourceSync.objects.get(source=source).retention_mode == ""
+    audited = ChangeRecord.objects.filter(action__startswith="retention").order_by("pk")
+    assert [(r.username, r.action, r.after) for r in audited] == [
+        ("", "retention set", {"retention_mode": "compliance", "retention_days": 365}),
+        ("", "retention off", {"retention_mode": "", "retention_days": None}),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -236,6 +242,12 @@ def test_the_admin_puts_a_hold_with_a_reason_on_every_versions_object_and_lifts_
     assert [(r.action, r.actor_name, r.reason, r.objects_done) for r in records] == [
         ("hold", "admin", "Litigation 2026-117", 3),
         ("release", "admin", "Settled", 3),
+    ]
+    # And in the audit log, which nobody can alter.
+    audited = ChangeRecord.objects.filter(object_id=str(work_item.pk)).order_by("pk")
+    assert [(r.username, r.action, r.after["reason"], r.after["objects"]) for r in audited] == [
+        ("admin", "held", "Litigation 2026-117", 3),
+        ("admin", "hold lifted", "Settled", 3),
     ]
 
 

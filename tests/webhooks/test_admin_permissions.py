@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 
 from advance_sim import form_webhook_build
+from audit.models import AccessRecord, ChangeRecord
 from documents.models import Document, DocumentText, WorkItemVersion
 from interviews.models import AnswerProvider
 from sources.models import Source, SourceSync
@@ -49,6 +50,7 @@ class World:
     provider: AnswerProvider
     user: object
     group: Group
+    access: AccessRecord | None = None
     secrets: list[str] = field(default_factory=list)
 
     def state(self) -> dict:
@@ -104,7 +106,8 @@ def world(client, filesystem_storage) -> World:
         refused.credentials_encrypted,
         user.password,
     ]
-    return World(source, token, refused, failed, document, version, sync, provider, user, group, secrets)
+    access = AccessRecord.objects.create(action=AccessRecord.Action.VIEW, document_id=document.pk, status=200)
+    return World(source, token, refused, failed, document, version, sync, provider, user, group, access, secrets)
 
 
 def _vector(text: str):
@@ -166,6 +169,9 @@ def admin_table(world: World) -> list[Row]:
         "interviews/answerprovider": world.provider.pk,
         "auth/user": world.user.pk,
         "auth/group": world.group.pk,
+        # The audit log: append-only for everyone (no add, change or delete pages).
+        "audit/accessrecord": world.access.pk,
+        "audit/changerecord": ChangeRecord.objects.order_by("pk").first().pk,
     }
     # Models with an add page of their own (the logs are written by the application only).
     addable = {
@@ -188,7 +194,7 @@ def admin_table(world: World) -> list[Row]:
         Row("view on site", "GET", f"/admin/r/{document_type}/{doc}/", 404, nobody=404),
         Row("view on site, missing", "GET", f"/admin/r/{document_type}/{MISSING}/", 404, nobody=404),
     ]
-    for app in ("sources", "webhooks", "documents", "interviews", "auth"):
+    for app in ("sources", "webhooks", "documents", "interviews", "auth", "audit"):
         rows.append(Row(f"app {app}", "GET", f"/admin/{app}/", 200, nobody=404))
     for model, pk in objects.items():
         base = f"/admin/{model}/"
@@ -216,6 +222,9 @@ def admin_table(world: World) -> list[Row]:
         Row("document preview", "GET", f"/admin/documents/document/{doc}/download/?inline=1", 200),
         Row("document preview, missing", "GET", f"/admin/documents/document/{MISSING}/download/?inline=1", 404),
         Row("document export", "GET", "/admin/documents/document/export/?q=saffron", 200),
+        Row("document text", "GET", f"/admin/documents/document/{doc}/text/", 200),
+        Row("document text, missing", "GET", f"/admin/documents/document/{MISSING}/text/", 404),
+        Row("access audit export", "GET", "/admin/audit/accessrecord/export/?action__exact=view", 200),
         Row("replay failed since", "GET", "/admin/webhooks/delivery/replay-failed/", 403),
         Row("replay failed since posted", "POST", "/admin/webhooks/delivery/replay-failed/", 403, data={"_replay": 1}),
         Row("adopt scheme", "POST", f"/admin/webhooks/delivery/{d}/adopt-scheme/", 403, data={"scheme": 0}),

@@ -1,7 +1,6 @@
 """Intake: what a webhook call stores and answers, before the answer leaves."""
 
 import functools
-import ipaddress
 import json
 import logging
 import time
@@ -9,11 +8,11 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.http import client_address  # noqa: F401 - part of this module's interface
 from sources.models import Source
 
 from .. import metrics
@@ -43,33 +42,6 @@ def text_storable(value: object, max_length: int) -> str:
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text.replace("\x00", "")[:max_length]
-
-
-def client_address(meta: dict) -> str | None:
-    """The caller's IP address: REMOTE_ADDR, or behind WEBHOOK_TRUSTED_PROXIES proxies the address
-    the outermost trusted proxy put into X-Forwarded-For. None when it is not an IP address."""
-    address = meta.get("REMOTE_ADDR") or ""
-    proxies = settings.WEBHOOK_TRUSTED_PROXIES
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR") or ""
-    if proxies > 0 and forwarded:
-        # Each proxy appends the address it got the request from: only the last `proxies` entries
-        # were written by proxies we trust; whatever comes before is the client's to choose.
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        address = hops[-min(proxies, len(hops))]
-    address = address.strip()
-    # Calls come from a few addresses (Advance's, a proxy's): each is parsed once, not per call.
-    # No IP address is longer than this; a longer hop is not kept in the cache.
-    return _ip_address_normalized(address) if len(address) <= 64 else _ip_address_parse(address)
-
-
-def _ip_address_parse(address: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
-_ip_address_normalized = functools.lru_cache(maxsize=1024)(_ip_address_parse)
 
 
 @dataclass(frozen=True)

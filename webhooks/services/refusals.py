@@ -17,6 +17,7 @@ from urllib.parse import quote
 from django.db import transaction
 from rest_framework import serializers
 
+from audit.services import change_record, object_snapshot, object_snapshot_stored
 from sources.crypto import secret_decrypt, secret_encrypt
 from sources.models import Source
 
@@ -162,10 +163,12 @@ def delivery_schemes_matching(*, delivery: Delivery) -> list[HmacConfig]:
     )
 
 
-def source_hmac_scheme_adopt(*, source: Source, scheme: HmacConfig) -> tuple[int, int]:
-    """Make the source verify codes by this scheme, then check its kept refused calls again.
-    Return (accepted, still refused)."""
+def source_hmac_scheme_adopt(*, source: Source, scheme: HmacConfig, actor=None) -> tuple[int, int]:
+    """Make the source verify codes by this scheme (recorded in the audit log as done by `actor`),
+    then check its kept refused calls again. Return (accepted, still refused)."""
+    before = object_snapshot_stored(source)
     source_hmac_configure(source=source, **{name: getattr(scheme, name) for name in SCHEME_FIELDS})
+    change_record(actor=actor, obj=source, before=before, after=object_snapshot(source), action="changed")
     return deliveries_refused_recheck(source=source)
 
 

@@ -7,6 +7,7 @@ import time
 from django.core.cache import cache
 from django.utils import timezone
 
+from audit.services import change_record, object_snapshot, object_snapshot_stored
 from sources.models import Source
 
 from ..signatures import (
@@ -75,11 +76,14 @@ def source_auth_set(
     secret: str | None = None,
     keep_previous: bool = True,
     drop_previous: bool = False,
+    actor=None,
 ) -> None:
     """Set how the source authenticates and its HMAC secrets, checked before anything is written:
     the method and settings (left as they are when both are None), then the previous secret
     dropped, then the new secret stored (the current one kept as the previous with keep_previous).
-    Raises ValueError (HmacSecretNeeded: no secret at all) or ValidationError."""
+    Raises ValueError (HmacSecretNeeded: no secret at all) or ValidationError. What changed is
+    recorded in the audit log as done by `actor` (None: a command), the secrets as "changed" only."""
+    before = object_snapshot_stored(source)
     if auth_method is not None or hmac_settings is not None:
         method = auth_method or source.auth_method
         source.auth_method = method
@@ -93,6 +97,7 @@ def source_auth_set(
         source_hmac_previous_drop(source=source)
     if secret:
         source_hmac_secret_set(source=source, secret=secret, keep_previous=keep_previous)
+    change_record(actor=actor, obj=source, before=before, after=object_snapshot(source), action="changed")
 
 
 def source_hmac_secret_set(*, source: Source, secret: str, keep_previous: bool = True) -> None:

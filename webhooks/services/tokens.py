@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import change_record, object_snapshot, object_snapshot_stored
 from sources.models import Source
 
 from ..models import WebhookToken
@@ -34,12 +35,16 @@ def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def token_issue(*, source: Source, name: str, expires_at: datetime | None = None) -> tuple[WebhookToken, str]:
-    """Create a token and return it with its key; the key is never stored or shown again."""
+def token_issue(
+    *, source: Source, name: str, expires_at: datetime | None = None, actor=None
+) -> tuple[WebhookToken, str]:
+    """Create a token and return it with its key; the key is never stored or shown again (the audit
+    log records the issue by `actor`, None for a command, without the key or its digest)."""
     key = f"{KEY_PREFIX}{secrets.token_urlsafe(32)}"
     token = WebhookToken.objects.create(
         source=source, name=name, expires_at=expires_at, lookup=key[:LOOKUP_LENGTH], digest=_key_digest(key)
     )
+    change_record(actor=actor, obj=token, before={}, after=object_snapshot(token), action="issued")
     logger.info("webhook token issued: token=%s source=%s", token.pk, source.slug)
     return token, key
 
@@ -155,31 +160,44 @@ def auth_failure_record(*, address: str | None) -> int | None:
     return max(1, math.ceil(window - now % window))
 
 
-def token_revoke(*, token: WebhookToken) -> bool:
-    """Revoke the token; return False when it was revoked already."""
-    revoked = WebhookToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def token_revoke(*, token: WebhookToken, actor=None) -> bool:
+    """Revoke the token; return False when it was revoked already. A revocation is recorded in the
+    audit log as done by `actor`."""
+    now = timezone.now()
+    revoked = WebhookToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     checked_tokens_forget()
     if revoked:
+        change_record(actor=actor, obj=token, before={"revoked_at": None}, after={"revoked_at": now}, action="revoked")
         logger.info("webhook token revoked: token=%s", token.pk)
     return bool(revoked)
 
 
-def token_update(*, token: WebhookToken, fields: list[str]) -> None:
+def token_update(*, token: WebhookToken, fields: list[str], actor=None) -> None:
     """Write these of the token's editable fields (name, expires_at) as the token holds them. Only
-    these: a full save would undo a revocation made meanwhile."""
+    these: a full save would undo a revocation made meanwhile. Recorded in the audit log."""
     fields = [name for name in fields if name in ("name", "expires_at")]
     if not fields:
         return
+    stored = object_snapshot_stored(token)
     token.save(update_fields=fields)
+    after = object_snapshot(token)
+    change_record(
+        actor=actor,
+        obj=token,
+        before={name: stored.get(name) for name in fields},
+        after={name: after[name] for name in fields},
+        action="changed",
+    )
     logger.info("webhook token changed: token=%s fields=%s", token.pk, ",".join(fields))
 
 
-def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken, str]:
+def token_rotate(*, token: WebhookToken, grace: timedelta, actor=None) -> tuple[WebhookToken, str]:
     """Issue a new key for the token's source and name; the old key stays valid for `grace`, no longer.
 
     The new token gets the old one's lifetime (created to expiry) from now, or none if it had none.
     An old key that expires sooner than the grace period keeps its earlier expiry. A revoked
-    token is not rotated (ValueError): issue a new one instead.
+    token is not rotated (ValueError): issue a new one instead. The audit log records the new
+    token's issue and the old one's rotation (its new expiry, the token that replaces it).
     """
     if token.revoked_at is not None:
         raise ValueError(f"token {token.pk} is revoked")
@@ -187,11 +205,20 @@ def token_rotate(*, token: WebhookToken, grace: timedelta) -> tuple[WebhookToken
     lifetime = token.expires_at - token.created_at if token.expires_at else None
     with transaction.atomic():
         expires_at = now + lifetime if lifetime else None
-        new_token, key = token_issue(source=token.source, name=token.name, expires_at=expires_at)
+        new_token, key = token_issue(source=token.source, name=token.name, expires_at=expires_at, actor=actor)
         old_expires_at = now + grace
-        WebhookToken.objects.filter(pk=token.pk).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=old_expires_at)
-        ).update(expires_at=old_expires_at)
+        shortened = (
+            WebhookToken.objects.filter(pk=token.pk)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=old_expires_at))
+            .update(expires_at=old_expires_at)
+        )
+        change_record(
+            actor=actor,
+            obj=token,
+            before={"expires_at": token.expires_at, "replaced_by": None},
+            after={"expires_at": old_expires_at if shortened else token.expires_at, "replaced_by": new_token.pk},
+            action="rotated",
+        )
     checked_tokens_forget()
     logger.info("webhook token rotated: token=%s new token=%s grace=%ss", token.pk, new_token.pk, grace.total_seconds())
     return new_token, key
