@@ -24,6 +24,7 @@ from django.db import connection, models, transaction
 from django.http import Http404, HttpRequest, HttpResponseBase
 
 from core.http import client_address
+from core.text import text_storable
 
 from .models import AccessRecord, ChangeRecord
 
@@ -66,7 +67,7 @@ def access_record(
     document_name = ""
     if isinstance(documents, models.Model):
         document_id, source_id = documents.pk, getattr(documents, "source_id", None)
-        document_name = str(documents)[:500]
+        document_name = text_storable(documents, 500)
     elif isinstance(documents, int):
         document_id = documents
     elif documents is not None:
@@ -84,10 +85,10 @@ def access_record(
         document_id=document_id,
         document_name=document_name,
         source_id=source_id,
-        query=query[:QUERY_MAX_CHARS],
+        query=text_storable(query, QUERY_MAX_CHARS),
         count=count,
         status=outcome,
-        detail=detail[:200],
+        detail=text_storable(detail, 200),
     )
 
 

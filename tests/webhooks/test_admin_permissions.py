@@ -225,6 +225,10 @@ def admin_table(world: World) -> list[Row]:
         Row("document text", "GET", f"/admin/documents/document/{doc}/text/", 200),
         Row("document text, missing", "GET", f"/admin/documents/document/{MISSING}/text/", 404),
         Row("access audit export", "GET", "/admin/audit/accessrecord/export/?action__exact=view", 200),
+        # A legal hold needs a permission of its own: a viewer learns nothing, not even which ids exist.
+        Row("work item hold", "GET", f"/admin/documents/workitem/{wi}/hold/", 403),
+        Row("work item hold posted", "POST", f"/admin/documents/workitem/{wi}/hold/", 403, data={"reason": "x"}),
+        Row("work item hold, missing", "GET", f"/admin/documents/workitem/{MISSING}/hold/", 403),
         Row("replay failed since", "GET", "/admin/webhooks/delivery/replay-failed/", 403),
         Row("replay failed since posted", "POST", "/admin/webhooks/delivery/replay-failed/", 403, data={"_replay": 1}),
         Row("adopt scheme", "POST", f"/admin/webhooks/delivery/{d}/adopt-scheme/", 403, data={"scheme": 0}),

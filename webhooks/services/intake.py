@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.http import client_address  # noqa: F401 - part of this module's interface
+from core.text import text_storable
 from sources.models import Source
 
 from .. import metrics
@@ -30,18 +31,6 @@ from ..registry import Answer, EventType, event_type_get, event_type_names
 from ..signatures import SignatureMatch
 
 logger = logging.getLogger(__name__)
-
-
-def text_storable(value: object, max_length: int) -> str:
-    """A string PostgreSQL can store: NUL characters removed, lone surrogates replaced, cut to length.
-
-    Request data goes into text columns and jsonb; either refuses NUL, and psycopg cannot encode a
-    lone surrogate. A database error there would turn what a sender put in a request into a 5xx.
-    """
-    text = value if isinstance(value, str) else str(value)
-    if not text.isascii():
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\x00", "")[:max_length]
 
 
 @dataclass(frozen=True)
