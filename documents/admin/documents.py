@@ -12,7 +12,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin import (
-    AdminGuardsMixin,
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
@@ -21,6 +20,7 @@ from core.admin import (
     statement_timed_out,
     statement_timeout,
 )
+from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
 from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
@@ -38,7 +38,7 @@ class ContentTypeFilter(admin.SimpleListFilter):
     parameter_name = "content_type"
 
     def lookups(self, request, model_admin):
-        types = selectors.documents_content_types()
+        types = selectors.documents_content_types(scope=model_admin.visible_scope(request))
         return [(value, content_type_label(value, unknown=value)) for value in types]
 
     def queryset(self, request, queryset):
@@ -59,7 +59,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(
-    AdminGuardsMixin,
+    SourceGuardsMixin,
     DocumentTextSearchMixin,
     DocumentColumnsMixin,
     RetryPermissionMixin,
@@ -155,18 +155,43 @@ class DocumentAdmin(
         # Before the defaults: their "<path:object_id>/" would take these URLs.
         return [*own, *super().get_urls()]
 
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may download documents of some source (the CSV export's permission too)."""
+        return self.has_view_permission(request) and not self.download_scope(request).empty
+
+    def get_list_display(self, request: HttpRequest):
+        shown = super().get_list_display(request)
+        return shown if self.has_download_permission(request) else [f for f in shown if f != "download_link"]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.download_scope(request).allows(obj.source_id):
+            return fieldsets
+        # Seen at the view level: no download link, no preview (the bytes are the download level's).
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "download_link"]})
+            for name, options in fieldsets
+            if "preview" not in options["fields"]
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {"can_export": self.has_download_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The list as the changelist shows it (its filters, search and order), as CSV.
+        """The list as the changelist shows it (its filters, search and order), as CSV: the rows of
+        the sources the user may download from.
 
         A searched list is found under the search's statement timeout, as on the list's page: its
         keys first, then the rows streamed by key."""
-        if not self.has_view_permission(request):
+        if not self.has_download_permission(request):
             raise PermissionDenied
         changelist_url = reverse("admin:documents_document_changelist")
         searched = bool(request.GET.get(SEARCH_VAR, "").strip())
         try:
             with statement_timeout(settings.ADMIN_SEARCH_TIMEOUT_MS if searched else 0):
                 documents = self.get_changelist_instance(request).get_queryset(request)
+                documents = self.download_scope(request).filter(documents)
                 if searched:
                     documents = documents_by_keys(list(documents.values_list("pk", flat=True)))
         except IncorrectLookupParameters:
@@ -187,12 +212,16 @@ class DocumentAdmin(
         With ?inline=1, a PDF or an image is served for display in the page (the preview), under
         the same permission checks; other types are always downloads.
         """
-        # The permission first: who may not download learns nothing of which ids exist.
+        # The permission first: who may not download learns nothing of which ids exist. Another
+        # source's document is not found, as an id that is not there; one seen at the view level
+        # only is refused.
         if not self.has_view_permission(request):
             raise PermissionDenied
         document = self.get_object(request, str(object_id))
         if document is None:
             raise Http404("No such document.")
+        if not self.download_scope(request).allows(document.source_id):
+            raise PermissionDenied
         try:
             download = document_download(document=document, inline=request.GET.get("inline") == "1")
         except DocumentNotStored:
@@ -285,7 +314,7 @@ class DocumentAdmin(
     def last_error_text(self, document: Document) -> str:
         return preformatted(document.last_error) if document.last_error else "-"
 
-    @admin.action(description="Export selected as CSV", permissions=["view"])
+    @admin.action(description="Export selected as CSV", permissions=["download"])
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
         return documents_csv_response(queryset)
 

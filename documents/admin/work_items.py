@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
 from ..models import Document, WorkItem, WorkItemVersion
@@ -35,7 +36,7 @@ class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SourceGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source"]
@@ -78,7 +79,8 @@ POST_PROCESSING_TONES = {
 
 
 @admin.register(WorkItemVersion)
-class WorkItemVersionAdmin(AdminGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemVersionAdmin(SourceGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    source_path = "work_item__source"
     list_display = [
         "advance_id",
         "work_item",

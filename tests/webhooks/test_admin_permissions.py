@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, resolve
 from advance_sim import form_webhook_build
 from documents.models import Document, DocumentText, WorkItemVersion
 from interviews.models import AnswerProvider
-from sources.models import Source, SourceSync
+from sources.models import Source, SourceAccess, SourceSync
 from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
@@ -50,6 +50,7 @@ class World:
     user: object
     group: Group
     secrets: list[str] = field(default_factory=list)
+    grant: SourceAccess | None = None
 
     def state(self) -> dict:
         """What an action could change: compared before and after the requests."""
@@ -104,7 +105,8 @@ def world(client, filesystem_storage) -> World:
         refused.credentials_encrypted,
         user.password,
     ]
-    return World(source, token, refused, failed, document, version, sync, provider, user, group, secrets)
+    grant = SourceAccess.objects.create(source=source, group=group, level=SourceAccess.Level.VIEW)
+    return World(source, token, refused, failed, document, version, sync, provider, user, group, secrets, grant)
 
 
 def _vector(text: str):
@@ -166,6 +168,7 @@ def admin_table(world: World) -> list[Row]:
         "interviews/answerprovider": world.provider.pk,
         "auth/user": world.user.pk,
         "auth/group": world.group.pk,
+        "sources/sourceaccess": world.grant.pk,
     }
     # Models with an add page of their own (the logs are written by the application only).
     addable = {
@@ -175,6 +178,7 @@ def admin_table(world: World) -> list[Row]:
         "interviews/answerprovider",
         "auth/user",
         "auth/group",
+        "sources/sourceaccess",
     }
     rows = [
         Row("dashboard", "GET", "/admin/", 200, nobody=200),
