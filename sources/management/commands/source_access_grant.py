@@ -22,14 +22,11 @@ class Command(BaseCommand):
             change = source_access_grant(source=source, user=user, group=group, level=options["level"])
         except SourceAccessRefused as error:
             raise CommandError(str(error)) from None
+        where = f"source {source.slug!r}"
         if change.before is None:
-            done = f"Granted {change.after} on source {source.slug!r} to {change.subject}."
+            done = f"Granted {change.after} on {where} to {change.subject}."
         elif change.changed:
-            done = (
-                f"Changed the access of {change.subject} on source {source.slug!r}: {change.before} -> {change.after}."
-            )
+            done = f"Changed the access of {change.subject} on {where}: {change.before} -> {change.after}."
         else:
-            done = (
-                f"{change.subject.capitalize()} has {change.after} on source {source.slug!r} already; nothing changed."
-            )
+            done = f"The {change.subject} has {change.after} on {where} already; nothing changed."
         self.stdout.write(done)
