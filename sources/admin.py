@@ -24,7 +24,7 @@ from webhooks.services.refusals import deliveries_refused_recheck
 from .access import Level, source_access_forget
 from .admin_guards import SourceGuardsMixin
 from .models import Source, SourceAccess, SourceSync
-from .selectors import source_sync_find
+from .selectors import source_access_list, source_sync_find
 from .services import (
     SourceAccessRefused,
     SourcePasswordNeeded,
@@ -154,22 +154,15 @@ class SourceAdminForm(forms.ModelForm):
         return {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
 
 
-class SourceAccessInline(admin.TabularInline):
-    """Who may use the source, on its page: read only (grants are made under Source access grants)."""
-
-    model = SourceAccess
-    fields = ["user", "group", "level", "updated_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = "access granted (change it under Source access grants)"
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+def source_access_context(source: Source) -> dict[str, object]:
+    """Who may use the source, for its page (templates/admin/sources/source/), with links to the grants."""
+    return {
+        "access_grants": source_access_list(source=source),
+        "access_url": reverse("admin:sources_sourceaccess_changelist")
+        + "?"
+        + urlencode({"source__id__exact": source.pk}),
+        "access_add_url": reverse("admin:sources_sourceaccess_add") + "?" + urlencode({"source": source.pk}),
+    }
 
 
 @admin.register(Source)
@@ -181,7 +174,7 @@ class SourceAdmin(SourceGuardsMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name", "api_base_url", "client_name", "principal_name"]
-    inlines = [WebhookTokenInline, SourceAccessInline]
+    inlines = [WebhookTokenInline]
     actions = ["recheck_refused", "source_test_connection", "source_reconcile_now"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "is_active"]}),
@@ -274,6 +267,8 @@ class SourceAdmin(SourceGuardsMixin, admin.ModelAdmin):
                 messages.warning(request, notice)
         if obj is not None and obj.pk:
             context.update(source_webhook_context(request, obj))
+            if request.user.has_perm("sources.view_sourceaccess"):
+                context.update(source_access_context(obj))
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.action(description="Re-check refused calls (against the current HMAC settings)", permissions=["change"])
