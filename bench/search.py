@@ -1,6 +1,11 @@
 """`BENCH_ONLY=search`: full-text search latency at BENCH_SEARCH_DOCUMENTS documents (default 100,000),
 the admin's list query against a plain `icontains` over the same text, and extraction throughput.
 
+The documents belong to SOURCES sources. The admin's list is timed for a superuser (no access
+filter), for a staff user granted view on half the sources (the access filter, half the documents)
+and for one granted view on every source (the filter applied, the superuser's very results: the
+filter's cost alone).
+
 Seeding is fast on purpose: documents by bulk INSERT, their text by COPY, then one UPDATE that
 computes every search vector (what the extraction task writes one row at a time).
 """
@@ -24,11 +29,14 @@ from django.test import RequestFactory
 from documents.models import Document, WorkItem, WorkItemVersion
 from documents.search import services as search_services
 from documents.search.extraction import DOCX_TYPE
+from sources.models import Source
+from sources.services import source_access_grant, source_save
 
 DOCUMENTS = int(os.environ.get("BENCH_SEARCH_DOCUMENTS", "100000"))
 QUERIES = int(os.environ.get("BENCH_SEARCH_QUERIES", "100"))
 EXTRACT_DOCUMENTS = int(os.environ.get("BENCH_SEARCH_EXTRACT_DOCUMENTS", "40"))
 PAGE = 100  # the admin's list_per_page
+SOURCES = 4  # the bench's source and three more: documents spread over them, work item by work item
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 FIRST = [
@@ -153,17 +161,38 @@ def text_make(rng: random.Random) -> str:
     )
 
 
-def seed(source, count: int) -> float:
+def sources_make(source) -> list[Source]:
+    """The bench's source and SOURCES - 1 more, at an Advance that is never called."""
+    others = [
+        source_save(
+            slug=f"search-{n}",
+            api_base_url=f"https://search-{n}.example/api",
+            auth_base_url=f"https://search-{n}.example/auth",
+            client_name="bench",
+            principal_name="bench",
+            principal_password="bench",  # noqa: S106 - an Advance never called
+            update=True,
+        )[0]
+        for n in range(1, SOURCES)
+    ]
+    return [source, *others]
+
+
+def seed(sources: list[Source], count: int) -> float:
     """Seed `count` stored documents with extracted, indexed text; return the seconds it took.
 
-    Shaped like a real tenancy: work items of one version and three documents each, from fifty users.
+    Shaped like real tenancies: work items of one version and three documents each, from fifty
+    users, the work items spread evenly over the sources.
     """
     started = time.monotonic()
     rng = random.Random(13)
     per_version = 3
     matters = (count + per_version - 1) // per_version
     work_items = WorkItem.objects.bulk_create(
-        (WorkItem(source=source, advance_id=f"search-{n}", name=f"Matter {n}") for n in range(matters)),
+        (
+            WorkItem(source=sources[n % len(sources)], advance_id=f"search-{n}", name=f"Matter {n}")
+            for n in range(matters)
+        ),
         batch_size=5000,
     )
     versions = WorkItemVersion.objects.bulk_create(
@@ -178,7 +207,7 @@ def seed(source, count: int) -> float:
         documents = Document.objects.bulk_create(
             Document(
                 version=versions[n // per_version],
-                source=source,
+                source=work_items[n // per_version].source,
                 advance_id=f"d{n}",
                 name=f"Agreement {n}",
                 status=Document.Status.STORED,
@@ -241,11 +270,22 @@ def _list_page(request, term: str, *, how: str) -> int:
     return rows.count()
 
 
-def latencies(terms: list[str], *, how: str) -> tuple[list[float], int]:
-    request = RequestFactory().get("/admin/documents/document/")
-    request.user = User.objects.filter(is_superuser=True).first() or User.objects.create_superuser("bench-search")
+def staff_granted(username: str, sources: list[Source]) -> User:
+    """A staff user granted view on these sources (and holding no model permission of Django's)."""
+    user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+    for source in sources:
+        source_access_grant(source=source, user=user, level="view")
+    return user
+
+
+def latencies(terms: list[str], *, how: str, user: User | None = None) -> tuple[list[float], int]:
+    """Each search's milliseconds, as `user` (default: a superuser) in a request of its own."""
+    user = user or User.objects.filter(is_superuser=True).first() or User.objects.create_superuser("bench-search")
     timings, matches = [], 0
     for term in terms:
+        request = RequestFactory().get("/admin/documents/document/")
+        # As Django loads it for each request: the grants are read once per request, and timed.
+        request.user = User.objects.get(pk=user.pk)
         started = time.perf_counter()
         matches += _list_page(request, term, how=how)
         timings.append((time.perf_counter() - started) * 1000)
@@ -292,12 +332,18 @@ def extraction_throughput(count: int) -> tuple[float, int]:
 
 
 def run(source) -> dict:
-    seconds = seed(source, DOCUMENTS)
+    sources = sources_make(source)
+    seconds = seed(sources, DOCUMENTS)
+    half = staff_granted("bench-search-half", sources[: len(sources) // 2])
+    every = staff_granted("bench-search-every", sources)
     terms = queries_make(QUERIES)
-    latencies(terms[:5], how="admin")  # warm the caches both ways alike
+    latencies(terms[:5], how="admin")  # warm the caches every way alike
     latencies(terms[:5], how="icontains")
+    latencies(terms[:5], how="admin", user=half)
     ours, matched = latencies(terms, how="admin")
     baseline, baseline_matched = latencies(terms, how="icontains")
+    halved, halved_matched = latencies(terms, how="admin", user=half)
+    filtered, filtered_matched = latencies(terms, how="admin", user=every)
     rate, extracted = extraction_throughput(EXTRACT_DOCUMENTS)
     return {
         "documents": DOCUMENTS,
@@ -308,6 +354,12 @@ def run(source) -> dict:
         "baseline_p95": p(baseline, 95),
         "matched": matched,  # both sides must find documents: a search that finds none is quick
         "baseline_matched": baseline_matched,
+        "sources": len(sources),
+        "half_p50": p(halved, 50),
+        "half_p95": p(halved, 95),
+        "half_matched": halved_matched,
+        "every_p95": p(filtered, 95),
+        "every_matched": filtered_matched,
         "extract_rate": rate,
         "extracted": extracted,
         "extract_documents": EXTRACT_DOCUMENTS,

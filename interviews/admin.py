@@ -2,7 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from core.admin import AdminGuardsMixin
+from sources.access import Level
+from sources.admin_guards import SourceGuardsMixin
 
 from .models import AnswerProvider
 
@@ -37,7 +38,8 @@ class AnswerProviderForm(forms.ModelForm):
 
 
 @admin.register(AnswerProvider)
-class AnswerProviderAdmin(AdminGuardsMixin, admin.ModelAdmin):
+class AnswerProviderAdmin(SourceGuardsMixin, admin.ModelAdmin):
+    view_level = Level.MANAGE  # a source's answers are its settings
     form = AnswerProviderForm
     list_display = ["__str__", "source", "kind", "provider_path", "timeout_seconds", "is_active", "updated_at"]
     list_filter = ["source", "event_type", "kind", "is_active"]

@@ -8,6 +8,7 @@ change goes through a service.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
@@ -15,7 +16,6 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audit.admin import DeletionRecordedMixin
-from core.admin import AdminGuardsMixin
 from documents.admin.columns import archive_text
 from documents.connection import source_connection_check
 from documents.object_lock import storage_lock_refusal
@@ -27,9 +27,20 @@ from webhooks.admin import WebhookTokenInline, source_webhook_context
 from webhooks.services import source_auth_set, source_hmac_secret_check
 from webhooks.services.refusals import deliveries_refused_recheck
 
-from .models import Source, SourceSync
-from .selectors import source_sync_find
-from .services import SourcePasswordNeeded, source_password_check, source_save, source_sync_save
+from .access import Level, source_access_forget
+from .admin_guards import SourceGuardsMixin
+from .models import Source, SourceAccess, SourceSync
+from .selectors import source_access_list, source_sync_find
+from .services import (
+    SourceAccessRefused,
+    SourcePasswordNeeded,
+    source_access_check,
+    source_access_grant,
+    source_access_revoke,
+    source_password_check,
+    source_save,
+    source_sync_save,
+)
 
 # Sources -----------------------------------------------------------------------------------
 
@@ -150,8 +161,21 @@ class SourceAdminForm(forms.ModelForm):
         return {name: cleaned.get(name) or getattr(self.instance, name) for name in HMAC_SETTINGS_FIELDS}
 
 
+def source_access_context(source: Source) -> dict[str, object]:
+    """Who may use the source, for its page (templates/admin/sources/source/), with links to the grants."""
+    return {
+        "access_grants": source_access_list(source=source),
+        "access_url": reverse("admin:sources_sourceaccess_changelist")
+        + "?"
+        + urlencode({"source__id__exact": source.pk}),
+        "access_add_url": reverse("admin:sources_sourceaccess_add") + "?" + urlencode({"source": source.pk}),
+    }
+
+
 @admin.register(Source)
-class SourceAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
+class SourceAdmin(SourceGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
+    source_path = "pk"
+    view_level = Level.MANAGE
     form = SourceAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["slug", "name", "api_base_url", "is_active", "created_at"]
@@ -284,6 +308,8 @@ class SourceAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
                 messages.warning(request, notice)
         if obj is not None and obj.pk:
             context.update(source_webhook_context(request, obj))
+            if request.user.has_perm("sources.view_sourceaccess"):
+                context.update(source_access_context(obj))
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.action(description="Re-check refused calls (against the current HMAC settings)", permissions=["change"])
@@ -367,10 +393,11 @@ class SourceSyncAdminForm(forms.ModelForm):
 
 
 @admin.register(SourceSync)
-class SourceSyncAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
+class SourceSyncAdmin(SourceGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
     """Per-source settings of what the sync asks Advance beyond the webhook, and reconciliation's state."""
 
     form = SourceSyncAdminForm
+    view_level = Level.MANAGE
 
     list_display = [
         "source",
@@ -472,3 +499,63 @@ class SourceSyncAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin)
             '<p style="padding:6px 10px;background:var(--message-error-bg);max-width:60em">{}</p>',
             POST_PROCESSING_WARNING,
         )
+
+
+# Access by source ----------------------------------------------------------------------------
+
+
+class SourceAccessForm(forms.ModelForm):
+    """Validates a grant with the service's own check; SourceAccessAdmin writes it through the services."""
+
+    class Meta:
+        model = SourceAccess
+        fields = ["source", "user", "group", "level"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "level" in cleaned:
+            user = cleaned.get("user", self.instance.user if self.instance.pk else None)
+            group = cleaned.get("group", self.instance.group if self.instance.pk else None)
+            try:
+                source_access_check(user=user, group=group, level=cleaned["level"])
+            except SourceAccessRefused as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
+
+
+@admin.register(SourceAccess)
+class SourceAccessAdmin(SourceGuardsMixin, admin.ModelAdmin):
+    """Grants of access to a source, to a staff user or a group. Managed by holders of Django's
+    permissions on grants (a grant never gives them): every change goes through the services."""
+
+    view_level = Level.MANAGE
+    form = SourceAccessForm
+    list_display = ["source", "user", "group", "level", "updated_at"]
+    list_filter = ["source", "level"]
+    search_fields = ["source__slug", "user__username", "group__name"]
+    list_select_related = ["source", "user", "group"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Who and where are the grant itself: a change is of its level (another grant is added).
+        return ["source", "user", "group"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: SourceAccess, form, change: bool) -> None:
+        change_made = source_access_grant(
+            source=obj.source, user=obj.user, group=obj.group, level=obj.level, actor=request.user
+        )
+        obj.pk = SourceAccess.objects.get(source=obj.source, user=obj.user, group=obj.group).pk
+        source_access_forget(request.user)
+        self.message_user(request, f"{change_made.subject}: {change_made.after} on {obj.source.slug}.")
+
+    def delete_model(self, request: HttpRequest, obj: SourceAccess) -> None:
+        source_access_revoke(source=obj.source, user=obj.user, group=obj.group, actor=request.user)
+        source_access_forget(request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for grant in queryset.select_related("source", "user", "group"):
+            self.delete_model(request, grant)

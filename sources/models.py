@@ -3,6 +3,7 @@ its sync settings."""
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connection, models
@@ -303,3 +304,50 @@ class SourceSync(models.Model):
                     raise ValidationError(
                         {"search_config": f"PostgreSQL has no text search configuration {self.search_config!r}."}
                     )
+
+
+class SourceAccess(models.Model):
+    """A grant: a staff user, or a group, may use one source's rows in the admin at a level.
+
+    Written only through sources.services.source_access_grant and source_access_revoke.
+    """
+
+    class Level(models.TextChoices):
+        VIEW = "view", "View: list, search, read the text, see the versions"
+        DOWNLOAD = "download", "Download: view, and download or preview the bytes, export as CSV"
+        MANAGE = "manage", "Manage: download, and the source's settings, tokens, replays, resyncs, reconcile"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="access_grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="source_access_grants"
+    )
+    group = models.ForeignKey(
+        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="source_access_grants"
+    )
+    level = models.CharField(max_length=16, choices=Level.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "source access grant"
+        verbose_name_plural = "source access grants"
+        ordering = ["source", "level"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="source_access_to_a_user_or_a_group",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "user"], condition=models.Q(user__isnull=False), name="one_grant_per_source_and_user"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "group"],
+                condition=models.Q(group__isnull=False),
+                name="one_grant_per_source_and_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{who}: {self.level} on {self.source}"

@@ -1,13 +1,16 @@
 """Sources: registering an Advance tenancy (its credentials, the password encrypted), saving its
-sync settings, and re-encrypting its stored secrets with the first key. Each change is recorded in
-the audit log (audit.services.change_record)."""
+sync settings, re-encrypting its stored secrets with the first key, and granting access to a
+source. Each change is recorded in the audit log (audit.services.change_record)."""
 
 import logging
+from dataclasses import dataclass
+
+from django.db import transaction
 
 from audit.services import change_record, object_snapshot, object_snapshot_stored
 
 from .crypto import secret_rotate
-from .models import Source, SourceSync
+from .models import Source, SourceAccess, SourceSync
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +123,89 @@ def secrets_rotate() -> tuple[int, list[str]]:
             rotated += Source.objects.filter(pk=source.pk, **{field: ciphertext}).update(**{field: fresh})
     logger.info("secrets re-encrypted with the first key: %s (failed sources: %s)", rotated, len(failed))
     return rotated, sorted(set(failed))
+
+
+# Access by source ----------------------------------------------------------------------------
+
+
+class SourceAccessRefused(Exception):
+    """A grant that cannot be made: to a user who is not staff, or to neither or both of a user and a group."""
+
+
+@dataclass(frozen=True)
+class SourceAccessChange:
+    """What a grant or a revocation did: the level before (None: there was no grant) and after."""
+
+    source: Source
+    subject: str  # "user NAME" or "group NAME"
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _access_subject(*, user, group) -> str:
+    if (user is None) == (group is None):
+        raise SourceAccessRefused("Name either a user or a group.")
+    return f"user {user.get_username()!r}" if user is not None else f"group {group.name!r}"
+
+
+def source_access_check(*, user=None, group=None, level: str) -> str:
+    """Raise SourceAccessRefused when this grant cannot be made; return who it is for ("user 'ann'")."""
+    subject = _access_subject(user=user, group=group)
+    if level not in SourceAccess.Level.values:
+        raise SourceAccessRefused(f"Unknown level {level!r}: one of {', '.join(SourceAccess.Level.values)}.")
+    if user is not None and not user.is_staff:
+        raise SourceAccessRefused(f"The {subject} is not staff: only staff users can use the admin.")
+    return subject
+
+
+def source_access_grant(*, source: Source, user=None, group=None, level: str, actor=None) -> SourceAccessChange:
+    """Give a staff user, or a group, `level` on the source (replacing the level they had there).
+
+    The one way a grant is made or changed, from the admin and from the command alike."""
+    subject = source_access_check(user=user, group=group, level=level)
+    with transaction.atomic():
+        # The unique constraints decide whether a grant exists already (get_or_create retries the get).
+        grant, created = SourceAccess.objects.select_for_update().get_or_create(
+            source=source, user=user, group=group, defaults={"level": level}
+        )
+        before = None if created else grant.level
+        if before is not None and before != level:
+            grant.level = level
+            grant.save(update_fields=["level", "updated_at"])
+        if before != level:
+            change_record(
+                actor=actor,
+                obj=grant,
+                before={"level": before} if before else None,
+                after={"source": source.slug, "subject": subject, "level": level},
+                action="granted",
+                source=source,
+            )
+    logger.info("source access granted: source=%s %s level=%s before=%s", source.slug, subject, level, before)
+    return SourceAccessChange(source=source, subject=subject, before=before, after=level)
+
+
+def source_access_revoke(*, source: Source, user=None, group=None, actor=None) -> SourceAccessChange:
+    """Take away the grant of a user, or a group, on the source; nothing to do when there is none.
+
+    The one way a grant is removed, from the admin and from the command alike."""
+    subject = _access_subject(user=user, group=group)
+    with transaction.atomic():
+        grant = SourceAccess.objects.select_for_update().filter(source=source, user=user, group=group).first()
+        if grant is not None:
+            change_record(
+                actor=actor,
+                obj=grant,
+                before={"source": source.slug, "subject": subject, "level": grant.level},
+                after=None,
+                action="revoked",
+                source=source,
+            )
+            grant.delete()
+    before = grant.level if grant is not None else None
+    logger.info("source access revoked: source=%s %s before=%s", source.slug, subject, before)
+    return SourceAccessChange(source=source, subject=subject, before=before, after=None)

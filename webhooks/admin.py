@@ -22,13 +22,14 @@ from django.utils.http import urlencode
 
 from audit.admin import DeletionRecordedMixin
 from core.admin import (
-    AdminGuardsMixin,
     ReadOnlyAdminMixin,
     compact_datetime,
     model_permission,
     preformatted,
     status_badge,
 )
+from sources.access import Level
+from sources.admin_guards import SourceGuardsMixin
 from sources.models import Source
 
 from .admin_tools import (
@@ -190,7 +191,8 @@ class WebhookTokenAddForm(WebhookTokenAdminForm):
 
 
 @admin.register(WebhookToken)
-class WebhookTokenAdmin(AdminGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
+class WebhookTokenAdmin(SourceGuardsMixin, DeletionRecordedMixin, admin.ModelAdmin):
+    view_level = Level.MANAGE
     form = WebhookTokenAdminForm
     list_display = ["name", "key_prefix", "source", "created", "expires", "last_used", "status"]
     list_filter = ["source", TokenStatusFilter]
@@ -306,7 +308,10 @@ class DeliveryChangeList(ChangeList):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(SourceGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Replays are the manage level's; a delivery of no source (refused before one was known) is
+    # seen only by whoever sees every source (SourceScope.filter).
+    view_level = Level.MANAGE
     list_display = [
         "received",
         "source",

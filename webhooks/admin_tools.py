@@ -150,6 +150,8 @@ def replay_failed_view(modeladmin: admin.ModelAdmin, request: HttpRequest) -> Ht
     """Ask for a time, show the failed events since then, and replay them all on confirmation."""
     if not modeladmin.has_replay_permission(request):
         raise PermissionDenied
+    # The events of the sources the user manages: the form offers those, and lists and counts no other.
+    scope = modeladmin.manage_scope(request)
     if request.method == "POST":
         form = ReplayFailedSinceForm(request.POST)
     else:
@@ -157,9 +159,11 @@ def replay_failed_view(modeladmin: admin.ModelAdmin, request: HttpRequest) -> Ht
             "%Y-%m-%dT%H:%M"
         )
         form = ReplayFailedSinceForm({"since": since, "source": request.GET.get("source", "")})
+    form.fields["source"].queryset = scope.filter(form.fields["source"].queryset, "pk")
     failed = preview = None
     if form.is_valid():
         failed = deliveries_failed_since(since=form.cleaned_data["since"], source=form.cleaned_data["source"])
+        failed = scope.filter(failed)
         if request.method == "POST" and "_replay" in request.POST:
             queued = sum(delivery_replay(delivery=delivery) for delivery in failed.select_related("source"))
             since_text = timezone.localtime(form.cleaned_data["since"]).strftime("%Y-%m-%d %H:%M")
@@ -178,7 +182,7 @@ def replay_failed_view(modeladmin: admin.ModelAdmin, request: HttpRequest) -> Ht
         "count": failed.count() if failed is not None else None,
         "preview": preview or [],
         "preview_rows": PREVIEW_ROWS,
-        "all_failed": Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
+        "all_failed": scope.filter(Delivery.objects.filter(status=Delivery.Status.FAILED)).count(),
         "changelist_url": reverse("admin:webhooks_delivery_changelist"),
         "media": modeladmin.media + form.media,
     }

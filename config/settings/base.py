@@ -134,6 +134,13 @@ DATABASES = {"default": _database(env_str("DATABASE_URL") or embedded.DATABASE_U
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's permissions, then those a grant of access to a source gives (sources/access.py): a staff
+# user granted a level on a source needs nothing more to use it at that level.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "sources.access.SourceAccessBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

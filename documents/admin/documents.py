@@ -17,7 +17,6 @@ from audit.models import AccessRecord
 from audit.selectors import document_accesses_recent
 from audit.services import access_record, access_recorded
 from core.admin import (
-    AdminGuardsMixin,
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
@@ -27,6 +26,7 @@ from core.admin import (
     statement_timed_out,
     statement_timeout,
 )
+from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
 from ..downloads import DocumentNotStored, content_type_label, document_download, document_preview_kind
@@ -52,7 +52,7 @@ class ContentTypeFilter(admin.SimpleListFilter):
     parameter_name = "content_type"
 
     def lookups(self, request, model_admin):
-        types = selectors.documents_content_types()
+        types = selectors.documents_content_types(scope=model_admin.visible_scope(request))
         return [(value, content_type_label(value, unknown=value)) for value in types]
 
     def queryset(self, request, queryset):
@@ -74,7 +74,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 @admin.register(Document)
 class DocumentAdmin(
     SearchRecordedMixin,
-    AdminGuardsMixin,
+    SourceGuardsMixin,
     DocumentTextSearchMixin,
     DocumentColumnsMixin,
     RetryPermissionMixin,
@@ -152,13 +152,6 @@ class DocumentAdmin(
     readonly_fields = [*flatten_fieldsets(fieldsets), "recent_accesses"]
     accesses_fieldset = ("Recent accesses", {"fields": ["recent_accesses"]})
 
-    def get_fieldsets(self, request: HttpRequest, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        # Only for who may read the audit: the page is recorded, the log is not everyone's to see.
-        if obj is not None and model_permission(request, AccessRecord._meta, "view"):
-            fieldsets = [*fieldsets, self.accesses_fieldset]
-        return fieldsets
-
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related(*self.list_select_related)
 
@@ -204,8 +197,37 @@ class DocumentAdmin(
                 note.detail = "no such document"  # the admin's answer: back to the index, with a message
             return note.respond(response)
 
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may download documents of some source (the CSV export's permission too)."""
+        return self.has_view_permission(request) and not self.download_scope(request).empty
+
+    def get_list_display(self, request: HttpRequest):
+        shown = super().get_list_display(request)
+        return shown if self.has_download_permission(request) else [f for f in shown if f != "download_link"]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        if not self.download_scope(request).allows(obj.source_id):
+            # Seen at the view level: no download link, no preview (the bytes are the download level's).
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "download_link"]})
+                for name, options in fieldsets
+                if "preview" not in options["fields"]
+            ]
+        # Only for who may read the audit: the page is recorded, the log is not everyone's to see.
+        if model_permission(request, AccessRecord._meta, "view"):
+            fieldsets = [*fieldsets, self.accesses_fieldset]
+        return fieldsets
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {"can_export": self.has_download_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The list as the changelist shows it (its filters, search and order), as CSV.
+        """The list as the changelist shows it (its filters, search and order), as CSV: the rows of
+        the sources the user may download from.
 
         A searched list is found under the search's statement timeout, as on the list's page: its
         keys first, then the rows streamed by key."""
@@ -214,13 +236,14 @@ class DocumentAdmin(
             return note.respond(response, detail="streamed" if response.status_code == 200 else "search stopped")
 
     def _export_response(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
+        if not self.has_download_permission(request):
             raise PermissionDenied
         changelist_url = reverse("admin:documents_document_changelist")
         searched = bool(request.GET.get(SEARCH_VAR, "").strip())
         try:
             with statement_timeout(settings.ADMIN_SEARCH_TIMEOUT_MS if searched else 0):
                 documents = self.get_changelist_instance(request).get_queryset(request)
+                documents = self.download_scope(request).filter(documents)
                 if searched:
                     documents = documents_by_keys(list(documents.values_list("pk", flat=True)))
         except IncorrectLookupParameters:
@@ -247,13 +270,17 @@ class DocumentAdmin(
             return note.respond(*self._download_response(request, object_id, inline=inline, note=note))
 
     def _download_response(self, request: HttpRequest, object_id: int, *, inline: bool, note) -> tuple:
-        # The permission first: who may not download learns nothing of which ids exist.
+        # The permission first: who may not download learns nothing of which ids exist. Another
+        # source's document is not found, as an id that is not there; one seen at the view level
+        # only is refused.
         if not self.has_view_permission(request):
             raise PermissionDenied
         document = self.get_object(request, str(object_id))
         if document is None:
             raise Http404("No such document.")
-        note.documents = document
+        note.documents = document  # a refusal below is recorded against the document too
+        if not self.download_scope(request).allows(document.source_id):
+            raise PermissionDenied
         try:
             download = document_download(document=document, inline=inline)
         except DocumentNotStored:
@@ -383,7 +410,7 @@ class DocumentAdmin(
     def last_error_text(self, document: Document) -> str:
         return preformatted(document.last_error) if document.last_error else "-"
 
-    @admin.action(description="Export selected as CSV", permissions=["view"])
+    @admin.action(description="Export selected as CSV", permissions=["download"])
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
         selected = list(queryset.values_list("pk", flat=True))
         response = documents_csv_response(queryset)

@@ -12,7 +12,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audit.admin import SearchRecordedMixin
-from core.admin import AdminGuardsMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
 from ..holds import HoldRefused, work_item_hold, work_item_hold_release
@@ -67,7 +68,7 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(SearchRecordedMixin, AdminGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]
@@ -176,7 +177,8 @@ POST_PROCESSING_TONES = {
 
 
 @admin.register(WorkItemVersion)
-class WorkItemVersionAdmin(AdminGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemVersionAdmin(SourceGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    source_path = "work_item__source"
     list_display = [
         "advance_id",
         "work_item",

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django import template
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -11,6 +12,7 @@ from core.queues import queues_read
 from documents import selectors
 from documents.charts import daily_bars_svg
 from documents.models import Document
+from webhooks.models import Delivery
 
 register = template.Library()
 
@@ -23,12 +25,16 @@ def _changelist(url_name: str, **filters) -> str:
 
 @register.inclusion_tag("admin/documents/dashboard.html", takes_context=True)
 def operator_dashboard(context) -> dict:
-    """Counts, a 30-day chart and the latest failures, for users who may view documents. Five queries."""
+    """Counts, a 30-day chart and the latest failures, for users who may view documents: of the
+    sources they may see, as the lists those figures link to. Five queries; the queues (every
+    source's work) for who sees every source."""
     request = context["request"]
     if not request.user.has_perm("documents.view_document"):
         return {"show": False}
+    scope = admin.site.get_model_admin(Document).visible_scope(request)
+    events_scope = admin.site.get_model_admin(Delivery).visible_scope(request)
     now = timezone.now()
-    figures = selectors.dashboard_figures(now=now)
+    figures = selectors.dashboard_figures(now=now, scope=scope, events_scope=events_scope)
     documents = "admin:documents_document_changelist"
     today = figures.today
     week_start = today - timedelta(days=6)
@@ -37,9 +43,9 @@ def operator_dashboard(context) -> dict:
         "show": True,
         "figures": figures,
         "oldest_pending_age": (now - figures.oldest_pending_at) if figures.oldest_pending_at else None,
-        "chart": daily_bars_svg(selectors.documents_per_day(days=CHART_DAYS, now=now)),
+        "chart": daily_bars_svg(selectors.documents_per_day(days=CHART_DAYS, now=now, scope=scope)),
         "chart_days": CHART_DAYS,
-        "failures": selectors.documents_latest_failures(limit=10),
+        "failures": selectors.documents_latest_failures(limit=10, scope=scope),
         "links": {
             "synced_today": _changelist(
                 documents, synced_at__gte=today.isoformat(), synced_at__lt=tomorrow.isoformat()
@@ -56,7 +62,7 @@ def operator_dashboard(context) -> dict:
             "events_waiting": _changelist("admin:webhooks_delivery_changelist", status__exact="accepted"),
         },
         "can_view_deliveries": request.user.has_perm("webhooks.view_delivery"),
-        **_queues(),
+        **(_queues() if scope.every else {"queues_hidden": True}),
     }
 
 

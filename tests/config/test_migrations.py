@@ -204,6 +204,7 @@ def test_a_database_from_before_the_sources_app_keeps_its_rows_keys_and_permissi
         "documents_document",
         "documents_workitem",
         "interviews_answerprovider",
+        "sources_sourceaccess",
         "sources_sourcesync",
         "webhooks_delivery",
         "webhooks_webhooktoken",

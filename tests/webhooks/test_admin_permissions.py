@@ -23,7 +23,7 @@ from advance_sim import form_webhook_build
 from audit.models import AccessRecord, ChangeRecord
 from documents.models import Document, DocumentText, WorkItemVersion
 from interviews.models import AnswerProvider
-from sources.models import Source, SourceSync
+from sources.models import Source, SourceAccess, SourceSync
 from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
@@ -52,6 +52,7 @@ class World:
     group: Group
     access: AccessRecord | None = None
     secrets: list[str] = field(default_factory=list)
+    grant: SourceAccess | None = None
 
     def state(self) -> dict:
         """What an action could change: compared before and after the requests."""
@@ -106,8 +107,9 @@ def world(client, filesystem_storage) -> World:
         refused.credentials_encrypted,
         user.password,
     ]
+    grant = SourceAccess.objects.create(source=source, group=group, level=SourceAccess.Level.VIEW)
     access = AccessRecord.objects.create(action=AccessRecord.Action.VIEW, document_id=document.pk, status=200)
-    return World(source, token, refused, failed, document, version, sync, provider, user, group, access, secrets)
+    return World(source, token, refused, failed, document, version, sync, provider, user, group, access, secrets, grant)
 
 
 def _vector(text: str):
@@ -172,6 +174,7 @@ def admin_table(world: World) -> list[Row]:
         # The audit log: append-only for everyone (no add, change or delete pages).
         "audit/accessrecord": world.access.pk,
         "audit/changerecord": ChangeRecord.objects.order_by("pk").first().pk,
+        "sources/sourceaccess": world.grant.pk,
     }
     # Models with an add page of their own (the logs are written by the application only).
     addable = {
@@ -181,6 +184,7 @@ def admin_table(world: World) -> list[Row]:
         "interviews/answerprovider",
         "auth/user",
         "auth/group",
+        "sources/sourceaccess",
     }
     rows = [
         Row("dashboard", "GET", "/admin/", 200, nobody=200),
