@@ -16,16 +16,55 @@ from django.db import OperationalError, connection
 
 from advance_sim import SimulatedAdvance
 from tests.factories import source_make
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, queues_purge, worker_rest, worker_resume
 from tests.support.required import service_missing
 from webhooks.models import Source
 from webhooks.services import source_save, token_issue
 
+# Workers that outlive one test: brought to rest before each of their tests ends.
+LASTING_WORKERS = ("celery_worker", "fast_worker")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright keeps an event loop running in the main thread until the
-    session ends, and Django refuses ORM calls under a running loop (tests/browser allows them)."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+    """The order of the run, so that a worker runs only beside the tests that use it:
+
+    - browser tests last: Playwright keeps an event loop running in the main thread until the
+      session ends, and Django refuses ORM calls under a running loop (tests/browser allows them);
+    - the tests of the suite's worker (`celery_worker`, `stack`) together: after the others, and
+      first of the browser tests, so that it starts once and stops after the last of them;
+    - in a module, the tests of its own worker (`fast_worker`) last: it stops with the module.
+    """
+    modules: dict[Path, int] = {}
+    for item in items:
+        modules.setdefault(item.path, len(modules))
+
+    def place(item: pytest.Item) -> tuple:
+        browser = "tests/browser/" in item.nodeid
+        suite_worker = "celery_worker" in getattr(item, "fixturenames", ())
+        own_worker = "fast_worker" in getattr(item, "fixturenames", ())
+        return (browser, suite_worker != browser, modules[item.path], own_worker)
+
+    items.sort(key=place)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Before a test's fixtures end (the test database is flushed last), its lasting workers come
+    to rest (resumed by the next test that asks for them); a worker that does not is stopped, and
+    started again by the next test that asks for it. After: the suite's worker stops unless the
+    next test uses it, and the queues are emptied of what the test left."""
+    funcargs = getattr(item, "funcargs", {})
+    for name in LASTING_WORKERS:
+        worker = funcargs.get(name)
+        if isinstance(worker, WorkerProcess) and worker.running and not worker_rest(worker):
+            worker.stop()
+    try:
+        return (yield)
+    finally:
+        suite_worker = funcargs.get("celery_worker")
+        if suite_worker is not None and (nextitem is None or "celery_worker" not in nextitem.fixturenames):
+            suite_worker.stop()
+        queues_purge()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -170,11 +209,24 @@ class Bucket:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process, on the test database and the broker `make test` started."""
+def _suite_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
     with django_db_blocker.unblock():
         test_database = connection.settings_dict["NAME"]
     worker = WorkerProcess(test_database, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_worker(_suite_worker: WorkerProcess) -> WorkerProcess:
+    """The suite's `celery worker` process, on the test database and the broker `make test` started.
+
+    One for the tests that use it, which run one after the other (pytest_collection_modifyitems):
+    started by the first, at rest at the end of each (pytest_runtest_teardown), stopped after the
+    last. Its log (`log_text()`) runs on across them."""
+    if _suite_worker.running:
+        worker_resume(_suite_worker)
+    else:
+        queues_purge()
+        _suite_worker.start()
+    return _suite_worker
