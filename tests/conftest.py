@@ -5,14 +5,13 @@ process on the test database) and `advance` (the simulated Advance over real HTT
 """
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import connection
 
 from advance_sim import SimulatedAdvance
 from tests.factories import source_make
@@ -65,29 +64,6 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if suite_worker is not None and (nextitem is None or "celery_worker" not in nextitem.fixturenames):
             suite_worker.stop()
         queues_purge()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _flush_retried_after_a_deadlock() -> Iterator[None]:
-    """A transactional test ends by truncating every table while the suite's Celery worker may
-    still be processing what that test left (its relay and tasks lock rows of several tables).
-    PostgreSQL breaks such a deadlock by failing one side, here the TRUNCATE: try it again, as
-    the next test would otherwise start on the previous one's rows."""
-    operations = type(connection.ops)
-    original = operations.execute_sql_flush
-
-    def execute_sql_flush(self, sql_list) -> None:
-        for attempt in range(5):
-            try:
-                return original(self, sql_list)
-            except OperationalError as error:
-                if "deadlock detected" not in str(error) or attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operations, "execute_sql_flush", execute_sql_flush)
-        yield
 
 
 @pytest.fixture
