@@ -10,6 +10,7 @@ from advance_sim.server import POST_PROCESSING_STATUS_PATH
 from documents.models import Document, SourceSync, WorkItemVersion
 from tests.factories import send
 from tests.support.metrics import metric, metric_samples
+from tests.support.processes import worker_rest
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
@@ -178,6 +179,9 @@ def test_a_status_call_queued_twice_at_once_is_sent_once(stack, advance, source,
     version_post_processing_complete.delay(version.pk)
     version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
     wait_for(lambda: tasks_finished(stack, task) - finished_before >= 2, message="both messages run")
+    assert worker_rest(stack)  # whatever it took has ended: no run of the task is still to be logged
+
+    assert tasks_finished(stack, task) - finished_before == 2
 
     assert len(advance.status_calls) == 1
     version.refresh_from_db()
