@@ -12,8 +12,10 @@ import boto3
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test.testcases import QuietWSGIRequestHandler
 
 from advance_sim import SimulatedAdvance
+from advance_sim import server as advance_server
 from tests.factories import source_make
 from tests.support.processes import WorkerProcess, queues_purge, worker_rest, worker_resume
 from tests.support.required import service_missing
@@ -64,6 +66,19 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if suite_worker is not None and (nextitem is None or "celery_worker" not in nextitem.fixturenames):
             suite_worker.stop()
         queues_purge()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _answers_sent_at_once() -> Iterator[None]:
+    """The test servers in this process (`live_server`, the simulated Advance) send each answer at
+    once. Their handlers write an answer's headers and its body apart, and with Nagle's algorithm
+    on, the body waits for the client to acknowledge the headers, which Linux delays by up to
+    40 ms: on every call a worker makes to Advance, and on every request schemathesis sends."""
+    with pytest.MonkeyPatch.context() as patch:
+        # socketserver.StreamRequestHandler's switch for TCP_NODELAY on each connection.
+        patch.setattr(QuietWSGIRequestHandler, "disable_nagle_algorithm", True)
+        patch.setattr(advance_server._Handler, "disable_nagle_algorithm", True)
+        yield
 
 
 @pytest.fixture
