@@ -26,7 +26,7 @@ def version_settled(version_id: str, *statuses: str) -> WorkItemVersion:
         version = WorkItemVersion.objects.filter(advance_id=version_id).first()
         return version if version is not None and version.post_processing_status in statuses else None
 
-    return wait_for(settled, timeout=90, interval=0.1, message=f"version {version_id} to reach {statuses}")
+    return wait_for(settled, timeout=90, message=f"version {version_id} to reach {statuses}")
 
 
 def test_post_processing_status_is_completed_once_after_the_documents_are_stored(

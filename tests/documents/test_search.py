@@ -54,7 +54,7 @@ def texts_settled(count: int, timeout: float = 90) -> dict[str, DocumentText]:
             return None
         return texts
 
-    return wait_for(settled, timeout=timeout, interval=0.2, message=f"{count} documents' texts to settle")
+    return wait_for(settled, timeout=timeout, message=f"{count} documents' texts to settle")
 
 
 def changelist(client, term: str):

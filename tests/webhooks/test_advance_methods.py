@@ -49,7 +49,7 @@ def stored_documents(bucket, item) -> list[str]:
         done = documents and all(d.status == Document.Status.STORED for d in documents)
         return documents if done else None
 
-    documents = wait_for(stored, timeout=60, interval=0.1, message=f"documents of {item.name}")
+    documents = wait_for(stored, timeout=60, message=f"documents of {item.name}")
     keys = [key for key in list(bucket.keys()) if f"/{item.id}/" in key]
     assert len(keys) == len(item.documents) == len(documents)
     for key, expected in zip(sorted(keys), sorted(item.documents, key=lambda d: d.id), strict=True):
