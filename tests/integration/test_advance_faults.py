@@ -15,6 +15,7 @@ from advance_sim import SimDocument, document_bytes, document_sha256
 from documents.models import Document, DocumentAttempt
 from documents.queueing import documents_retry
 from tests.factories import send
+from tests.support.processes import queue_depth, worker_tasks
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
@@ -181,7 +182,10 @@ def test_missing_document_fails_at_once(fast_stack, advance, token_key, webhook_
 
     send(webhook_url, payload, token_key)
     [failed] = wait_until_settled(1)
-    time.sleep(1.5)  # long enough for a retry of the fast worker to show up, were there one
+    # Once its sync has ended, no retry of it waits anywhere: not in the queue, not in the worker.
+    wait_for(lambda: not worker_tasks(fast_stack)["active"], message="the sync to end")
+    assert queue_depth("documents") == 0
+    assert worker_tasks(fast_stack) == {"active": [], "reserved": [], "scheduled": []}
 
     assert failed.status == Document.Status.FAILED
     assert failed.last_error == "Advance answered HTTP 404"

@@ -143,6 +143,19 @@ def _consumed(worker: WorkerProcess) -> set[str]:
     return {queue["name"] for queue in replies[worker.hostname]}
 
 
+def worker_tasks(worker: WorkerProcess) -> dict[str, list[str]]:
+    """The ids of the tasks the worker runs (active), holds for a free thread (reserved) and holds
+    for later (scheduled: a retry's countdown)."""
+    from config.celery_app import app
+
+    inspect = app.control.inspect(destination=[worker.hostname], timeout=5)
+    return {
+        "active": [task["id"] for task in (inspect.active() or {}).get(worker.hostname, [])],
+        "reserved": [task["id"] for task in (inspect.reserved() or {}).get(worker.hostname, [])],
+        "scheduled": [entry["request"]["id"] for entry in (inspect.scheduled() or {}).get(worker.hostname, [])],
+    }
+
+
 def worker_rest(worker: WorkerProcess, *, timeout: float = 30) -> bool:
     """Bring the worker to rest, so that the test database is flushed under no task of it (a
     TRUNCATE beside a task that locks several tables can deadlock); worker_resume undoes it.
@@ -157,17 +170,16 @@ def worker_rest(worker: WorkerProcess, *, timeout: float = 30) -> bool:
 
     for queue in queue_names():
         app.control.cancel_consumer(queue, destination=[worker.hostname])
-    inspect = app.control.inspect(destination=[worker.hostname], timeout=5)
     revoked: set[str] = set()
 
     def busy() -> bool:
         if _consumed(worker):
             return True  # not every cancellation has reached it yet
-        if any((getattr(inspect, state)() or {}).get(worker.hostname) for state in ("active", "reserved")):
+        tasks = worker_tasks(worker)
+        if tasks["active"] or tasks["reserved"]:
             return True
-        later = {entry["request"]["id"] for entry in (inspect.scheduled() or {}).get(worker.hostname, [])}
-        if later - revoked:
-            app.control.revoke(sorted(later - revoked), destination=[worker.hostname])
+        if later := set(tasks["scheduled"]) - revoked:
+            app.control.revoke(sorted(later), destination=[worker.hostname])
             revoked.update(later)
         return False
 
