@@ -6,6 +6,7 @@ process on the test database) and `advance` (the simulated Advance over real HTT
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import boto3
@@ -13,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.testcases import QuietWSGIRequestHandler
+from django.utils import timezone
 
 from advance_sim import SimulatedAdvance
 from advance_sim import server as advance_server
@@ -79,6 +81,16 @@ def _answers_sent_at_once() -> Iterator[None]:
         patch.setattr(QuietWSGIRequestHandler, "disable_nagle_algorithm", True)
         patch.setattr(advance_server._Handler, "disable_nagle_algorithm", True)
         yield
+
+
+@pytest.fixture
+def frozen_now(monkeypatch) -> datetime:
+    """timezone.now() stands still for the test, at the moment it asked: what this process's code
+    reads as now (auto_now_add too) is exactly this. Not the workers' clocks, nor a model default
+    that holds timezone.now itself (Delivery.received_at)."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
 
 
 @pytest.fixture
