@@ -5,63 +5,110 @@ process on the test database) and `advance` (the simulated Advance over real HTT
 """
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import boto3
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection
+from django.test.testcases import QuietWSGIRequestHandler
+from django.utils import timezone
 
 from advance_sim import SimulatedAdvance
+from advance_sim import server as advance_server
 from sources.models import Source
 from sources.services import source_save
 from tests.factories import source_make
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, queues_purge, worker_rest, worker_resume
 from tests.support.required import service_missing
 from webhooks.services import token_issue
 
+# Workers that outlive one test: brought to rest before each of their tests ends.
+LASTING_WORKERS = ("celery_worker", "fast_worker")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright keeps an event loop running in the main thread until the
-    session ends, and Django refuses ORM calls under a running loop (tests/browser allows them)."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+    """The order of the run, so that a worker runs only beside the tests that use it:
+
+    - browser tests last: Playwright keeps an event loop running in the main thread until the
+      session ends, and Django refuses ORM calls under a running loop (tests/browser allows them);
+    - the tests of the suite's worker (`celery_worker`, `stack`) together: after the others, and
+      first of the browser tests, so that it starts once and stops after the last of them;
+    - in a module, the tests of its own worker (`fast_worker`) last: it stops with the module.
+    """
+    modules: dict[Path, int] = {}
+    for item in items:
+        modules.setdefault(item.path, len(modules))
+
+    def place(item: pytest.Item) -> tuple:
+        browser = "tests/browser/" in item.nodeid
+        suite_worker = "celery_worker" in getattr(item, "fixturenames", ())
+        own_worker = "fast_worker" in getattr(item, "fixturenames", ())
+        return (browser, suite_worker != browser, modules[item.path], own_worker)
+
+    items.sort(key=place)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Before a test's fixtures end (the test database is flushed last), its lasting workers come
+    to rest (resumed by the next test that asks for them); a worker that does not is stopped, and
+    started again by the next test that asks for it. After: the suite's worker stops unless the
+    next test uses it, and the queues are emptied of what the test left."""
+    funcargs = getattr(item, "funcargs", {})
+    for name in LASTING_WORKERS:
+        worker = funcargs.get(name)
+        if isinstance(worker, WorkerProcess) and worker.running and not worker_rest(worker):
+            worker.stop()
+    try:
+        return (yield)
+    finally:
+        suite_worker = funcargs.get("celery_worker")
+        if suite_worker is not None and (nextitem is None or "celery_worker" not in nextitem.fixturenames):
+            suite_worker.stop()
+        queues_purge()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_between_tests() -> Iterator[None]:
-    """The flush that ends a transactional test: let through the audit log's trigger, and retried
-    after a deadlock. It truncates every table while the suite's Celery worker may still be
-    processing what that test left (its relay and tasks lock rows of several tables). PostgreSQL
-    breaks such a deadlock by failing one side, here the TRUNCATE: try it again, as the next test
-    would otherwise start on the previous one's rows."""
-    operations = type(connection.ops)
-    original = operations.execute_sql_flush
+def _audit_log_truncated_between_tests(django_db_setup, django_db_blocker) -> None:
+    """The flush that ends a transactional test truncates every table, and the audit log's trigger
+    refuses TRUNCATE unless the session says audit.truncate_allowed (audit/migrations/0002). The
+    test database says it for every session opened on it from now on (ALTER DATABASE ... SET), so
+    the flush goes through; a production database never does. The connection opened before is
+    closed, to take it up too."""
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET audit.truncate_allowed = 'on'")
+        connection.close()
 
-    def flush(self, sql_list) -> None:
-        if self.connection.vendor != "postgresql":
-            return original(self, sql_list)
-        # The audit log's tables refuse TRUNCATE (audit/migrations/0002) unless the transaction
-        # says audit.truncate_allowed: the flush between tests is the one TRUNCATE let through.
-        with transaction.atomic(using=self.connection.alias):
-            with self.connection.cursor() as cursor:
-                cursor.execute("SET LOCAL audit.truncate_allowed = 'on'")
-            return original(self, sql_list)
 
-    def execute_sql_flush(self, sql_list) -> None:
-        for attempt in range(5):
-            try:
-                return flush(self, sql_list)
-            except OperationalError as error:
-                if "deadlock detected" not in str(error) or attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
+@pytest.fixture(scope="session", autouse=True)
+def _answers_sent_at_once() -> Iterator[None]:
+    """The test servers in this process (`live_server`, the simulated Advance) send each answer at
+    once. Their handlers write an answer's headers and its body apart, and with Nagle's algorithm
+    on, the body waits for the client to acknowledge the headers, which Linux delays by up to
+    40 ms: on every call a worker makes to Advance, and on every request schemathesis sends."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operations, "execute_sql_flush", execute_sql_flush)
+        # socketserver.StreamRequestHandler's switch for TCP_NODELAY on each connection.
+        patch.setattr(QuietWSGIRequestHandler, "disable_nagle_algorithm", True)
+        patch.setattr(advance_server._Handler, "disable_nagle_algorithm", True)
         yield
+
+
+@pytest.fixture
+def frozen_now(monkeypatch) -> datetime:
+    """timezone.now() stands still for the test, at the moment it asked: what this process's code
+    reads as now (auto_now_add too) is exactly this. Not the workers' clocks, nor a model default
+    that holds timezone.now itself (Delivery.received_at)."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
 
 
 @pytest.fixture
@@ -206,11 +253,24 @@ class Bucket:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process, on the test database and the broker `make test` started."""
+def _suite_worker(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WorkerProcess]:
     with django_db_blocker.unblock():
         test_database = connection.settings_dict["NAME"]
     worker = WorkerProcess(test_database, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_worker(_suite_worker: WorkerProcess) -> WorkerProcess:
+    """The suite's `celery worker` process, on the test database and the broker `make test` started.
+
+    One for the tests that use it, which run one after the other (pytest_collection_modifyitems):
+    started by the first, at rest at the end of each (pytest_runtest_teardown), stopped after the
+    last. Its log (`log_text()`) runs on across them."""
+    if _suite_worker.running:
+        worker_resume(_suite_worker)
+    else:
+        queues_purge()
+        _suite_worker.start()
+    return _suite_worker

@@ -2,7 +2,8 @@
 
 Two ways through, each named by a setting local to its transaction: `audit_prune` sets
 audit.prune_before and may then DELETE rows older than that time, and only those; the test suite's
-flush between transactional tests sets audit.truncate_allowed (tests/conftest.py). A role that owns
+flush between transactional tests runs on a test database that sets audit.truncate_allowed
+(tests/conftest.py). A role that owns
 the tables can still drop the trigger: run the application as a role that does not (docs/audit.md).
 """
 

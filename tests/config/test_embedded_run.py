@@ -67,7 +67,7 @@ def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_pa
             except requests.RequestException:
                 return False
 
-        wait_for(healthy, timeout=90, interval=0.3, message="the embedded run to serve")
+        wait_for(healthy, timeout=90, message="the embedded run to serve")
         with SimulatedAdvance() as advance:
             manage(
                 {**embedded_env, "ADVANCE_PRINCIPAL_PASSWORD": advance.principal_password},

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 
 from advance_sim import SimDocument, document_bytes
 from documents.models import Document
@@ -119,8 +118,8 @@ def test_intake_counters_and_the_answer_latency_move_with_each_delivery(client, 
 
 
 @pytest.mark.django_db
-def test_the_backlog_gauges_are_read_from_the_database_at_scrape_time(client, source):
-    now = timezone.now()
+def test_the_backlog_gauges_are_read_from_the_database_at_scrape_time(client, source, frozen_now):
+    now = frozen_now
     for number in range(3):
         document_make(source, document_id=f"p{number}", status=Document.Status.PENDING)
     document_make(source, document_id="s", status=Document.Status.SYNCING)
@@ -130,15 +129,15 @@ def test_the_backlog_gauges_are_read_from_the_database_at_scrape_time(client, so
     samples = scrape(client)
 
     assert metric(samples, "advance_sync_documents_backlog") == 4
-    assert 7200 <= metric(samples, "advance_sync_documents_backlog_oldest_age_seconds") < 7300
+    assert metric(samples, "advance_sync_documents_backlog_oldest_age_seconds") == 7200
     assert metric(samples, "advance_sync_documents", status="failed") == 1
     assert metric(samples, "advance_sync_documents", status="dead") == 0
     assert metric(samples, "advance_sync_database_up") == 1
 
 
 @pytest.mark.django_db
-def test_the_backlog_gauges_and_the_dashboard_show_the_same_figures(client, source):
-    now = timezone.now()
+def test_the_backlog_gauges_and_the_dashboard_show_the_same_figures(client, source, frozen_now):
+    now = frozen_now
     statuses = ["pending"] * 3 + ["syncing"] * 2 + ["stored"] * 4 + ["failed"] + ["dead"] * 2
     for number, status in enumerate(statuses):
         document_make(source, document_id=f"d{number}", status=status)
@@ -151,8 +150,8 @@ def test_the_backlog_gauges_and_the_dashboard_show_the_same_figures(client, sour
         assert metric(samples, "advance_sync_documents", status=status) == statuses.count(status)
     assert (figures.pending, figures.syncing, figures.failed, figures.dead) == (3, 2, 1, 2)
     assert metric(samples, "advance_sync_documents_backlog") == figures.waiting == 5
-    oldest_age = (timezone.now() - figures.oldest_pending_at).total_seconds()
-    assert abs(metric(samples, "advance_sync_documents_backlog_oldest_age_seconds") - oldest_age) < 5
+    assert figures.oldest_pending_at == now - timedelta(hours=3)
+    assert metric(samples, "advance_sync_documents_backlog_oldest_age_seconds") == 3 * 3600
 
 
 @multiprocess

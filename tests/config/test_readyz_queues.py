@@ -4,16 +4,20 @@ import pytest
 
 import core.queues
 from core.queues import queues_inspect, queues_reading_forget
+from tests.support.processes import queues_purge
 
 
 @pytest.fixture(autouse=True)
 def _fresh_answer():
+    """No reading kept from another test, and nothing waiting in the queues: with no worker running
+    beside these tests (tests/conftest.py), nothing is unconsumed, and the answer is a 200."""
     queues_reading_forget()
+    queues_purge()
 
 
 @pytest.mark.django_db
 def test_queue_states_are_served_to_loopback_and_private_addresses_only(client):
-    assert client.get("/readyz/queues").status_code in (200, 503)
+    assert client.get("/readyz/queues").status_code == 200
     public = client.get("/readyz/queues", REMOTE_ADDR="8.8.8.8")
     proxied = client.get("/readyz/queues", headers={"X-Forwarded-For": "8.8.8.8"})
 
@@ -30,7 +34,7 @@ def test_with_a_metrics_token_only_the_token_opens_the_queue_states(client, sett
 
     assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
     assert "queues" not in refused.json()
-    assert right.status_code in (200, 503) and "queues" in right.json()
+    assert right.status_code == 200 and "queues" in right.json()
 
 
 @pytest.mark.django_db
@@ -47,4 +51,4 @@ def test_many_requests_within_a_few_seconds_ask_the_workers_once(client, monkeyp
 
     assert len(asked) == 1
     assert len({(answer.status_code, answer.content) for answer in answers}) == 1
-    assert "queues" in answers[0].json() or answers[0].json()["status"] == "failed"
+    assert answers[0].status_code == 200 and "queues" in answers[0].json()

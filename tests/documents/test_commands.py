@@ -48,14 +48,15 @@ def test_sync_status_prints_a_table_per_source_with_counts_and_the_oldest_pendin
     assert rows["TOTAL"].split()[1:7] == ["1", "0", "1", "1", "1", "4"]
 
 
-def test_sync_status_as_json(source):
-    document_make(source, status=Document.Status.PENDING)
+def test_sync_status_as_json(source, frozen_now):
+    pending = document_make(source, status=Document.Status.PENDING)
+    Document.objects.filter(pk=pending.pk).update(created_at=frozen_now - timedelta(seconds=90))
 
     [row] = json.loads(run("sync_status", "--json"))["sources"]
 
     assert row["source"] == "acme"
     assert row["documents"]["pending"] == 1 and row["total"] == 1
-    assert row["oldest_pending_seconds"] >= 0
+    assert row["oldest_pending_seconds"] == 90
 
 
 def test_sync_status_without_sources_says_so(db):

@@ -11,6 +11,7 @@ from documents.models import Document, WorkItemVersion
 from sources.models import SourceSync
 from tests.factories import send
 from tests.support.metrics import metric, metric_samples
+from tests.support.processes import worker_rest
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
@@ -26,7 +27,7 @@ def version_settled(version_id: str, *statuses: str) -> WorkItemVersion:
         version = WorkItemVersion.objects.filter(advance_id=version_id).first()
         return version if version is not None and version.post_processing_status in statuses else None
 
-    return wait_for(settled, timeout=90, interval=0.1, message=f"version {version_id} to reach {statuses}")
+    return wait_for(settled, timeout=90, message=f"version {version_id} to reach {statuses}")
 
 
 def test_post_processing_status_is_completed_once_after_the_documents_are_stored(
@@ -179,6 +180,9 @@ def test_a_status_call_queued_twice_at_once_is_sent_once(stack, advance, source,
     version_post_processing_complete.delay(version.pk)
     version_settled(work_item.version_id, WorkItemVersion.PostProcessing.COMPLETED)
     wait_for(lambda: tasks_finished(stack, task) - finished_before >= 2, message="both messages run")
+    assert worker_rest(stack)  # whatever it took has ended: no run of the task is still to be logged
+
+    assert tasks_finished(stack, task) - finished_before == 2
 
     assert len(advance.status_calls) == 1
     version.refresh_from_db()

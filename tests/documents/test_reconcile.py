@@ -192,7 +192,7 @@ def test_reconcile_on_api_v1_1_stores_only_the_newest_versions_documents(stack, 
         busy = [d for d in documents if d.status in (Document.Status.PENDING, Document.Status.SYNCING)]
         return documents if documents and not busy else None
 
-    documents = wait_for(settled, timeout=60, interval=0.1, message="the reconciled documents to settle")
+    documents = wait_for(settled, timeout=60, message="the reconciled documents to settle")
     assert bucket.keys() == [key_of(work_item, newest)]
     assert bucket.get(key_of(work_item, newest))["Body"].read() == document_bytes(newest)
     [document] = documents

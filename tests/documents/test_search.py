@@ -54,7 +54,7 @@ def texts_settled(count: int, timeout: float = 90) -> dict[str, DocumentText]:
             return None
         return texts
 
-    return wait_for(settled, timeout=timeout, interval=0.2, message=f"{count} documents' texts to settle")
+    return wait_for(settled, timeout=timeout, message=f"{count} documents' texts to settle")
 
 
 def changelist(client, term: str):
@@ -359,7 +359,7 @@ def syncing(document: Document) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(celery_worker, bucket, source):
+def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(celery_worker, bucket, source, frozen_now):
     from documents.search.tasks import document_text_extract as extract_task
 
     document = document_make(source, document_id="busy", content=pdf_bytes("Quarterly rent review clause"))
@@ -370,7 +370,9 @@ def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(cele
     extract_task(document.pk)
     text = DocumentText.objects.get(pk=document.pk)
     assert (text.status, text.attempts) == ("awaiting", 0)  # deferred, not extracted
-    assert text.queued_at > timezone.now() - timedelta(seconds=30)  # and the sweep leaves it
+    # Marked queued for when its message is due (the first deferral: 3-6 s, the backoff's equal
+    # jitter), so the sweep leaves it until then.
+    assert frozen_now + timedelta(seconds=3) <= text.queued_at <= frozen_now + timedelta(seconds=6)
 
     # Queued again a few seconds later: with no document syncing, the suite's worker extracts it.
     Document.objects.filter(pk=other.pk).update(status="stored", lease_expires_at=None)

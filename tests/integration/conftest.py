@@ -1,6 +1,6 @@
 """Fixtures of the fault-injection tests: a worker of their own with short leases and backoffs.
 
-Each test runs with the suite's other workers paused (they would run the tasks under the
+Each test runs with no other worker beside its own (the suite's would run the tasks under the
 production defaults), the sweeps' staleness at one second, and the real services.
 """
 
@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from tests.support.faults import MotoServer, RedisServer, only_these_workers, worker_start
-from tests.support.processes import WorkerProcess
+from tests.support.processes import WorkerProcess, worker_resume
 
 
 @pytest.fixture(scope="package")
@@ -23,8 +23,9 @@ def database_name(django_db_setup, django_db_blocker) -> str:
 def fast_worker(database_name, tmp_path_factory) -> Iterator[WorkerProcess]:
     """A real worker process reading the short waits of faults.FAST_SETTINGS from its environment.
 
-    One per module: this package also holds tests run by the suite's own worker under the
-    production defaults, which a fast worker left running would race for their tasks."""
+    One per module, for the module's last tests (tests/conftest.py orders them so), at rest at the
+    end of each: this package also holds tests run by the suite's own worker under the production
+    defaults, which a fast worker left running would race for their tasks."""
     worker = worker_start(database_name, tmp_path_factory.mktemp("fast-worker") / "worker.log")
     yield worker
     worker.stop()
@@ -36,26 +37,30 @@ def quick_sweeps(settings) -> None:
 
 
 @pytest.fixture
-def fast_stack(fast_worker, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProcess]:
-    """Everything running, with fast_worker the only worker taking tasks."""
-    with only_these_workers(fast_worker):
-        yield fast_worker
+def fast_stack(fast_worker, bucket, webhook_url, quick_sweeps) -> WorkerProcess:
+    """Everything running, with fast_worker the only worker."""
+    if fast_worker.running:
+        worker_resume(fast_worker)  # brought to rest at the end of the module's previous test
+    else:  # stopped after a test it did not come to rest in
+        fast_worker.start()
+    only_these_workers(fast_worker)
+    return fast_worker
 
 
 @pytest.fixture
 def own_worker(database_name, tmp_path, bucket, webhook_url, quick_sweeps) -> Iterator[WorkerProcess]:
     """Like fast_stack, with a worker of the test's own: for tests that may leave it broken."""
+    only_these_workers()
     worker = worker_start(database_name, tmp_path / "worker.log")
     try:
-        with only_these_workers(worker):
-            yield worker
+        yield worker
     finally:
         worker.stop()
 
 
 @pytest.fixture
 def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
-    """start(queues=None, **env): a worker of this test's own; while the test runs, only these take tasks."""
+    """start(queues=None, **env): a worker of this test's own; while the test runs, only these run."""
     workers = []
 
     def start(queues: list[str] | None = None, **env: str) -> WorkerProcess:
@@ -63,9 +68,9 @@ def started(database_name, tmp_path, bucket, webhook_url, quick_sweeps):
         workers.append(worker)
         return worker
 
+    only_these_workers()
     try:
-        with only_these_workers():  # every worker running before this test is paused
-            yield start
+        yield start
     finally:
         for worker in workers:
             worker.stop()

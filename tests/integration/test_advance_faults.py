@@ -15,6 +15,7 @@ from advance_sim import SimDocument, document_bytes, document_sha256
 from documents.models import Document, DocumentAttempt
 from documents.queueing import documents_retry
 from tests.factories import send
+from tests.support.processes import queue_depth, worker_tasks
 from tests.support.waiting import wait_for, wait_until_settled
 from webhooks.models import Delivery
 
@@ -90,16 +91,19 @@ def test_429_waits_at_least_retry_after(fast_stack, advance, token_key, webhook_
 def test_429_retry_after_as_an_http_date_is_honoured(fast_stack, advance, token_key, webhook_url, bucket):
     document = SimDocument(kind="pdf")
     work_item = advance.add_work_item(documents=[document])
-    advance.fail_next(
-        1, 429, path_contains="/content", headers={"Retry-After": formatdate(time.time() + 4, usegmt=True)}
-    )
+    # A date four whole seconds ahead (a date has no fractions of a second).
+    retry_at = int(time.time()) + 4
+    advance.fail_next(1, 429, path_contains="/content", headers={"Retry-After": formatdate(retry_at, usegmt=True)})
 
     send(webhook_url, advance.event_payload(work_item), token_key)
     [stored] = wait_until_settled(1)
 
     assert_stored_once(stored, document, bucket)
     first, second = advance.requests_for("/content")
-    assert second.time - first.time >= 2.5  # the date has one-second resolution
+    # Refused over half a second before the date, so the worker's own backoff (0.25-0.5 s) would have
+    # retried before it; the retry came no sooner than the date (the sim's clock is this process's).
+    assert first.time < retry_at - 0.5
+    assert second.time >= retry_at
 
 
 def test_answer_later_than_the_read_timeout_is_retried(fast_stack, advance, token_key, webhook_url, bucket):
@@ -178,7 +182,10 @@ def test_missing_document_fails_at_once(fast_stack, advance, token_key, webhook_
 
     send(webhook_url, payload, token_key)
     [failed] = wait_until_settled(1)
-    time.sleep(1.5)  # long enough for a retry of the fast worker to show up, were there one
+    # Once its sync has ended, no retry of it waits anywhere: not in the queue, not in the worker.
+    wait_for(lambda: not worker_tasks(fast_stack)["active"], message="the sync to end")
+    assert queue_depth("documents") == 0
+    assert worker_tasks(fast_stack) == {"active": [], "reserved": [], "scheduled": []}
 
     assert failed.status == Document.Status.FAILED
     assert failed.last_error == "Advance answered HTTP 404"

@@ -22,11 +22,10 @@ from django.conf import settings
 from django.db import connection
 
 from documents.queueing import documents_requeue_stalled
-from tests.support.processes import BASE_DIR, WorkerProcess
+from tests.support.processes import BASE_DIR, WorkerProcess, workers_running
 from tests.support.waiting import wait_for
 from webhooks.services import deliveries_requeue_stalled
 
-QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 # What the workers of these tests read from the environment: every wait of the production
 # defaults (a minute's lease, 5 s backoff, 10 retries, 60 s read timeout) cut to seconds.
 FAST_SETTINGS = {
@@ -49,37 +48,13 @@ def worker_start(
     return worker
 
 
-@contextmanager
-def only_these_workers(*workers: WorkerProcess) -> Iterator[None]:
-    """Every other worker on the broker (the suite's own) stops taking tasks while the block runs.
-
-    The tasks of these tests must run under their workers' short leases and backoffs, not under
-    the production defaults of a worker another test module started.
-    """
-    from config.celery_app import app
-
-    mine = {worker.hostname for worker in workers}
-    others = sorted({name for reply in app.control.ping(timeout=0.5) for name in reply} - mine)
-    for queue in QUEUES if others else []:
-        app.control.cancel_consumer(queue, destination=others, reply=True, timeout=2)
-    try:
-        yield
-    finally:
-        # Until each has answered: after a broker restart a worker may still be reconnecting, and
-        # one that missed this would never take a task again.
-        for queue in QUEUES if others else []:
-            wait_for(
-                lambda queue=queue: _all_answered(
-                    app.control.add_consumer(queue, destination=others, reply=True, timeout=1), others
-                ),
-                timeout=60,
-                interval=0.5,
-                message=f"the other workers to take {queue} tasks again",
-            )
-
-
-def _all_answered(replies: list[dict], names: list[str]) -> bool:
-    return {name for reply in replies or [] for name in reply} >= set(names)
+def only_these_workers(*workers: WorkerProcess) -> None:
+    """Fail the test if a worker other than these runs: its tasks must run under its workers' short
+    leases and backoffs, never under the production defaults of the suite's worker or of a worker
+    another test started (the order of the run keeps them apart: tests/conftest.py)."""
+    others = [worker.hostname for worker in workers_running() if worker not in workers]
+    if others:
+        pytest.fail(f"other workers run beside this test: {', '.join(sorted(others))}")
 
 
 def worker_reconnected(worker: WorkerProcess, timeout: float = 30) -> None:

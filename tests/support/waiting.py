@@ -30,4 +30,4 @@ def wait_until_settled(count: int, timeout: float = 60) -> list[Document]:
         busy = [d for d in documents if d.status in (Document.Status.PENDING, Document.Status.SYNCING)]
         return documents if len(documents) == count and not busy else None
 
-    return wait_for(settled, timeout=timeout, interval=0.1, message=f"{count} documents to settle")
+    return wait_for(settled, timeout=timeout, message=f"{count} documents to settle")

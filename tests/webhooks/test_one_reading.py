@@ -227,7 +227,7 @@ def _barrier_event_stored(advance, live_server, bucket) -> str:
         documents = list(Document.objects.filter(version__work_item__advance_id=item.id))
         return documents if documents and all(d.status == Document.Status.STORED for d in documents) else None
 
-    wait_for(stored, timeout=60, interval=0.1, message="the genuine event's document")
+    wait_for(stored, timeout=60, message="the genuine event's document")
     return item.id
 
 

@@ -42,7 +42,7 @@ def failing_delivery(source) -> Delivery:
     )
 
 
-def test_a_handler_raising_a_plain_value_error_is_retried_not_failed(source, handler_raises):
+def test_a_handler_raising_a_plain_value_error_is_retried_not_failed(source, handler_raises, frozen_now, settings):
     handler_raises.append(ValueError("an accident in the handler"))
     delivery = failing_delivery(source)
 
@@ -52,8 +52,9 @@ def test_a_handler_raising_a_plain_value_error_is_retried_not_failed(source, han
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Delivery.Status.ACCEPTED, 1)
     assert delivery.last_error == "ValueError: an accident in the handler"
-    assert delivery.due_at > timezone.now()  # waits for its retry
-    assert raised.value.retry_after > 0
+    # It waits for its retry: the first backoff, jittered between half of and all of the base (core.retry).
+    assert settings.RETRY_BACKOFF_BASE_SECONDS / 2 <= raised.value.retry_after <= settings.RETRY_BACKOFF_BASE_SECONDS
+    assert delivery.due_at == frozen_now + timedelta(seconds=raised.value.retry_after)
 
 
 def test_a_handler_raising_permanent_error_fails_the_event_at_once_with_its_message(source, handler_raises):

@@ -16,18 +16,41 @@ from sources.services import source_save
 from tests.factories import event_json
 from webhooks.models import Delivery
 from webhooks.services import client_address, source_hmac_configure, source_hmac_secret_set
+from webhooks.services import tokens as throttle
 
 URL = "/webhooks/advance/"
 LIMIT = 3
+# A minute's start (1_800_000_000 is a multiple of 60), and a time 17.25 s into it: a call there
+# is told to come back after the 43 s left (Retry-After is whole seconds, rounded up).
+MINUTE = 1_800_000_000
+NOW = MINUTE + 17.25
+
+
+class Clock:
+    """The clock the throttle reads (time.time() in webhooks/services/tokens.py), set by the test:
+    its windows are aligned on it, so a test's calls never straddle a boundary by chance. The
+    module's other waits (time.monotonic()) run on as they do."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
 
 
 @pytest.fixture(autouse=True)
-def _throttle(settings):
+def clock(monkeypatch) -> Clock:
+    fixed = Clock(NOW)
+    monkeypatch.setattr(throttle, "time", fixed)
+    return fixed
+
+
+@pytest.fixture(autouse=True)
+def _throttle(settings, clock):
     settings.WEBHOOK_AUTH_FAILURE_LIMIT = LIMIT
     settings.WEBHOOK_AUTH_FAILURE_WINDOW = 60
-    if 60 - time.time() % 60 < 5:
-        # Windows are aligned on the clock: a test's calls must not straddle the next boundary.
-        time.sleep(60 - time.time() % 60 + 0.05)
     cache.clear()
     yield
     with contextlib.suppress(Exception):  # the outage test's cache is still configured here
@@ -53,7 +76,7 @@ class TestThrottling:
 
         assert answers == [401] * LIMIT
         assert throttled.status_code == 429
-        assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+        assert throttled.headers["Retry-After"] == "43"
         assert Delivery.objects.filter(http_status=401).count() == LIMIT
         assert not Delivery.objects.filter(http_status=429).exists()
 
@@ -114,21 +137,19 @@ class TestThrottling:
         assert answers == [401] * LIMIT + [429]
         assert valid.status_code == 202
 
-    def test_the_window_ends(self, source, settings):
-        window = settings.WEBHOOK_AUTH_FAILURE_WINDOW = 2
+    def test_the_window_ends(self, source, settings, clock):
+        settings.WEBHOOK_AUTH_FAILURE_WINDOW = 2
+        clock.now = MINUTE + 0.5  # half a second into a window of 2 s
 
-        def next_window() -> None:
-            # Windows are aligned on the clock: start right after a boundary, so no call straddles one.
-            time.sleep(window - time.time() % window + 0.05)
-
-        next_window()
         for _ in range(LIMIT):
             call("whk_wrong")
         throttled = call("whk_wrong")
         assert throttled.status_code == 429
-        assert int(throttled.headers["Retry-After"]) in (1, 2)
+        assert throttled.headers["Retry-After"] == "2"  # 1.5 s left, rounded up
+        clock.now = MINUTE + 1.75
+        assert call("whk_wrong").headers["Retry-After"] == "1"  # 0.25 s left, rounded up
 
-        next_window()
+        clock.now = MINUTE + 2  # the next window
 
         assert call("whk_wrong").status_code == 401
 
@@ -197,7 +218,7 @@ class TestUnauthenticatedRefusals:
 
         codes = [answer.status_code for answer in answers]
         assert codes == [413] * LIMIT + [429] * (50 - LIMIT)
-        assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+        assert answers[-1].headers["Retry-After"] == "43"
         assert authenticated.status_code == 413
         assert Delivery.objects.filter(token__isnull=True).count() == LIMIT
 
