@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import model_permission, status_badge
+from sources.access import Level, SourceScope, source_scope
 
 from ..models import Document, WorkItemVersion
 from ..selectors import ArchiveState
@@ -53,11 +54,22 @@ def documents_from_display(version: WorkItemVersion) -> str:
     return version.get_documents_from_display()
 
 
-def documents_table(documents: list[Document], *, with_completed: bool = False, css_class: str = "") -> str:
-    """The documents as a table: version, (its completion,) a link to the document, status, size, download."""
+def document_download_scope(request: HttpRequest) -> SourceScope:
+    """The sources whose documents' bytes the user may have (as the Documents admin's download_scope)."""
+    every = ["documents.view_document", "documents.change_document"]
+    return source_scope(request.user, Level.DOWNLOAD, every_source_permissions=every)
+
+
+def documents_table(
+    documents: list[Document], *, with_completed: bool = False, css_class: str = "", downloadable: bool = True
+) -> str:
+    """The documents as a table: version, (its completion,) a link to the document, status, size,
+    and unless `downloadable` is false (seen at the view level), the download link."""
     headers = ["Version", *(["Completed"] if with_completed else []), "Document", "Status", "Size", ""]
     rows = format_html_join(
-        "\n", "<tr>{}</tr>", ((_document_cells(d, with_completed=with_completed),) for d in documents)
+        "\n",
+        "<tr>{}</tr>",
+        ((_document_cells(d, with_completed=with_completed, downloadable=downloadable),) for d in documents),
     )
     return format_html(
         "<table{}><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
@@ -67,7 +79,7 @@ def documents_table(documents: list[Document], *, with_completed: bool = False, 
     )
 
 
-def _document_cells(document: Document, *, with_completed: bool) -> str:
+def _document_cells(document: Document, *, with_completed: bool, downloadable: bool) -> str:
     version = document.version
     cells = [version.advance_id]
     if with_completed:
@@ -77,7 +89,7 @@ def _document_cells(document: Document, *, with_completed: bool) -> str:
         format_html('<a href="{}">{}</a>', link, document.name or str(document)),
         document_status_badge(document),
         document_size(document),
-        document_download_link(document),
+        document_download_link(document) if downloadable else "-",
     ]
     return format_html_join("", "<td>{}</td>", ((cell,) for cell in cells))
 
@@ -150,3 +162,14 @@ def document_archive_text(document: Document) -> str:
     else:
         parts.append("Not retained, not held.")
     return format_html_join(" ", "{}", ((part,) for part in parts))
+
+
+def download_link_column(scope: SourceScope):
+    """The list's download column for a user who may download from some sources only: the link on
+    their rows, "-" on the rest (a list_display entry made per request)."""
+
+    @admin.display(description="download")
+    def download_link(document: Document) -> str:
+        return document_download_link(document) if scope.allows(document.source_id) else "-"
+
+    return download_link

@@ -39,6 +39,7 @@ from .columns import (
     document_archive_text,
     documents_from_display,
     documents_table,
+    download_link_column,
 )
 from .export import documents_by_keys, documents_csv_response
 
@@ -149,7 +150,7 @@ class DocumentAdmin(
             {"fields": ["attempts", "last_error_text", "due_at", "lease_expires_at", "created_at", "updated_at"]},
         ),
     ]
-    readonly_fields = [*flatten_fieldsets(fieldsets), "recent_accesses"]
+    readonly_fields = [*flatten_fieldsets(fieldsets), "recent_accesses", "other_versions_no_download"]
     accesses_fieldset = ("Recent accesses", {"fields": ["recent_accesses"]})
 
     def get_queryset(self, request: HttpRequest):
@@ -203,7 +204,13 @@ class DocumentAdmin(
 
     def get_list_display(self, request: HttpRequest):
         shown = super().get_list_display(request)
-        return shown if self.has_download_permission(request) else [f for f in shown if f != "download_link"]
+        scope = self.download_scope(request)
+        if scope.every:
+            return shown
+        if scope.empty:
+            return [f for f in shown if f != "download_link"]
+        # Some sources' bytes only: the link on their rows alone.
+        return [download_link_column(scope) if f == "download_link" else f for f in shown]
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -211,8 +218,12 @@ class DocumentAdmin(
             return fieldsets
         if not self.download_scope(request).allows(obj.source_id):
             # Seen at the view level: no download link, no preview (the bytes are the download level's).
+            no_download = {"other_versions": "other_versions_no_download"}
             fieldsets = [
-                (name, {**options, "fields": [f for f in options["fields"] if f != "download_link"]})
+                (
+                    name,
+                    {**options, "fields": [no_download.get(f, f) for f in options["fields"] if f != "download_link"]},
+                )
                 for name, options in fieldsets
                 if "preview" not in options["fields"]
             ]
@@ -394,11 +405,15 @@ class DocumentAdmin(
         )
 
     @admin.display(description="versions")
-    def other_versions(self, document: Document) -> str:
+    def other_versions(self, document: Document, *, downloadable: bool = True) -> str:
         others = selectors.document_other_versions(document=document)
         if not others:
             return "None: this is the only version with this document."
-        return documents_table(others, with_completed=True, css_class="other-versions")
+        return documents_table(others, with_completed=True, css_class="other-versions", downloadable=downloadable)
+
+    @admin.display(description="versions")
+    def other_versions_no_download(self, document: Document) -> str:
+        return self.other_versions(document, downloadable=False)
 
     @admin.display(description="work item")
     def work_item_link(self, document: Document) -> str:

@@ -23,6 +23,7 @@ from .columns import (
     DocumentColumnsMixin,
     RetryPermissionMixin,
     archive_text,
+    document_download_scope,
     documents_from_display,
     documents_table,
 )
@@ -80,8 +81,17 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
         ("Archive", {"fields": ["archive_state"]}),
         ("Documents, newest version first", {"fields": ["documents_table"]}),
     ]
-    readonly_fields = flatten_fieldsets(fieldsets)
+    readonly_fields = [*flatten_fieldsets(fieldsets), "documents_table_no_download"]
     change_form_template = "admin/documents/workitem/change_form.html"
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or document_download_scope(request).allows(obj.source_id):
+            return fieldsets
+        # Seen at the view level: the documents without their download links.
+        return [
+            (name, {**options, "fields": [_no_download(f) for f in options["fields"]]}) for name, options in fieldsets
+        ]
 
     def get_queryset(self, request: HttpRequest):
         return selectors.work_items_with_version_count(super().get_queryset(request))
@@ -155,17 +165,32 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
         return work_item.version_count
 
     @admin.display(description="documents")
-    def documents_table(self, work_item: WorkItem) -> str:
+    def documents_table(self, work_item: WorkItem, *, downloadable: bool = True) -> str:
         documents = selectors.work_item_documents(work_item=work_item)
         if not documents:
             return "No documents."
-        return documents_table(documents)
+        return documents_table(documents, downloadable=downloadable)
+
+    @admin.display(description="documents")
+    def documents_table_no_download(self, work_item: WorkItem) -> str:
+        return self.documents_table(work_item, downloadable=False)
+
+
+def _no_download(field: str) -> str:
+    return "documents_table_no_download" if field == "documents_table" else field
 
 
 class DocumentInline(DocumentColumnsMixin, ReadOnlyInlineMixin, admin.TabularInline):
     model = Document
     fields = ["advance_id", "name", "status_badge", "content_type", "size_display", "synced_at", "download_link"]
     readonly_fields = fields
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        # obj is the version: seen at the view level, its documents show no download link.
+        fields = super().get_fields(request, obj)
+        if obj is None or document_download_scope(request).allows(obj.work_item.source_id):
+            return fields
+        return [field for field in fields if field != "download_link"]
 
 
 POST_PROCESSING_TONES = {

@@ -420,6 +420,26 @@ def test_view_reads_documents_and_their_text_but_never_their_bytes(world):
     assert client.get(f"/admin/sources/source/{a.source.pk}/change/").status_code == 403
 
 
+def test_a_user_of_two_levels_gets_download_links_on_the_rows_of_the_source_they_may_download_from_only(world):
+    user = staff_with(world, "download", "mia")
+    source_access_grant(source=world.b.source, user=user, level="view")
+    client = client_of(user)
+    a, b = world.a, world.b
+    link = "/admin/documents/document/{}/download/"
+
+    listed = client.get("/admin/documents/document/").content.decode()
+    b_work_item = client.get(f"/admin/documents/workitem/{b.version.work_item_id}/change/").content.decode()
+    b_version = client.get(f"/admin/documents/workitemversion/{b.version.pk}/change/").content.decode()
+    b_page = client.get(f"/admin/documents/document/{b.document.pk}/change/").content.decode()
+    a_work_item = client.get(f"/admin/documents/workitem/{a.version.work_item_id}/change/").content.decode()
+
+    assert link.format(a.document.pk) in listed and link.format(b.document.pk) not in listed
+    assert f"{b.document.name}" in b_work_item and "download/" not in b_work_item
+    assert "download/" not in b_version and "download/" not in b_page
+    assert link.format(a.document.pk) in a_work_item
+    assert client.get(link.format(b.document.pk)).status_code == 403
+
+
 def test_download_downloads_and_exports_but_changes_no_setting(world):
     client = client_of(staff_with(world, "download", "dora"))
     a = world.a
