@@ -5,7 +5,6 @@ started with a `-Q` that leaves a queue out, or the only worker of a queue stopp
 dashboard, `sync_status` and `GET /readyz/queues` name such a queue, with its depth.
 """
 
-import fnmatch
 import logging
 import threading
 import time
@@ -61,11 +60,8 @@ def queues_inspect(*, timeout: float = 1.0) -> list[QueueState]:
 
 
 def queue_of(task_name: str) -> str:
-    """The queue the task's messages are sent to (task_routes, by name or glob, else the default)."""
-    for pattern, route in (app.conf.task_routes or {}).items():
-        if fnmatch.fnmatchcase(task_name, pattern):
-            return route["queue"]
-    return app.conf.task_default_queue
+    """The queue the task's messages are sent to, as Celery's own router decides it when they are sent."""
+    return app.amqp.Router().route({}, task_name)["queue"].name
 
 
 def queue_waiting(*, task_name: str) -> bool:

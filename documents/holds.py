@@ -73,18 +73,7 @@ def work_item_hold(*, work_item: WorkItem, actor, reason: str, via: str = "") ->
     WorkItem.objects.filter(pk=work_item.pk).update(legal_hold=True)
     done, failed = _objects_set(work_item, on=True)
     work_item.refresh_from_db()
-    record = WorkItemHold.objects.create(
-        work_item=work_item,
-        action=WorkItemHold.Action.HOLD,
-        actor=actor,
-        actor_name=_actor_name(actor, via),
-        reason=reason,
-        objects_done=done,
-        objects_failed="\n".join(failed),
-    )
-    _hold_recorded(record)
-    logger.info("legal hold put on: work_item=%s objects=%s failed=%s", work_item.pk, done, len(failed))
-    return HoldOutcome(record=record, done=done, failed=failed)
+    return _hold_recorded(work_item, WorkItemHold.Action.HOLD, actor, via, reason, done, failed)
 
 
 def work_item_hold_release(*, work_item: WorkItem, actor, reason: str = "", via: str = "") -> HoldOutcome:
@@ -105,23 +94,23 @@ def work_item_hold_release(*, work_item: WorkItem, actor, reason: str = "", via:
             # Some objects are still held: so is the work item, until a release lifts them all.
             WorkItem.objects.filter(pk=work_item.pk).update(legal_hold=True)
         work_item.refresh_from_db()
-        record = WorkItemHold.objects.create(
-            work_item=work_item,
-            action=WorkItemHold.Action.RELEASE,
-            actor=actor,
-            actor_name=_actor_name(actor, via),
-            reason=reason.strip(),
-            objects_done=done,
-            objects_failed="\n".join(failed),
-        )
-    _hold_recorded(record)
-    logger.info("legal hold lifted: work_item=%s objects=%s failed=%s", work_item.pk, done, len(failed))
-    return HoldOutcome(record=record, done=done, failed=failed)
+        return _hold_recorded(work_item, WorkItemHold.Action.RELEASE, actor, via, reason.strip(), done, failed)
 
 
-def _hold_recorded(record: WorkItemHold) -> None:
-    """The hold put on or lifted, in the audit log beside its own record: who, why, what it reached."""
-    work_item = record.work_item
+def _hold_recorded(
+    work_item: WorkItem, action: str, actor, via: str, reason: str, done: int, failed: list[str]
+) -> HoldOutcome:
+    """The hold put on or lifted, recorded on the work item (WorkItemHold), in the audit log and in
+    the log: who, why, what it reached."""
+    record = WorkItemHold.objects.create(
+        work_item=work_item,
+        action=action,
+        actor=actor,
+        actor_name=_actor_name(actor, via),
+        reason=reason,
+        objects_done=done,
+        objects_failed="\n".join(failed),
+    )
     change_record(
         actor=record.actor,
         obj=work_item,
@@ -135,6 +124,9 @@ def _hold_recorded(record: WorkItemHold) -> None:
         action="held" if record.action == WorkItemHold.Action.HOLD else "hold lifted",
         source=work_item.source_id,
     )
+    what = "put on" if action == WorkItemHold.Action.HOLD else "lifted"
+    logger.info("legal hold %s: work_item=%s objects=%s failed=%s", what, work_item.pk, done, len(failed))
+    return HoldOutcome(record=record, done=done, failed=failed)
 
 
 def document_hold_follow(*, document_id: int, written_held: bool) -> None:

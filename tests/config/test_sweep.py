@@ -11,6 +11,7 @@ from django.utils import timezone
 from kombu import Queue
 
 from config.celery_app import app
+from core.queues import queue_of
 from core.sweep import stalled_requeue
 from webhooks.models import Delivery
 
@@ -22,13 +23,20 @@ def probe_queue(settings) -> Iterator[Queue]:
     """A queue of the real broker that only PROBE_TASK is routed to, and no worker consumes."""
     queue = Queue("sweep-probe")
     settings.CELERY_TASK_ROUTES = {**settings.CELERY_TASK_ROUTES, PROBE_TASK: {"queue": queue.name}}
-    assert app.conf.task_routes[PROBE_TASK] == {"queue": queue.name}  # Celery reads Django's settings
-    with app.connection_for_write() as conn:
-        bound = queue(conn.default_channel)
-        bound.declare()
-        bound.purge()
-        yield bound
-        bound.delete()
+    app.amqp.flush_routes()  # Celery reads Django's settings, and keeps the routes it prepared
+    try:
+        assert queue_of(PROBE_TASK) == queue.name
+        with app.connection_for_write() as conn:
+            bound = queue(conn.default_channel)
+            bound.declare()
+            bound.purge()
+            yield bound
+            bound.delete()
+    finally:
+        settings.CELERY_TASK_ROUTES = {
+            name: route for name, route in settings.CELERY_TASK_ROUTES.items() if name != PROBE_TASK
+        }
+        app.amqp.flush_routes()
 
 
 def message_waiting(queue: Queue) -> None:
@@ -100,3 +108,15 @@ def test_nothing_stalled_calls_nothing(source):
     )
 
     assert count == 0 and called == []
+
+
+def test_each_sweeps_work_goes_to_the_queue_its_task_is_routed_to():
+    assert [
+        queue_of(name)
+        for name in (
+            "webhooks.tasks.delivery_process",
+            "documents.tasks.document_sync",
+            "documents.search.tasks.document_text_extract",
+            "documents.tasks.version_post_processing_complete",
+        )
+    ] == ["intake", "documents", "search", "default"]

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
-from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
-from django.urls import URLPattern, URLResolver, resolve
+from django.urls import resolve
 
 from advance_sim import form_webhook_build
 from audit.models import AccessRecord, ChangeRecord
@@ -25,6 +24,7 @@ from documents.models import Document, DocumentText, WorkItemVersion
 from interviews.models import AnswerProvider
 from sources.models import Source, SourceAccess, SourceSync
 from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
+from tests.support.admin_urls import admin_url_names
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
 
@@ -299,18 +299,7 @@ def test_the_table_tries_every_url_of_the_admin(world):
     # Pages every staff user is meant to reach, tried elsewhere or leaving the session.
     every_staff_user = {"login", "logout"}
 
-    names = set()
-
-    def collect(patterns) -> None:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                collect(pattern.url_patterns)
-            elif isinstance(pattern, URLPattern) and pattern.name:
-                names.add(pattern.name)
-
-    collect(admin.site.get_urls())
-
-    assert names - tried - every_staff_user == set()
+    assert admin_url_names() - tried - every_staff_user == set()
 
 
 # The page of a source, read only --------------------------------------------------------------

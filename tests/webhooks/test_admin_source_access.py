@@ -16,7 +16,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
-from django.urls import URLPattern, URLResolver, resolve
+from django.urls import resolve
 
 from audit.models import AccessRecord, ChangeRecord
 from documents.models import Document, DocumentText, WorkItemVersion
@@ -26,6 +26,7 @@ from sources.admin_guards import SourceGuardsMixin
 from sources.models import Source, SourceAccess, SourceSync
 from sources.services import source_access_grant
 from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
+from tests.support.admin_urls import admin_url_names
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import token_issue
 
@@ -345,18 +346,8 @@ def test_the_same_user_uses_every_page_of_source_a(world):
 
 def test_the_table_tries_every_url_of_the_admin(world):
     tried = {resolve(row.path.split("?")[0].format(pk=1)).url_name for row in [*object_rows(world), *page_rows(world)]}
-    names = set()
 
-    def collect(patterns) -> None:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                collect(pattern.url_patterns)
-            elif isinstance(pattern, URLPattern) and pattern.name:
-                names.add(pattern.name)
-
-    collect(admin.site.get_urls())
-
-    assert names - tried - {"login", "logout"} == set()
+    assert admin_url_names() - tried - {"login", "logout"} == set()
 
 
 def test_every_admin_of_a_model_that_leads_to_a_source_takes_the_source_guards():
