@@ -217,19 +217,21 @@ def seed(sources: list[Source], count: int) -> float:
             )
             for n in range(chunk, min(count, chunk + 10000))
         )
-        ids += [document.pk for document in documents]
+        ids += [(document.pk, document.source_id) for document in documents]
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
-            "COPY documents_documenttext (document_id, status, reason, detail, text, truncated, config,"
+            "COPY documents_documenttext (document_id, source_id, status, reason, detail, text, truncated, config,"
             " extractor_version, attempts) FROM STDIN"
         ) as copy:
-            for pk in ids:
-                copy.write_row((pk, "extracted", "", "", text_make(rng), False, settings.SEARCH_CONFIG, 1, 1))
+            for pk, source_id in ids:
+                copy.write_row(
+                    (pk, source_id, "extracted", "", "", text_make(rng), False, settings.SEARCH_CONFIG, 1, 1)
+                )
         # Only the rows seeded here: earlier sections' stored documents have texts of their own.
         cursor.execute(
             "UPDATE documents_documenttext SET search_vector = to_tsvector(config::regconfig, text)"
             " WHERE document_id >= %s",
-            [ids[0]],
+            [ids[0][0]],
         )
         for table in ("documenttext", "document", "workitemversion", "workitem"):
             cursor.execute(f"VACUUM ANALYZE documents_{table}")

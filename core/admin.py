@@ -89,6 +89,9 @@ class KeysFirstPaginator(Paginator):
     query for the page `page_number` also counts the whole list (COUNT(*) OVER ()), where a separate
     count would find every row again. For a list read from an index, leave it off: a plain count
     and a page read in order are cheaper than counting with the page.
+
+    With `estimated_count` (for a list too long to count on each page load, whose template says
+    "about"), no count is made: the list pages up to `paged_max` rows of that estimate.
     """
 
     def __init__(
@@ -101,15 +104,21 @@ class KeysFirstPaginator(Paginator):
         rows: QuerySet,
         page_counts: bool = False,
         page_number: int = 1,
+        estimated_count: int | None = None,
+        paged_max: int | None = None,
     ):
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
         self.rows = rows
         self.page_counts = page_counts
         self.page_number = page_number
         self.counted_page_keys: list | None = None
+        self.estimated_count = estimated_count
+        self.paged_max = paged_max
 
     @cached_property
     def count(self) -> int:
+        if self.estimated_count is not None:
+            return min(self.estimated_count, self.paged_max or self.estimated_count)
         if not self.page_counts or self.page_number < 1 or self.object_list.query.distinct:
             return super().count
         bottom = (self.page_number - 1) * self.per_page

@@ -15,7 +15,7 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
-from documents.models import Document, WorkItem, WorkItemVersion
+from documents.models import Document, DocumentText, WorkItem, WorkItemVersion
 from documents.storage import object_save_stream
 from sources.models import Source
 from sources.services import source_save
@@ -134,6 +134,20 @@ def document_make(
     return Document.objects.create(
         version=version, source=source, advance_id=document_id, name=name, status=status, **fields
     )
+
+
+def document_text_indexed(document: Document, text: str, *, config: str = "english") -> DocumentText:
+    """The document's text as extraction leaves it, without a stored file to read: the text, the
+    document's source and, on PostgreSQL, the search vector."""
+    from django.contrib.postgres.search import SearchVector
+    from django.db import connection
+
+    record = DocumentText.objects.create(
+        document=document, source_id=document.source_id, status=DocumentText.Status.EXTRACTED, text=text, config=config
+    )
+    if connection.vendor == "postgresql":
+        DocumentText.objects.filter(pk=document.pk).update(search_vector=SearchVector("text", config=config))
+    return record
 
 
 def download_url(document: Document) -> str:

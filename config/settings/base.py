@@ -347,6 +347,9 @@ SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
 # Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
 ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)
+# A search of the documents with more matches than this (in any source) lists the newest first,
+# unranked, with an estimated count: ranking and counting read every match.
+SEARCH_RANKED_MATCHES = env_int("SEARCH_RANKED_MATCHES", 5000)
 # How many days the audit log keeps a record before `audit_prune` may delete it: seven years, leap
 # days included, the longest that the rules for the records kept here commonly ask (contracts,
 # tax and employment records: six or seven years after the matter ends).

@@ -163,15 +163,19 @@ class DocumentAdmin(
         except ValueError:
             page_number = 1  # the changelist answers a bad page number itself
         # A searched list is ranked: every match is computed anyway, so the page's query counts them.
+        # Past the ranked matches it is listed newest first, its length estimated, not counted.
         searched = bool(request.GET.get(SEARCH_VAR, "").strip())
+        estimated = getattr(request, "search_matches_estimate", None)
         return KeysFirstPaginator(
             queryset,
             per_page,
             orphans,
             allow_empty_first_page,
             rows=rows,
-            page_counts=searched,
+            page_counts=searched and estimated is None,
             page_number=page_number,
+            estimated_count=estimated,
+            paged_max=settings.SEARCH_RANKED_MATCHES,
         )
 
     def get_urls(self):

@@ -2,6 +2,7 @@
 matching passage in the list; the document's page gets a "Text" section. DocumentAdmin takes
 DocumentTextSearchMixin first among its bases."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,15 @@ from audit.services import access_recorded
 from core.admin import status_badge
 
 from ..models import Document, DocumentText
-from .selectors import document_text_get, documents_name_match, documents_text_headlines, documents_text_match
+from .selectors import (
+    document_text_get,
+    documents_matches_estimate,
+    documents_matches_over,
+    documents_name_match,
+    documents_text_headlines,
+    documents_text_match,
+    documents_text_match_newest,
+)
 
 # The page shows the start of a long text; the whole is searchable all the same.
 TEXT_DISPLAY_CHARS = 20_000
@@ -34,7 +43,16 @@ class TextStatusFilter(admin.ChoicesFieldListFilter):
 
 
 class DocumentTextChangeList(ChangeList):
-    """Computes the passages of the page shown only."""
+    """Computes the passages of the page shown only. A search with more matches than are ranked
+    lists the newest first without the date hierarchy (its first and last dates would read every
+    match); the hierarchy's dates in the query string still filter."""
+
+    def __init__(self, request, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.matches_estimate = getattr(request, "search_matches_estimate", None)
+        self.ranked_matches = settings.SEARCH_RANKED_MATCHES
+        if self.matches_estimate is not None:
+            self.date_hierarchy = None
 
     def get_results(self, request):
         super().get_results(request)
@@ -55,10 +73,19 @@ class DocumentTextSearchMixin:
         # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
         # No duplicates: the one-to-one text row and the pk subqueries add no rows.
         by_name = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
-        found = documents_text_match(term=search_term, queryset=queryset, also=by_name)
-        # Best match first, unless a column was clicked. (The admin orders before it searches, when
-        # the rank does not exist yet.)
-        return (found if ORDER_VAR in request.GET else found.order_by("-search_rank", "-pk")), False
+        # The sources `queryset` is limited to: the texts are found (and ranked) in theirs only.
+        scope = self.visible_scope(request)
+        if ORDER_VAR in request.GET:  # a column was clicked: its order, not the rank
+            return documents_text_match(term=search_term, queryset=queryset, also=by_name, scope=scope), False
+        if documents_matches_over(term=search_term, also=by_name, scope=scope):
+            # Read by the paginator (no count) and the ChangeList (the notice and "about").
+            request.search_matches_estimate = documents_matches_estimate(
+                term=search_term, queryset=queryset, also=by_name, scope=scope
+            )
+            return documents_text_match_newest(term=search_term, queryset=queryset, also=by_name), False
+        # Best match first. (The admin orders before it searches, when the rank does not exist yet.)
+        found = documents_text_match(term=search_term, queryset=queryset, also=by_name, scope=scope)
+        return found.order_by("-search_rank", "-pk"), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))

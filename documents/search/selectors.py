@@ -6,6 +6,7 @@ the word being typed last; rank by ts_rank. SQLite (the embedded default) finds 
 text with a plain case-insensitive match.
 """
 
+import json
 import operator
 import re
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils.html import escape
 from django.utils.text import smart_split, unescape_string_literal
 
+from sources.access import EVERY_SOURCE, SourceScope
 from sources.models import SourceSync
 
 from ..models import Document, DocumentText
@@ -106,8 +108,11 @@ def documents_text_search(*, term: str, queryset: QuerySet | None = None) -> Que
     return documents_text_match(term=term, queryset=queryset).order_by("-search_rank", "-pk")
 
 
-def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None = None) -> QuerySet:
-    """Filter to text matches, or rows whose pk is in `also` (the admin's name matches), annotated `search_rank`."""
+def documents_text_match(
+    *, term: str, queryset: QuerySet, also: QuerySet | None = None, scope: SourceScope = EVERY_SOURCE
+) -> QuerySet:
+    """Filter to text matches, or rows whose pk is in `also` (the admin's name matches), annotated
+    `search_rank`. `scope`, the sources `queryset` is limited to, limits the texts found and ranked."""
     if connection.vendor != "postgresql":
         needle = term.replace("*", "").strip()
         match = Q(text_record__text__icontains=needle) if needle else Q(pk__in=[])
@@ -128,7 +133,7 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
     # subqueries at 20,000 rows). The ranks are computed once, in the scan that finds the texts, as
     # one {document id: rank} map each row looks itself up in: a subquery or join per row fetched
     # each text again by its key (30 ms for 3,500 matches, against 12 ms).
-    texts = DocumentText.objects.filter(_vector_matches(queries)).order_by()
+    texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries)).order_by())
     # Grouped by a constant: one row for all the matches (Django leaves the constant out of GROUP BY).
     ranks = texts.annotate(every=Value(1)).values("every")
     ranks = ranks.annotate(ranks=RanksMap(Cast("document_id", TextField()), _vector_rank(queries))).values("ranks")
@@ -138,6 +143,39 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
     )
     ids = texts.values("document_id").union(also.order_by().values("pk"))
     return queryset.filter(pk__in=ids).annotate(search_rank=Coalesce(rank, Value(0.0)))
+
+
+def documents_matches_over(*, term: str, also: QuerySet, scope: SourceScope = EVERY_SOURCE) -> bool:
+    """Whether more than SEARCH_RANKED_MATCHES documents of these sources match by text or name
+    (reads at most that many ids plus one: a bound that decides how to list them, never shown)."""
+    limit = settings.SEARCH_RANKED_MATCHES
+    if connection.vendor != "postgresql":
+        return False  # the embedded default neither ranks nor has documents enough to matter
+    found = scope.filter(Document.objects.filter(pk__in=also.order_by().values("pk"))).order_by().values("pk")
+    queries = _queries_by_config(term)
+    if queries:
+        texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by().values("document_id")
+        found = texts.union(found, all=True)  # a document found both ways counts twice: a bound
+    return found[: limit + 1].count() > limit
+
+
+def documents_matches_estimate(
+    *, term: str, queryset: QuerySet, also: QuerySet, scope: SourceScope = EVERY_SOURCE
+) -> int:
+    """The database planner's estimate of how many documents of `queryset` match (its plan, not a count)."""
+    found = documents_text_match(term=term, queryset=queryset, also=also, scope=scope).order_by().values("pk")
+    return int(json.loads(found.explain(format="json"))[0]["Plan"]["Plan Rows"])
+
+
+def documents_text_match_newest(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:
+    """The matches of documents_text_match, newest first and unranked (`search_rank` 0): read in the
+    primary key's order, each row's text tested as it comes, so a page stops at its last row."""
+    unranked = Value(0.0, output_field=FloatField())
+    queries = _queries_by_config(term)
+    match = Q(pk__in=also.order_by().values("pk"))
+    if queries:
+        match |= _vector_matches(queries, through="text_record__")
+    return queryset.filter(match).annotate(search_rank=unranked).order_by("-pk")
 
 
 class RanksMap(Aggregate):

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, Subquery, Value
 from django.db.models.functions import Substr
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
@@ -356,6 +356,7 @@ def _extracted(document_id: int, started: float, text: str, *, truncated: bool) 
             extractor_version=EXTRACTOR_VERSION,
             seconds=time.monotonic() - started,
             extracted_at=timezone.now(),
+            source_id=Subquery(Document.objects.filter(pk=document_id).values("source_id")),
         )
         if connection.vendor == "postgresql":
             _vector_write(rows, config)

@@ -202,6 +202,7 @@ def test_a_database_from_before_the_sources_app_keeps_its_rows_keys_and_permissi
     assert found["tables"] == ["sources_source", "sources_sourcesync"]
     assert found["foreign_keys"] == [
         "documents_document",
+        "documents_documenttext",
         "documents_workitem",
         "interviews_answerprovider",
         "sources_sourceaccess",

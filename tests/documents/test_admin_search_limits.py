@@ -8,12 +8,11 @@ import threading
 
 import psycopg
 import pytest
-from django.contrib.postgres.search import SearchVector
 from django.db import connection
 
 from core.admin import SEARCH_MAX_CHARS, SEARCH_MAX_WORDS
 from documents.models import DocumentText
-from tests.factories import delivery_make, document_make
+from tests.factories import delivery_make, document_make, document_text_indexed
 
 DOCUMENTS = "/admin/documents/document/"
 
@@ -137,8 +136,7 @@ def test_the_export_of_a_search_keeps_the_lists_order(admin_client, source):
     first = document_make(source, document_id="a", name="saffron saffron")
     second = document_make(source, document_id="b", name="saffron")
     for document, text in ((first, "saffron saffron saffron"), (second, "saffron")):
-        DocumentText.objects.create(document=document, status=DocumentText.Status.EXTRACTED, text=text)
-    DocumentText.objects.update(search_vector=SearchVector("text", config="english"))
+        document_text_indexed(document, text)
 
     listed = found(admin_client.get(DOCUMENTS, {"q": "saffron"}))
     response = admin_client.get(f"{DOCUMENTS}export/", {"q": "saffron"})

@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from django.contrib.postgres.search import SearchVector
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +23,7 @@ from documents.search import metrics
 from documents.search.extraction import text_extract
 from documents.search.selectors import search_term_parse
 from documents.search.services import document_text_extract, documents_text_requeue_stalled
-from tests.factories import document_make
+from tests.factories import document_make, document_text_indexed
 from tests.support.deployment import embedded_env
 from tests.support.search_files import CORRUPT_DOCX, DOCX_TYPE, docx_bytes, pdf_bytes, pdf_without_text_bytes
 from tests.support.waiting import wait_for
@@ -422,18 +421,12 @@ def test_a_text_search_language_postgresql_lacks_is_refused_on_the_sync_settings
     assert "search_config" in refused.value.message_dict
 
 
-def text_indexed(document: Document, text: str) -> None:
-    """The document's text as extraction leaves it (without a stored file to read)."""
-    DocumentText.objects.create(document=document, status=DocumentText.Status.EXTRACTED, text=text, config="english")
-    DocumentText.objects.filter(pk=document.pk).update(search_vector=SearchVector("text", config="english"))
-
-
 @pytest.mark.django_db
 def test_the_admin_lists_the_best_match_first_whatever_the_order_documents_came_in(source, admin_client):
     once = document_make(source, document_id="once", name="Lease")
-    text_indexed(once, "A lease naming Quillfeather once among many other words about rent and repairs.")
+    document_text_indexed(once, "A lease naming Quillfeather once among many other words about rent and repairs.")
     often = document_make(source, document_id="often", name="Deed")
-    text_indexed(often, "Quillfeather grants Quillfeather the deed; Quillfeather signs.")
+    document_text_indexed(often, "Quillfeather grants Quillfeather the deed; Quillfeather signs.")
     by_name = document_make(source, work_item_id="wi-quill", work_item_name="Quillfeather estate", document_id="n")
 
     assert found(changelist(admin_client, "Quillfeather")) == ["often", "once", "n"]
@@ -447,7 +440,7 @@ def test_the_admin_lists_the_best_match_first_whatever_the_order_documents_came_
 def test_a_match_deep_in_a_long_document_gets_its_own_passage(source, admin_client):
     document = document_make(source, document_id="long")
     filler = "The parties agree to the terms set out in the schedule. " * 1500  # about 85,000 characters
-    text_indexed(document, filler + "Finally the Zanzibar covenant binds the heirs.")
+    document_text_indexed(document, filler + "Finally the Zanzibar covenant binds the heirs.")
 
     page = changelist(admin_client, "Zanzibar covenant").content.decode()
 
@@ -461,7 +454,7 @@ def test_a_searched_list_is_counted_and_paged_in_rank_order(source, admin_client
     monkeypatch.setattr(site._registry[Document], "list_per_page", 2)
     for n in range(5):
         document = document_make(source, document_id=f"d{n}", work_item_id=f"wi-{n}", version_id=f"v-{n}")
-        text_indexed(document, " ".join(["Marlowe"] * (n + 1) + ["and other words of a contract"] * (5 - n)))
+        document_text_indexed(document, " ".join(["Marlowe"] * (n + 1) + ["and other words of a contract"] * (5 - n)))
     document_make(source, document_id="unrelated", work_item_id="wi-x", version_id="v-x")
     url = reverse("admin:documents_document_changelist")
 
@@ -470,6 +463,80 @@ def test_a_searched_list_is_counted_and_paged_in_rank_order(source, admin_client
     assert [page.context["cl"].result_count for page in pages] == [5, 5, 5]
     assert [found(page) for page in pages] == [["d4", "d3"], ["d2", "d1"], ["d0"]]
     assert admin_client.get(url, {"q": "Marlowe", "p": 4}).status_code == 302  # past the end: the admin's answer
+
+
+def marlowe_documents(source, count: int, prefix: str = "d") -> None:
+    """`count` documents whose texts name Marlowe, the oldest most often (the best match is the oldest)."""
+    for n in range(count):
+        document = document_make(
+            source, document_id=f"{prefix}{n}", work_item_id=f"wi-{prefix}{n}", version_id=f"v-{prefix}{n}"
+        )
+        document_text_indexed(document, " ".join(["Marlowe"] * (count - n) + ["and other words of a contract"] * n))
+
+
+@pytest.mark.django_db
+def test_a_search_with_more_matches_than_are_ranked_lists_the_newest_first_and_estimates_their_number(
+    source, admin_client, settings
+):
+    marlowe_documents(source, 5)
+    document_make(source, document_id="by-name", work_item_id="wi-n", version_id="v-n", name="Marlowe letter")
+    settings.SEARCH_RANKED_MATCHES = 6
+
+    ranked = changelist(admin_client, "Marlowe")
+
+    assert found(ranked) == ["d0", "d1", "d2", "d3", "d4", "by-name"]  # best first, the name's match last
+    assert ranked.context["cl"].result_count == 6 and "search-newest-first" not in ranked.content.decode()
+
+    settings.SEARCH_RANKED_MATCHES = 5
+    newest = changelist(admin_client, "Marlowe")
+
+    assert found(newest) == ["by-name", "d4", "d3", "d2", "d1", "d0"]
+    page = newest.content.decode()
+    estimate = newest.context["cl"].matches_estimate
+    assert estimate >= 1 and f"about {estimate} results, newest first" in page
+    assert f"about {estimate} documents" in page  # the paginator's line
+    assert "search-newest-first" in page and "More documents match than are ranked (5)" in page
+    assert newest.context["cl"].date_hierarchy is None  # its first and last dates would read every match
+
+
+@pytest.mark.django_db
+def test_a_list_of_more_matches_than_are_ranked_pages_no_further_than_that(source, admin_client, settings, monkeypatch):
+    from django.contrib.admin.sites import site
+
+    monkeypatch.setattr(site._registry[Document], "list_per_page", 2)
+    marlowe_documents(source, 5)
+    settings.SEARCH_RANKED_MATCHES = 3
+    url = reverse("admin:documents_document_changelist")
+
+    pages = [admin_client.get(url, {"q": "Marlowe", "p": number}) for number in (1, 2)]
+
+    assert [found(page) for page in pages] == [["d4", "d3"], ["d2"]]  # the first three, newest first
+    assert admin_client.get(url, {"q": "Marlowe", "p": 3}).status_code == 302  # past them: the admin's answer
+
+
+@pytest.mark.django_db
+def test_whether_a_search_is_ranked_depends_on_the_matches_of_the_users_own_sources(
+    source, other_source, admin_client, client, settings
+):
+    from django.contrib.auth.models import User
+
+    from sources.services import source_access_grant
+
+    marlowe_documents(source, 2, prefix="a")
+    marlowe_documents(other_source, 4, prefix="b")
+    settings.SEARCH_RANKED_MATCHES = 3
+    user = User.objects.create_user("viewer-a", password="x", is_staff=True)  # noqa: S106
+    source_access_grant(source=source, user=user, level="view")
+    client.force_login(user)
+
+    own = changelist(client, "Marlowe")
+
+    # Two matches of their own source: ranked and counted, as if the other source's four were not there.
+    assert found(own) == ["a0", "a1"]
+    assert own.context["cl"].result_count == 2 and own.context["cl"].matches_estimate is None
+    assert "search-newest-first" not in own.content.decode()
+    # Who sees both sources gets six matches, more than are ranked.
+    assert changelist(admin_client, "Marlowe").context["cl"].matches_estimate is not None
 
 
 @pytest.mark.django_db
@@ -508,7 +575,7 @@ def test_ids_and_hashes_are_found_from_their_start_and_names_by_every_word_anywh
 )
 def test_whatever_is_typed_in_the_search_box_gets_a_page_not_an_error(source, admin_client, term):
     document = document_make(source, document_id="a")
-    text_indexed(document, "An ordinary lease with ordinary words.")
+    document_text_indexed(document, "An ordinary lease with ordinary words.")
 
     assert changelist(admin_client, term).status_code == 200
 

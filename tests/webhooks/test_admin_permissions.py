@@ -20,10 +20,10 @@ from django.urls import resolve
 
 from advance_sim import form_webhook_build
 from audit.models import AccessRecord, ChangeRecord
-from documents.models import Document, DocumentText, WorkItemVersion
+from documents.models import Document, WorkItemVersion
 from interviews.models import AnswerProvider
 from sources.models import Source, SourceAccess, SourceSync
-from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
+from tests.factories import PDF_BYTES, delivery_make, document_make, document_text_indexed, source_make
 from tests.support.admin_urls import admin_url_names
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import source_hmac_configure, source_hmac_secret_set, token_issue
@@ -84,10 +84,7 @@ def world(client, filesystem_storage) -> World:
     assert refused.credentials_encrypted
     failed = delivery_make(source, status=Delivery.Status.FAILED, event_id="evt-failed")
     document = document_make(source, content=PDF_BYTES, name="Supply contract")
-    DocumentText.objects.create(
-        document=document, status=DocumentText.Status.EXTRACTED, text="forty crates of saffron", config="english"
-    )
-    DocumentText.objects.filter(pk=document.pk).update(search_vector=_vector("forty crates of saffron"))
+    document_text_indexed(document, "forty crates of saffron")
     document_make(source, document_id="doc-2", status=Document.Status.FAILED, name="Failed one")
     version = document.version
     sync = SourceSync.objects.create(source=source)
@@ -110,13 +107,6 @@ def world(client, filesystem_storage) -> World:
     grant = SourceAccess.objects.create(source=source, group=group, level=SourceAccess.Level.VIEW)
     access = AccessRecord.objects.create(action=AccessRecord.Action.VIEW, document_id=document.pk, status=200)
     return World(source, token, refused, failed, document, version, sync, provider, user, group, access, secrets, grant)
-
-
-def _vector(text: str):
-    from django.contrib.postgres.search import SearchVector
-    from django.db.models import Value
-
-    return SearchVector(Value(text), config="english")
 
 
 # The table ----------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from django.test import Client
 from django.urls import resolve
 
 from audit.models import AccessRecord, ChangeRecord
-from documents.models import Document, DocumentText, WorkItemVersion
+from documents.models import Document, WorkItemVersion
 from interviews.models import AnswerProvider
 from sources.access import source_scope
 from sources.admin_guards import SourceGuardsMixin
 from sources.models import Source, SourceAccess, SourceSync
 from sources.services import source_access_grant
-from tests.factories import PDF_BYTES, delivery_make, document_make, source_make
+from tests.factories import PDF_BYTES, delivery_make, document_make, document_text_indexed, source_make
 from tests.support.admin_urls import admin_url_names
 from webhooks.models import Delivery, WebhookToken
 from webhooks.services import token_issue
@@ -71,13 +71,7 @@ def tenancy_make(slug: str, name: str, grantee_group: Group) -> Tenancy:
     document = document_make(
         source, content=PDF_BYTES, name=f"{name} contract", work_item_name=f"{name} matter", login=f"{name}@example.com"
     )
-    DocumentText.objects.create(
-        document=document,
-        status=DocumentText.Status.EXTRACTED,
-        text=f"forty crates of saffron {name}",
-        config="english",
-    )
-    DocumentText.objects.filter(pk=document.pk).update(search_vector=_vector(f"forty crates of saffron {name}"))
+    document_text_indexed(document, f"forty crates of saffron {name}")
     failed_document = document_make(
         source, document_id="doc-2", status=Document.Status.FAILED, name=f"{name} failed", last_error=f"{name} error"
     )
@@ -88,13 +82,6 @@ def tenancy_make(slug: str, name: str, grantee_group: Group) -> Tenancy:
     source_access_grant(source=source, group=grantee_group, level=SourceAccess.Level.VIEW)
     grant = SourceAccess.objects.get(source=source, group=grantee_group)
     return Tenancy(source, token, failed, document, failed_document, document.version, sync, provider, grant)
-
-
-def _vector(text: str):
-    from django.contrib.postgres.search import SearchVector
-    from django.db.models import Value
-
-    return SearchVector(Value(text), config="english")
 
 
 @dataclass
