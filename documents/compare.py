@@ -29,7 +29,8 @@ REMOVED = "removed"
 # Kinds of a segment of a redline paragraph.
 EQUAL, INSERT, DELETE = "equal", "insert", "delete"
 
-WORD = re.compile(r"\w+|[^\w\s]")
+# A number with its separators (1,250.00) is one word; other punctuation a token of its own.
+WORD = re.compile(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]")
 # The break between two paragraphs, as a token of the word-level pass: never a word's text.
 BREAK = "\n"
 # A run of changed paragraphs is compared word by word as one sequence up to this many tokens a
