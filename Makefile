@@ -45,4 +45,4 @@ requirements: venv
 # Take the README's screenshots (docs/screenshots/) again, through the browser tests.
 .PHONY: screenshots
 screenshots: venv-dev
-	DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser/test_readme_screenshots.py -q
+	DOCS_SCREENSHOTS=1 scripts/test.sh tests/browser/test_readme_screenshots.py tests/browser/test_compare_versions.py -q

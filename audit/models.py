@@ -34,6 +34,7 @@ class AccessRecord(models.Model):
         TEXT = "text", "Text"
         EXPORT = "export", "CSV export"
         SEARCH = "search", "Search"
+        COMPARE = "compare", "Version comparison"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = _kept_reference(settings.AUTH_USER_MODEL)

@@ -55,6 +55,7 @@ def access_record(
     outcome: int,
     detail: str = "",
     count: int | None = None,
+    source: models.Model | int | None = None,
 ) -> AccessRecord:
     """Record one access by the request's user, from the request's address (core.http.client_address).
 
@@ -62,6 +63,7 @@ def access_record(
     source are copied, or a key, e.g. of one that does not exist), or several (their keys go into
     `query`, their number into `count`). `query`: the search or the export's filters. `outcome`:
     the HTTP status answered; `detail`: what was answered beyond it (e.g. "presigned URL").
+    `source`: the source of several documents (one document's own is copied from it).
     """
     document_id = source_id = None
     document_name = ""
@@ -76,6 +78,8 @@ def access_record(
         shown = ", ".join(str(key) for key in keys[:SELECTED_IDS_SHOWN])
         selected = f"selected: {shown}{' ...' if len(keys) > SELECTED_IDS_SHOWN else ''}"
         query = f"{query} ({selected})" if query else selected
+    if source_id is None and source is not None:
+        source_id = getattr(source, "pk", source)
     user_id, username = _user_of(getattr(request, "user", None))
     return AccessRecord.objects.create(
         user_id=user_id,
@@ -101,6 +105,7 @@ class AccessNote:
     count: int | None = None
     outcome: int = 500
     detail: str = ""
+    source: Any = None
 
     def respond(self, response: HttpResponseBase, detail: str | None = None) -> HttpResponseBase:
         """Note the response's status (and what it was), and return it."""
@@ -116,7 +121,7 @@ def access_recorded(
 ) -> Iterator[AccessNote]:
     """Record the access the block answers, once, whatever it answers: the status the block notes
     with `note.respond(response)`, 404 or 403 for Http404 or PermissionDenied (raised on), 500 for
-    anything else. The block may fill in the note's documents, query, count and detail."""
+    anything else. The block may fill in the note's documents, query, count, detail and source."""
     note = AccessNote(documents=documents, query=query, count=count)
     try:
         yield note
@@ -135,6 +140,7 @@ def access_recorded(
             outcome=note.outcome,
             detail=note.detail,
             count=note.count,
+            source=note.source,
         )
 
 

@@ -39,7 +39,7 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
 MiB = 1024 * 1024
-SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search,audit").split(",")
+SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search,audit,compare").split(",")
 
 
 @dataclass
@@ -443,6 +443,38 @@ def bench_audit(source) -> list[Row]:
     return rows
 
 
+def bench_compare(source) -> list[Row]:
+    from bench import compare  # imported here: it seeds nothing until run
+
+    figures = compare.run(source)
+    budget_ms = figures["seconds"] * 1000
+    edits = figures["pages"]["50 edits"]
+    rows = [
+        Row(
+            f"compare versions page p95, {figures['words']:,} words with 50 scattered edits, ms "
+            "(baseline: the work item's page)",
+            f"{edits['p95']:.0f}",
+            f"{edits['baseline_p95']:.0f}",
+            f"{edits['p95'] / edits['baseline_p95']:.1f}x",
+            "< 1000 ms, the 50 edits found",
+            yes(edits["p95"] < 1000 and edits["outcome"].startswith("50 paragraphs changed, 50 words added")),
+        ),
+    ]
+    for name in ("everything changed", "another text"):
+        page = figures["pages"][name]
+        rows.append(
+            Row(
+                f"compare versions page, {name} ({page['kind']}: {page['outcome']}), ms max (p50 {page['p50']:.0f})",
+                f"{page['max']:.0f}",
+                f"{page['baseline_p95']:.0f}",
+                f"{page['max'] / page['baseline_p95']:.1f}x",
+                f"within the budget ({budget_ms:.0f} ms)",
+                yes(page["max"] < budget_ms),
+            )
+        )
+    return rows
+
+
 def main() -> int:
     call_command("migrate", verbosity=0)
     boto3.client("s3", endpoint_url=os.environ["AWS_S3_ENDPOINT_URL"]).create_bucket(
@@ -477,6 +509,8 @@ def main() -> int:
                 rows += bench_search(source)
             if "audit" in SECTIONS:
                 rows += bench_audit(source)
+            if "compare" in SECTIONS:
+                rows += bench_compare(source)
     header = Row("figure", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(getattr(row, field)) for row in [header, *rows]) for field in Row.__dataclass_fields__]
     for row in [header, *rows]:

@@ -14,7 +14,8 @@ from sources.access import EVERY_SOURCE, SourceScope
 from sources.models import Source
 from webhooks.models import Delivery
 
-from .models import Document, DocumentText, WorkItem, WorkItemHold, newest_version_first
+from .compare import DocumentSide
+from .models import Document, DocumentText, WorkItem, WorkItemHold, WorkItemVersion, newest_version_first
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -423,3 +424,33 @@ def source_archive(*, source_id: int) -> ArchiveState:
 def work_item_stored_count(*, work_item: WorkItem) -> int:
     """The stored objects of every version of the work item: what a legal hold is put on."""
     return Document.objects.filter(version__work_item=work_item, status=Document.Status.STORED).count()
+
+
+def work_item_versions(*, work_item: WorkItem) -> list[WorkItemVersion]:
+    """The work item's versions, newest first."""
+    return list(work_item.versions.newest_first())
+
+
+def version_documents_compared(*, version: WorkItemVersion) -> list[DocumentSide]:
+    """The version's documents as the comparison reads them, by name: their hash and extracted
+    text, or why there is no text to compare (two queries)."""
+    documents = list(Document.objects.filter(version=version).order_by("name", "pk"))
+    texts = {
+        text.document_id: text
+        for text in DocumentText.objects.filter(document__version=version).defer("search_vector", "detail")
+    }
+    return [_side(document, texts.get(document.pk)) for document in documents]
+
+
+def _side(document: Document, text: DocumentText | None) -> DocumentSide:
+    side = {"pk": document.pk, "advance_id": document.advance_id, "name": document.name}
+    if document.status != Document.Status.STORED:
+        return DocumentSide(**side, unavailable=f"not stored ({document.get_status_display().lower()})")
+    side["sha256"] = document.sha256
+    if text is None or text.status == DocumentText.Status.AWAITING:
+        return DocumentSide(**side, unavailable="text not extracted yet")
+    if text.status == DocumentText.Status.FAILED:
+        return DocumentSide(**side, unavailable=f"text extraction failed: {text.get_reason_display()}")
+    if text.status == DocumentText.Status.UNSUPPORTED:
+        return DocumentSide(**side, unavailable=f"no text: {text.get_reason_display()}")
+    return DocumentSide(**side, text=text.text, truncated=text.truncated)

@@ -2,20 +2,24 @@
 retry; a work item's legal hold, put on and lifted with a reason on a page of its own."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audit.admin import SearchRecordedMixin
+from audit.models import AccessRecord
+from audit.services import access_recorded
 from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
+from ..compare import COMPARED, comparison_text, versions_compare
 from ..holds import HoldRefused, work_item_hold, work_item_hold_release
 from ..models import Document, WorkItem, WorkItemHold, WorkItemVersion
 from ..post_processing import versions_post_processing_retry
@@ -27,6 +31,7 @@ from .columns import (
     documents_from_display,
     documents_table,
 )
+from .comparison import compare_query_parse, redline_html, version_label, versions_chosen
 
 
 class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -101,7 +106,92 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
 
     def get_urls(self):
         hold = self.admin_site.admin_view(self.hold_view)
-        return [path("<path:object_id>/hold/", hold, name="documents_workitem_hold"), *super().get_urls()]
+        compare = self.admin_site.admin_view(self.compare_view)
+        compare_text = self.admin_site.admin_view(self.compare_text_view)
+        # Before the defaults: their "<path:object_id>/" would take these URLs.
+        return [
+            path("<path:object_id>/hold/", hold, name="documents_workitem_hold"),
+            path("<path:object_id>/compare/", compare, name="documents_workitem_compare"),
+            path("<path:object_id>/compare.txt", compare_text, name="documents_workitem_compare_text"),
+            *super().get_urls(),
+        ]
+
+    def compare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Two versions' documents compared (?a=<older version>&b=<newer version>; by default the
+        newest against the one before): a redline per pair, recorded in the audit log."""
+        return self._compare(request, object_id, text=False)
+
+    def compare_text_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The same comparison as plain text (a unified diff per pair), to attach to an email."""
+        return self._compare(request, object_id, text=True)
+
+    def _compare(self, request: HttpRequest, object_id: str, *, text: bool) -> HttpResponse:
+        with access_recorded(request, AccessRecord.Action.COMPARE, query=request.GET.urlencode()) as note:
+            # The permission first: who may not view learns nothing of which ids exist. Another
+            # source's work item is not found, as an id that is not there.
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            try:
+                query = compare_query_parse(request.GET, text=text)
+            except BadRequest as error:
+                response = HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+                return note.respond(response, detail="bad request")
+            work_item = self.get_object(request, unquote(object_id))
+            if work_item is None:
+                raise Http404("No such work item.")
+            note.source = work_item.source_id
+            versions = selectors.work_item_versions(work_item=work_item)
+            old, new = versions_chosen(query, versions)
+            pairs = []
+            if old is not None and new is not None:
+                pairs = versions_compare(
+                    selectors.version_documents_compared(version=old),
+                    selectors.version_documents_compared(version=new),
+                    seconds=settings.COMPARE_SECONDS,
+                    max_chars=settings.COMPARE_MAX_CHARS,
+                )
+                note.query = f"work item {work_item.advance_id}: version {old.advance_id} against {new.advance_id}"
+                note.documents = [
+                    side.pk for pair in pairs for side in (pair.old, pair.new) if side is not None
+                ] or None
+            compared = sum(1 for pair in pairs if pair.kind == COMPARED)
+            detail = f"{'plain text' if text else 'page'}: {len(pairs)} pairs, {compared} compared"
+            if text:
+                return note.respond(self._compare_text(work_item, old, new, pairs), detail=detail)
+            return note.respond(self._compare_page(request, work_item, versions, old, new, pairs), detail=detail)
+
+    def _compare_text(self, work_item: WorkItem, old, new, pairs) -> HttpResponse:
+        if old is None or new is None:
+            body = f"{work_item}: fewer than two versions, nothing to compare.\n"
+        else:
+            heading = (
+                f"{work_item} ({work_item.advance_id}): version {version_label(old)} against {version_label(new)}\n\n"
+            )
+            body = heading + comparison_text(pairs, old_name=old.advance_id, new_name=new.advance_id)
+        response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+        name = f"compare-{work_item.pk}-{old.pk if old else 0}-{new.pk if new else 0}.txt"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def _compare_page(self, request: HttpRequest, work_item: WorkItem, versions, old, new, pairs) -> HttpResponse:
+        compare_url = reverse("admin:documents_workitem_compare", args=[work_item.pk])
+        chosen = "?" + urlencode({"a": old.pk, "b": new.pk}) if old and new else ""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Compare versions of {work_item}",
+            "work_item": work_item,
+            "versions": [(version.pk, version_label(version)) for version in versions],
+            "old": old,
+            "new": new,
+            "pairs": [(pair, redline_html(pair) if pair.kind == COMPARED else "") for pair in pairs],
+            "seconds": settings.COMPARE_SECONDS,
+            "link": request.build_absolute_uri(compare_url + chosen),
+            "text_url": reverse("admin:documents_workitem_compare_text", args=[work_item.pk]) + chosen,
+            "change_url": reverse("admin:documents_workitem_change", args=[work_item.pk]),
+            "changelist_url": reverse("admin:documents_workitem_changelist"),
+        }
+        return TemplateResponse(request, "admin/documents/workitem/compare.html", context)
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         context["can_hold"] = obj is not None and self.has_hold_permission(request)

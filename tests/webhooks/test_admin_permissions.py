@@ -223,6 +223,12 @@ def admin_table(world: World) -> list[Row]:
         Row("work item hold", "GET", f"/admin/documents/workitem/{wi}/hold/", 403),
         Row("work item hold posted", "POST", f"/admin/documents/workitem/{wi}/hold/", 403, data={"reason": "x"}),
         Row("work item hold, missing", "GET", f"/admin/documents/workitem/{MISSING}/hold/", 403),
+        # Comparing versions is reading: the view level's; nobody learns which ids exist.
+        Row("work item compare", "GET", f"/admin/documents/workitem/{wi}/compare/", 200),
+        Row("work item compare, missing", "GET", f"/admin/documents/workitem/{MISSING}/compare/", 404),
+        Row("work item compare, bad version", "GET", f"/admin/documents/workitem/{wi}/compare/?a=x", 400),
+        Row("work item compare as text", "GET", f"/admin/documents/workitem/{wi}/compare.txt", 200),
+        Row("work item compare as text, missing", "GET", f"/admin/documents/workitem/{MISSING}/compare.txt", 404),
         Row("replay failed since", "GET", "/admin/webhooks/delivery/replay-failed/", 403),
         Row("replay failed since posted", "POST", "/admin/webhooks/delivery/replay-failed/", 403, data={"_replay": 1}),
         Row("adopt scheme", "POST", f"/admin/webhooks/delivery/{d}/adopt-scheme/", 403, data={"scheme": 0}),

@@ -170,6 +170,8 @@ def object_rows(world: World) -> list[ObjectRow]:
         ObjectRow("document preview", "GET", "/admin/documents/document/{pk}/download/?inline=1"),
         ObjectRow("adopt scheme", "POST", "/admin/webhooks/delivery/{pk}/adopt-scheme/", {"scheme": 0}),
         ObjectRow("document text", "GET", "/admin/documents/document/{pk}/text/"),
+        ObjectRow("work item compare", "GET", "/admin/documents/workitem/{pk}/compare/"),
+        ObjectRow("work item compare as text", "GET", "/admin/documents/workitem/{pk}/compare.txt"),
         ObjectRow("work item hold", "GET", "/admin/documents/workitem/{pk}/hold/"),
         ObjectRow("work item hold posted", "POST", "/admin/documents/workitem/{pk}/hold/", {"reason": "x"}),
     ]

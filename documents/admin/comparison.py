@@ -1,0 +1,99 @@
+"""A work item's "Compare versions" page and its plain-text export: the query read once, the
+versions chosen, the redline as HTML (only our <ins>, <del> and folds are markup: every text from a
+document is escaped by format_html)."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import BadRequest
+from django.http import Http404, QueryDict
+from django.utils.html import format_html, format_html_join
+
+from ..compare import (
+    DELETE,
+    INSERT,
+    Fold,
+    PairComparison,
+)
+from ..models import WorkItemVersion
+
+VERSION_PARAMETERS = ("a", "b")
+
+
+@dataclass(frozen=True)
+class CompareQuery:
+    """What the comparison's URL asks: the older version (a) and the newer (b) by key, None for the default."""
+
+    old: int | None
+    new: int | None
+    text: bool  # the plain-text export
+
+
+def compare_query_parse(params: QueryDict, *, text: bool = False) -> CompareQuery:
+    """Read ?a=<version key>&b=<version key> once: each at most once, a positive whole number; a
+    bad value is a 400 naming it."""
+    keys: dict[str, int | None] = {}
+    for name in VERSION_PARAMETERS:
+        values = params.getlist(name)
+        if len(values) > 1:
+            raise BadRequest(f"'{name}' is given more than once.")
+        value = values[0].strip() if values else ""
+        if not value:
+            keys[name] = None
+        elif value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+            keys[name] = int(value)
+        else:
+            raise BadRequest(f"'{name}' must be the key of one of the work item's versions.")
+    if keys["a"] is not None and keys["a"] == keys["b"]:
+        raise BadRequest("Choose two different versions.")
+    return CompareQuery(old=keys["a"], new=keys["b"], text=text)
+
+
+def versions_chosen(
+    query: CompareQuery, versions: list[WorkItemVersion]
+) -> tuple[WorkItemVersion | None, WorkItemVersion | None]:
+    """The versions the query names, among the work item's (newest first); by default the newest
+    against the one before it (or before the newer one chosen). A key of another work item's
+    version is not found (404)."""
+    by_key = {version.pk: version for version in versions}
+    if any(key is not None and key not in by_key for key in (query.old, query.new)):
+        raise Http404("No such version of this work item.")
+    new = by_key[query.new] if query.new is not None else (versions[0] if versions else None)
+    if query.old is not None:
+        return by_key[query.old], new
+    older = versions[versions.index(new) + 1 :] if new is not None else []
+    return (older[0] if older else None), new
+
+
+def version_label(version: WorkItemVersion) -> str:
+    when = f" ({version.completed_at:%Y-%m-%d %H:%M})" if version.completed_at else ""
+    return f"{version.advance_id}{when}"
+
+
+def _segment_html(segment) -> str:
+    space = " " if segment.spaced else ""
+    if segment.kind == INSERT:
+        return format_html("{}<ins>{}</ins>", space, segment.text)
+    if segment.kind == DELETE:
+        return format_html("{}<del>{}</del>", space, segment.text)
+    return format_html("{}{}", space, segment.text)
+
+
+def redline_html(pair: PairComparison) -> str:
+    """The pair's redline: changed paragraphs with their marks, runs of unchanged ones folded
+    (a <details> that opens to show them) with their number."""
+    parts = []
+    for block in pair.blocks:
+        if isinstance(block, Fold):
+            count = len(block.paragraphs)
+            parts.append(
+                format_html(
+                    '<details class="fold"><summary>{} unchanged paragraph{}</summary>{}</details>',
+                    count,
+                    "" if count == 1 else "s",
+                    format_html_join("", "<p>{}</p>", ((p,) for p in block.paragraphs)),
+                )
+            )
+        else:
+            segments = format_html_join("", "{}", ((_segment_html(s),) for s in block.segments))
+            parts.append(format_html('<p class="changed">{}</p>', segments))
+    return format_html('<div class="redline">{}</div>', format_html_join("", "{}", ((p,) for p in parts)))

@@ -1,0 +1,462 @@
+"""Comparing two versions of a work item: the pure comparison (pairing, paragraphs then words,
+folds, summary, budget, export), and the admin's page and plain-text export through real HTTP on
+real .docx and .pdf documents extracted as the search extracts them, with access by source."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AccessRecord
+from bench.compare_texts import contract_text, edited, everything_changed
+from documents.admin.comparison import compare_query_parse
+from documents.compare import (
+    ADDED,
+    COMPARED,
+    DELETE,
+    EQUAL,
+    IDENTICAL,
+    INSERT,
+    REMOVED,
+    TOO_LARGE,
+    UNAVAILABLE,
+    DocumentSide,
+    Fold,
+    Paragraph,
+    comparison_text,
+    documents_pair,
+    redline,
+    versions_compare,
+)
+from documents.models import DocumentText, WorkItem
+from documents.search.services import document_text_extract
+from sources.models import SourceAccess
+from sources.services import source_access_grant
+from tests.factories import document_make
+from tests.support.search_files import DOCX_TYPE, docx_paragraphs_bytes, pdf_lines_bytes, pdf_without_text_bytes
+
+LATER = 10.0
+
+
+def side(pk: int, advance_id: str, name: str, text: str | None = "", **fields) -> DocumentSide:
+    return DocumentSide(pk=pk, advance_id=advance_id, name=name, text=text, **fields)
+
+
+def marks(blocks) -> list[tuple[str, str]]:
+    """Every insertion and deletion of a redline, in order."""
+    return [
+        (segment.kind, segment.text)
+        for block in blocks
+        if isinstance(block, Paragraph)
+        for segment in block.segments
+        if segment.kind != EQUAL
+    ]
+
+
+def compared(old: str, new: str):
+    return redline(old, new, deadline=time.monotonic() + LATER)
+
+
+# Pairing ------------------------------------------------------------------------------------
+
+
+def test_documents_are_paired_by_document_id_then_by_name_and_the_rest_are_added_or_removed():
+    old = [side(1, "d1", "Lease"), side(2, "d2", "Schedule"), side(3, "d3", "Annex"), side(4, "d4", "Old letter")]
+    new = [side(11, "d1", "Lease (signed)"), side(12, "x9", "schedule"), side(13, "d3", "Annex"), side(14, "d5", "Map")]
+
+    pairs = [(a and a.pk, b and b.pk, by) for a, b, by in documents_pair(old, new)]
+
+    assert pairs == [
+        (1, 11, "document id"),  # renamed, the same id
+        (2, 12, "name"),  # a new id, the same name (case aside)
+        (3, 13, "document id"),
+        (None, 14, ""),  # added
+        (4, None, ""),  # removed
+    ]
+
+
+def test_an_id_pairing_wins_over_a_name_pairing():
+    old = [side(1, "d1", "Lease"), side(2, "d2", "Lease")]
+    new = [side(11, "d2", "Lease")]
+
+    assert [(a and a.pk, b and b.pk, by) for a, b, by in documents_pair(old, new)] == [
+        (2, 11, "document id"),
+        (1, None, ""),
+    ]
+
+
+def test_added_removed_identical_and_missing_text_are_said_without_diffing():
+    old = [
+        side(1, "same", "Same", text=None, sha256="ab" * 32, unavailable="text not extracted yet"),
+        side(2, "scan", "Scan", text=None, unavailable="text extraction failed: No text layer (a scanned image?)"),
+        side(3, "gone", "Gone"),
+        side(5, "bin", "Binary", text="x"),
+    ]
+    new = [
+        side(11, "same", "Same", text=None, sha256="ab" * 32, unavailable="text not extracted yet"),
+        side(12, "scan", "Scan", text="some text"),
+        side(14, "new", "New"),
+        side(15, "bin", "Binary", text=None, unavailable="no text: A type without a text extractor"),
+    ]
+
+    pairs = {pair.label: pair for pair in versions_compare(old, new, seconds=LATER, max_chars=1000)}
+
+    assert {label: pair.kind for label, pair in pairs.items()} == {
+        "Same": IDENTICAL,
+        "Scan": UNAVAILABLE,
+        "New": ADDED,
+        "Gone": REMOVED,
+        "Binary": UNAVAILABLE,
+    }
+    assert pairs["Scan"].reason == "old: text extraction failed: No text layer (a scanned image?)"
+    assert pairs["Binary"].reason == "new: no text: A type without a text extractor"
+
+
+# The redline --------------------------------------------------------------------------------
+
+
+def test_the_known_edits_are_marked_word_by_word_and_nothing_else():
+    old = "1. Parties\nThe rent is 100 pounds, payable monthly.\nThe tenant keeps the garden tidy.\nSigned in London."
+    new = "1. Parties\nThe rent is 120 pounds, payable quarterly.\nThe tenant keeps the garden tidy.\nSigned in Leeds."
+
+    blocks, summary = compared(old, new)
+
+    assert marks(blocks) == [
+        (DELETE, "100"),
+        (INSERT, "120"),
+        (DELETE, "monthly"),
+        (INSERT, "quarterly"),
+        (DELETE, "London"),
+        (INSERT, "Leeds"),
+    ]
+    assert (summary.paragraphs_changed, summary.words_added, summary.words_removed) == (2, 3, 3)
+    assert str(summary) == "2 paragraphs changed, 3 words added, 3 words removed."
+    changed = [block for block in blocks if isinstance(block, Paragraph)][0]
+    assert [(s.kind, s.text, s.spaced) for s in changed.segments] == [
+        (EQUAL, "The rent is", False),
+        (DELETE, "100", True),
+        (INSERT, "120", True),
+        (EQUAL, "pounds, payable", True),
+        (DELETE, "monthly", True),
+        (INSERT, "quarterly", True),
+        (EQUAL, ".", False),
+    ]
+
+
+def test_unchanged_paragraphs_are_folded_with_their_count():
+    paragraphs = [f"Clause {n} stays as it was." for n in range(1, 11)]
+    new = list(paragraphs)
+    new[6] = "Clause 7 is new."
+
+    blocks, _ = compared("\n".join(paragraphs), "\n".join(new))
+
+    assert [len(b.paragraphs) if isinstance(b, Fold) else "changed" for b in blocks] == [6, "changed", 3]
+    assert blocks[0].paragraphs[0] == "Clause 1 stays as it was."
+
+
+def test_a_paragraph_inserted_beside_an_edited_one_is_marked_as_inserted_whole():
+    old = "Intro.\nThe fee is due on Monday.\nEnd."
+    new = "Intro.\nA new clause about parking.\nThe fee is due on Friday.\nEnd."
+
+    blocks, summary = compared(old, new)
+
+    assert marks(blocks) == [(INSERT, "A new clause about parking."), (DELETE, "Monday"), (INSERT, "Friday")]
+    assert summary.paragraphs_changed == 2
+
+
+def test_a_contract_of_40000_words_with_50_scattered_edits_gets_exactly_those_edits():
+    old = contract_text()
+    new, edits = edited(old, edits=50)
+
+    blocks, summary = compared(old, new)
+
+    expected = []
+    for _, before, after in edits:
+        expected += [(DELETE, before), (INSERT, after)]
+    assert marks(blocks) == expected
+    assert (summary.paragraphs_changed, summary.words_added, summary.words_removed) == (50, 50, 50)
+
+
+def test_everything_changed_ends_within_the_budget():
+    old = contract_text()
+    started = time.monotonic()
+
+    pairs = versions_compare(
+        [side(1, "c", "Contract", text=old)],
+        [side(2, "c", "Contract", text=everything_changed(old))],
+        seconds=2,
+        max_chars=500_000,
+    )
+
+    assert time.monotonic() - started < 2.5
+    assert pairs[0].kind in (COMPARED, TOO_LARGE)
+
+
+def test_a_pair_past_the_time_budget_says_it_is_too_large_with_its_sizes():
+    old, new = side(1, "c", "Contract", text="a b c\nd e f"), side(2, "c", "Contract", text="a b x\nd e g")
+
+    pair = versions_compare([old], [new], seconds=0, max_chars=1000)[0]
+
+    assert pair.kind == TOO_LARGE
+    assert pair.reason == "Too large to compare within 0 s (old 11 characters, new 11)."
+
+
+def test_a_pair_past_the_length_cap_is_not_compared():
+    old, new = side(1, "c", "Contract", text="x" * 101), side(2, "c", "Contract", text="y")
+
+    pair = versions_compare([old], [new], seconds=LATER, max_chars=100)[0]
+
+    assert pair.kind == TOO_LARGE
+    assert pair.reason == "Too large to compare: more than 100 characters (old 101 characters, new 1)."
+
+
+def test_the_plain_text_export_is_a_unified_diff_of_the_paragraphs():
+    pairs = versions_compare(
+        [side(1, "c", "Contract", text="One.\nTwo.\nThree."), side(2, "g", "Gone")],
+        [side(11, "c", "Contract", text="One.\nTwo, amended.\nThree.")],
+        seconds=LATER,
+        max_chars=1000,
+    )
+
+    assert comparison_text(pairs, old_name="v1", new_name="v2") == (
+        "=== Contract\n"
+        "1 paragraph changed, 1 word added, 0 words removed.\n"
+        "--- v1/Contract\n"
+        "+++ v2/Contract\n"
+        "@@ -1,3 +1,3 @@\n"
+        " One.\n"
+        "-Two.\n"
+        "+Two, amended.\n"
+        " Three.\n"
+        "\n"
+        "=== Gone\n"
+        "Removed in v2 (was in v1).\n"
+        "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["a=abc", "a=-1", "a=0", "a=1&a=2", "b=1.5", "a=%EF%BC%91", "b=99999999999999999999", "a=3&b=3"],
+)
+def test_a_bad_version_in_the_query_is_a_bad_request(query):
+    from django.core.exceptions import BadRequest
+    from django.http import QueryDict
+
+    with pytest.raises(BadRequest):
+        compare_query_parse(QueryDict(query))
+
+
+# The admin, through real documents ----------------------------------------------------------
+
+CONTRACT_V1 = [
+    "Lease of 12 Hawthorne Road",
+    "1. The landlord lets the flat to the tenant for two years.",
+    "2. The rent is 1,200 pounds a month, paid on the first day.",
+    "3. The tenant keeps the garden tidy.",
+    "4. Either party may end the lease with two months' notice.",
+]
+CONTRACT_V2 = [
+    "Lease of 12 Hawthorne Road",
+    "1. The landlord lets the flat to the tenant for three years.",
+    "2. The rent is 1,250 pounds a month, paid on the first day.",
+    "3. The tenant keeps the garden tidy.",
+    "4. Either party may end the lease with two months' notice.",
+]
+SCHEDULE_V1 = ["Schedule of contents", "Sofa, grey", "Table, oak", "Lamp <script>alert(1)</script>"]
+SCHEDULE_V2 = ["Schedule of contents", "Sofa, grey", "Table, walnut", "Lamp <script>alert(1)</script>"]
+
+
+def version_of(source, version_id: str, when, documents: list[tuple[str, str, bytes, str]]):
+    made = []
+    for document_id, name, content, kind in documents:
+        made.append(
+            document_make(
+                source,
+                work_item_name="Lease – 12 Hawthorne Road",
+                version_id=version_id,
+                document_id=document_id,
+                name=name,
+                content=content,
+                content_type=DOCX_TYPE if kind == "docx" else "application/pdf",
+                extension=kind,
+                completed_at=when,
+            )
+        )
+    for document in made:
+        assert document_text_extract(document_id=document.pk) in (
+            DocumentText.Status.EXTRACTED,
+            DocumentText.Status.FAILED,
+        )
+    return made[0].version
+
+
+def two_versions(source):
+    now = timezone.now()
+    annex = docx_paragraphs_bytes(["Annex: the same in both versions."])
+    old = version_of(
+        source,
+        "v1",
+        now - timedelta(days=3),
+        [
+            ("contract", "Lease", docx_paragraphs_bytes(CONTRACT_V1), "docx"),
+            ("schedule", "Schedule", pdf_lines_bytes(SCHEDULE_V1), "pdf"),
+            ("annex", "Annex", annex, "docx"),
+            ("scan", "Signed copy", pdf_without_text_bytes(), "pdf"),
+            ("letter", "Cover letter", docx_paragraphs_bytes(["Dear tenant."]), "docx"),
+        ],
+    )
+    new = version_of(
+        source,
+        "v2",
+        now - timedelta(days=1),
+        [
+            ("contract", "Lease", docx_paragraphs_bytes(CONTRACT_V2), "docx"),
+            ("schedule-2", "Schedule", pdf_lines_bytes(SCHEDULE_V2), "pdf"),  # a new id: paired by name
+            ("annex", "Annex", annex, "docx"),
+            ("scan", "Signed copy", pdf_lines_bytes(["Signed by both parties."]), "pdf"),
+            ("map", "Site map", docx_paragraphs_bytes(["North is up."]), "docx"),
+        ],
+    )
+    return old, new
+
+
+def compare_url(work_item, *, text: bool = False) -> str:
+    name = "admin:documents_workitem_compare_text" if text else "admin:documents_workitem_compare"
+    return reverse(name, args=[work_item.pk])
+
+
+@pytest.mark.django_db
+def test_the_comparison_page_shows_the_redline_of_real_docx_and_pdf_documents(bucket, source, admin_client):
+    old, new = two_versions(source)
+    work_item = new.work_item
+
+    page = admin_client.get(compare_url(work_item))
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    _, contract, schedule = page.context["pairs"][:3]
+    # In the new version's order (by name), then what it removed.
+    assert [(p.label, p.kind, p.paired_by) for p, _ in page.context["pairs"]] == [
+        ("Annex", IDENTICAL, "document id"),
+        ("Lease", COMPARED, "document id"),
+        ("Schedule", COMPARED, "name"),
+        ("Signed copy", UNAVAILABLE, "document id"),
+        ("Site map", ADDED, ""),
+        ("Cover letter", REMOVED, ""),
+    ]
+    assert marks(contract[0].blocks) == [(DELETE, "two"), (INSERT, "three"), (DELETE, "1,200"), (INSERT, "1,250")]
+    assert marks(schedule[0].blocks) == [(DELETE, "oak"), (INSERT, "walnut")]
+    assert "for <del>two</del> <ins>three</ins> years." in html
+    assert "<del>oak</del> <ins>walnut</ins>" in html
+    assert "2 paragraphs changed, 2 words added, 2 words removed." in html
+    # The contract's title, then its clauses 3 and 4, folded.
+    assert [len(b.paragraphs) for b in contract[0].blocks if isinstance(b, Fold)] == [1, 2]
+    assert "<summary>2 unchanged paragraphs</summary>" in html
+    assert "Identical: the same bytes (SHA-256) in both versions." in html
+    assert "old: text extraction failed: No text layer (a scanned image?)" in html
+    assert "Added in v2." in html and "Removed in v2 (was in v1)." in html
+    # A document's text is shown, never run.
+    assert "<script>alert(1)</script>" not in html
+    assert "Lamp &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    record = AccessRecord.objects.get(action=AccessRecord.Action.COMPARE)
+    assert (record.status, record.source_id, record.count) == (200, source.pk, 10)
+    assert record.query.startswith("work item wi-1: version v1 against v2 (selected: ")
+    assert record.detail == "page: 6 pairs, 2 compared"
+
+
+@pytest.mark.django_db
+def test_the_plain_text_export_and_the_shareable_link_name_the_versions_chosen(bucket, source, admin_client):
+    old, new = two_versions(source)
+    work_item = new.work_item
+    chosen = f"?a={old.pk}&b={new.pk}"
+
+    page = admin_client.get(compare_url(work_item) + chosen).content.decode()
+    export = admin_client.get(compare_url(work_item, text=True) + chosen)
+
+    assert f'value="http://testserver{compare_url(work_item)}?a={old.pk}&amp;b={new.pk}"' in page
+    assert export.status_code == 200
+    assert export["Content-Type"] == "text/plain; charset=utf-8"
+    assert "attachment" in export["Content-Disposition"]
+    text = export.content.decode()
+    assert "-1. The landlord lets the flat to the tenant for two years.\n" in text
+    assert "+1. The landlord lets the flat to the tenant for three years.\n" in text
+    assert "-Table, oak\n+Table, walnut\n" in text
+    assert "=== Annex\nIdentical (the same bytes, SHA-256).\n" in text
+    assert AccessRecord.objects.filter(action=AccessRecord.Action.COMPARE, detail__startswith="plain text").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_versions_swapped_show_the_edits_the_other_way(bucket, source, admin_client):
+    old, new = two_versions(source)
+
+    page = admin_client.get(compare_url(new.work_item) + f"?a={new.pk}&b={old.pk}")
+
+    contract = next(pair for pair, _ in page.context["pairs"] if pair.label == "Lease")
+    assert marks(contract.blocks) == [(DELETE, "three"), (INSERT, "two"), (DELETE, "1,250"), (INSERT, "1,200")]
+
+
+@pytest.mark.django_db
+def test_a_version_of_another_work_item_is_not_found_and_a_bad_value_is_a_400(source, admin_client):
+    document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2))
+    version = document_make(source, version_id="v2", document_id="d2").version
+    other = document_make(source, work_item_id="wi-2", version_id="v9").version
+
+    assert admin_client.get(compare_url(version.work_item) + f"?a={other.pk}").status_code == 404
+    bad = admin_client.get(compare_url(version.work_item) + "?a=1%3Cscript%3E")
+    assert bad.status_code == 400
+    assert bad.content.decode() == "'a' must be the key of one of the work item's versions."
+    assert admin_client.get(compare_url(version.work_item) + f"?b={version.pk}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_work_item_page_offers_compare_versions_once_it_has_two(source, admin_client):
+    document = document_make(source, version_id="v1")
+    change = reverse("admin:documents_workitem_change", args=[document.version.work_item_id])
+    assert "Compare versions" not in admin_client.get(change).content.decode()
+
+    document_make(source, version_id="v2", document_id="d2")
+
+    assert f'href="{compare_url(document.version.work_item)}"' in admin_client.get(change).content.decode()
+
+
+def staff(username: str) -> Client:
+    user = get_user_model().objects.create_user(username, password="x", is_staff=True)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client, user
+
+
+@pytest.mark.django_db
+def test_a_user_of_another_source_gets_404_and_one_without_view_403_and_each_is_recorded(
+    source, other_source, admin_client
+):
+    document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2))
+    document_make(source, version_id="v2", document_id="d2")
+    document_make(other_source, work_item_id="wi-o", version_id="v1")
+    work_item = WorkItem.objects.get(source=source)
+    ann, user = staff("ann")
+    source_access_grant(source=other_source, user=user, level=SourceAccess.Level.VIEW)
+    nobody, _ = staff("nobody")
+
+    assert ann.get(compare_url(work_item)).status_code == 404
+    assert ann.get(compare_url(work_item, text=True)).status_code == 404
+    assert ann.get(compare_url(work_item) + "?a=x").status_code == 400  # nothing looked up
+    assert nobody.get(compare_url(work_item)).status_code == 403
+    assert nobody.get(compare_url(work_item) + "?a=x").status_code == 403
+
+    source_access_grant(source=source, user=user, level=SourceAccess.Level.VIEW)
+    assert ann.get(compare_url(work_item)).status_code == 200
+    records = AccessRecord.objects.filter(action=AccessRecord.Action.COMPARE).order_by("pk")
+    assert [(r.username, r.status) for r in records] == [
+        ("ann", 404),
+        ("ann", 404),
+        ("ann", 400),
+        ("nobody", 403),
+        ("nobody", 403),
+        ("ann", 200),
+    ]
