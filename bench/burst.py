@@ -34,10 +34,12 @@ SETTLE_TIMEOUT = float(os.environ.get("BENCH_BURST_TIMEOUT", "600"))
 
 
 class PlainWorker:
-    """`celery -A config worker` exactly as the README tells users (only a node name and log level added)."""
+    """`celery -A config worker` exactly as the README tells users (only a node name and log level
+    added); with `queues`, `-Q queues`, the README's split of the queues across workers."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, queues: str | None = None):
         self.name = name
+        self.queues = queues
 
     def __enter__(self) -> "PlainWorker":
         from config.celery_app import app
@@ -57,6 +59,7 @@ class PlainWorker:
                 "WARNING",
                 "--hostname",
                 self.hostname,
+                *(["-Q", self.queues] if self.queues else []),
             ],
             cwd=BASE_DIR,
             env=dict(os.environ),
@@ -133,8 +136,8 @@ def _post_all(web_url: str, key: str, payloads: list[bytes]) -> list[int]:
         )
 
 
-def app_burst(*, web_url: str, advance, key: str, delay: float) -> dict:
-    """Post EVENTS events to the running app with one plain worker; documents stored per second."""
+def app_burst(*, web_url: str, advance, key: str, delay: float, queues: str | None = None) -> dict:
+    """Post EVENTS events to the running app with one plain worker (of these queues); documents stored per second."""
     from advance_sim import SimDocument
 
     items = [
@@ -145,7 +148,7 @@ def app_burst(*, web_url: str, advance, key: str, delay: float) -> dict:
         for n in range(EVENTS)
     ]
     payloads = [json.dumps(advance.event_payload(item)).encode() for item in items]
-    with PlainWorker(f"burst-{delay}") as worker, PeakRss(worker) as rss:
+    with PlainWorker(f"burst-{delay}-{queues or 'all'}", queues) as worker, PeakRss(worker) as rss:
         advance.delay_seconds = delay
         try:
             started = time.monotonic()

@@ -26,7 +26,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from advance_sim import SimDocument, SimulatedAdvance  # noqa: E402
-from bench import burst, soak  # noqa: E402
+from bench import burst, freshness, soak  # noqa: E402
 from bench.urls import BASELINE_TABLE  # noqa: E402
 from core.queues import queue_names  # noqa: E402
 from documents.models import Document, WorkItem, WorkItemVersion  # noqa: E402
@@ -39,7 +39,9 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 STREAM_ROUNDS = int(os.environ.get("BENCH_STREAM_ROUNDS", "2"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_BYTES", str(1024**3)))
 MiB = 1024 * 1024
-SECTIONS = os.environ.get("BENCH_ONLY", "intake,interview,streaming,burst,memory,soak,search,audit,compare").split(",")
+SECTIONS = os.environ.get(
+    "BENCH_ONLY", "intake,interview,streaming,burst,freshness,memory,soak,search,audit,compare"
+).split(",")
 
 
 @dataclass
@@ -321,6 +323,33 @@ def bench_burst(web: Gunicorn, advance: SimulatedAdvance, source, key: str) -> l
     return rows
 
 
+def bench_freshness(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
+    """bench/freshness.py: stored to searchable through a burst, and the burst against itself without search."""
+    figures = freshness.freshness(web_url=web.url, advance=advance, key=key)
+    ratio = figures["docs_s"] / figures["baseline_docs_s"]
+    complete = figures["stored"] == figures["baseline_stored"] == figures["expected"] and not figures["rejected"]
+    burst_name = f"{burst.EVENTS} events x 3 docs, Advance answering after {freshness.DELAY} s"
+    return [
+        Row(
+            f"freshness: stored to searchable through a burst of {burst_name}, s p95 (p50, longest)",
+            f"{figures['p95']:.1f} ({figures['p50']:.1f}, {figures['longest']:.1f}; "
+            f"{figures['searchable']}/{figures['expected']} searchable)",
+            "",
+            "",
+            "< 60, every text extracted",
+            yes(figures["p95"] < 60 and figures["searchable"] == figures["expected"]),
+        ),
+        Row(
+            "freshness: that burst's docs/s (baseline: the same burst, no worker on the search queue)",
+            f"{figures['docs_s']:.1f}",
+            f"{figures['baseline_docs_s']:.1f}",
+            f"{ratio:.2f}",
+            ">= 0.9",
+            yes(ratio >= 0.9 and complete),
+        ),
+    ]
+
+
 def bench_soak(web: Gunicorn, advance: SimulatedAdvance, key: str) -> list[Row]:
     """bench/soak.py: a burst through two worker kills and an emptied broker."""
     figures = soak.soak(web_url=web.url, advance=advance, key=key)
@@ -501,6 +530,8 @@ def main() -> int:
                 rows += bench_streaming(advance, source)
             if "burst" in SECTIONS:
                 rows += bench_burst(web, advance, source, key)
+            if "freshness" in SECTIONS:
+                rows += bench_freshness(web, advance, key)
             if "memory" in SECTIONS:
                 rows += bench_memory(web, advance, key)
             if "soak" in SECTIONS:
