@@ -171,6 +171,25 @@ def test_a_memory_bomb_is_killed_as_memory_and_the_next_document_is_extracted(bu
 
 
 @pytest.mark.django_db
+def test_a_child_whose_memory_grew_past_half_its_limit_is_replaced_though_it_answered(bucket, source, settings):
+    settings.SEARCH_EXTRACT_MEMORY_BYTES = 2 * BOMB_LIMIT
+    # 150 MiB read whole from the zip, then refused by the XML parser: about 330 MiB resident at
+    # its peak, under the limit, over its half.
+    bomb = docx_bomb(mib=150)
+    document = document_make(source, document_id="big", content=bomb, content_type=DOCX_TYPE, extension="docx")
+    extracted_text(stored_pdf(source, "warm-up", "Warm up"))
+    (grown,) = extraction_children.idle_pids()
+
+    status = document_text_extract(document_id=document.pk)
+
+    text = DocumentText.objects.get(pk=document.pk)
+    assert (status, text.reason) == (DocumentText.Status.FAILED, DocumentText.Reason.CORRUPT)
+    assert "Text node too long" in text.detail
+    assert gone(grown)
+    assert "Deposit" in extracted_text(stored_pdf(source, "next", "Deposit"))
+
+
+@pytest.mark.django_db
 def test_an_endless_document_is_killed_at_its_deadline_and_the_next_document_is_extracted(bucket, source, settings):
     settings.SEARCH_EXTRACT_SECONDS = 3
     document = document_make(source, document_id="endless", content=ENDLESS_PDF)
