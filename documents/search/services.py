@@ -85,11 +85,12 @@ def document_text_queue(*, document_id: int) -> None:
 def texts_release() -> int:
     """Queue the extraction of the held texts once no document is syncing; return how many. Never raises.
 
-    Extraction takes a core for a good part of a second per document: run beside a burst of
-    syncs, it slowed the burst, and deferring it sent a message per text again and again. So a
-    stored document's text waits (awaiting, queued_at empty: the row says it is held) until the
-    sync that ends while no other runs releases every held text. A text held past
-    SWEEP_STALE_SECONDS (syncs that never pause) is queued by the sweep.
+    Extraction takes a core while it parses (with a new interpreter per document, as it was, a
+    good part of a second each): run beside a burst of syncs, it slowed the burst, and deferring
+    it sent a message per text again and again. So a stored document's text waits (awaiting,
+    queued_at empty: the row says it is held) until the sync that ends while no other runs
+    releases every held text. A text held past SWEEP_STALE_SECONDS (syncs that never pause) is
+    queued by the sweep.
     """
     try:
         if documents_syncing():
