@@ -342,8 +342,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.VAR_DIR / "celerybeat-schedule")
 SEARCH_EXTRACT_MAX_BYTES = env_int("SEARCH_EXTRACT_MAX_BYTES", 50 * 1024 * 1024)
 SEARCH_EXTRACT_SECONDS = env_int("SEARCH_EXTRACT_SECONDS", 60)
 SEARCH_EXTRACT_MEMORY_BYTES = env_int("SEARCH_EXTRACT_MEMORY_BYTES", 1024 * 1024 * 1024)
-# Extractions one worker process runs at once (each a child process), and only while it syncs none.
+# Extractions one worker process runs at once (each in a warm child process, as many children kept),
+# and only while it syncs none.
 SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
+# Documents a warm extraction child parses before it is replaced: what a parser leaks never piles up.
+SEARCH_EXTRACT_CHILD_DOCUMENTS = env_int("SEARCH_EXTRACT_CHILD_DOCUMENTS", 200)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
 # Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
 ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)

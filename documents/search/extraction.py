@@ -1,29 +1,38 @@
 """Text extractors for stored documents, and the child process that runs them.
 
-Kept free of Django so the child (`python -m documents.search.extraction`) starts in a fraction of
-a second and holds nothing of the worker's: a hostile file can exhaust only the child's memory
-limit (RLIMIT_AS) and time budget (the parent's timeout), never the worker.
+Kept free of Django so the child (`python -m documents.search.extraction --serve`) starts in a
+fraction of a second and holds nothing of the worker's: a hostile file can exhaust only the child's
+memory limit (RLIMIT_AS) and time budget (the parent's deadline), never the worker. A child serves
+one document after another (documents/search/children.py is the parent's side); the one-shot form
+(`python -m documents.search.extraction FILE --kind pdf ...`) is kept for operators, to see what a
+file gives outside the worker.
 """
 
 import argparse
 import contextlib
-import io
+import json
 import os
 import resource
-import selectors
-import subprocess
+import signal
+import struct
 import sys
-import time
 from html.parser import HTMLParser
 
 KINDS = ("docx", "pdf", "txt", "rtf", "html")
-# Exit codes of the child; the parent maps them to DocumentText reasons.
+# How an extraction ended: the one-shot child's exit code, the serving child's answer status. The
+# parent maps them to DocumentText reasons.
+EXIT_OK = 0
 EXIT_NO_TEXT = 3
 EXIT_CORRUPT = 4
 EXIT_MEMORY = 5
-# What the parent keeps of the child's standard error: its first and last halves of this.
-STDERR_KEEP_BYTES = 64 * 1024
-PIPE_READ_BYTES = 64 * 1024
+# The serving child reads one request per line (JSON: path, kind) on standard input and answers
+# each with this header (status, the child's peak resident memory in KiB, the payload's length in
+# bytes), then the payload: on EXIT_OK "T" or "F" (truncated or not) and the text, else the error
+# message, in UTF-8.
+ANSWER_HEADER = struct.Struct("!BQQ")
+# A serving child still parsing this long after the parent's deadline ends itself (SIGALRM's
+# default action): only an orphaned one can get there, the parent kills at the deadline.
+ORPHAN_GRACE_SECONDS = 30
 # Decoders tried in order for plain text; cp1252 maps nearly every byte, latin-1 every one.
 TEXT_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
@@ -185,104 +194,82 @@ def text_extract(*, path: str, kind: str, max_chars: int, max_pages: int) -> tup
     return text, out.truncated
 
 
-class _Kept:
-    """What is kept of a pipe: its first `head` bytes and its last `tail`, the rest counted."""
-
-    def __init__(self, *, head: int, tail: int) -> None:
-        self.head, self.tail = bytearray(), bytearray()
-        self.head_max, self.tail_max = head, tail
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.head_max - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        self.tail += chunk
-        del self.tail[: max(0, len(self.tail) - self.tail_max)]
-
-    def value(self) -> bytes:
-        left_out = self.total - len(self.head) - len(self.tail)
-        if not left_out:
-            return bytes(self.head + self.tail)
-        return bytes(self.head) + b"\n[... %d bytes left out ...]\n" % left_out + bytes(self.tail)
+def _outcome(*, path: str, kind: str, max_chars: int, max_pages: int) -> tuple[int, bytes]:
+    """One extraction's status and payload (the text with its flag, else the error message)."""
+    try:
+        text, truncated = text_extract(path=path, kind=kind, max_chars=max_chars, max_pages=max_pages)
+        return EXIT_OK, ("T" if truncated else "F").encode() + text.encode("utf-8", "replace")
+    except NoText as error:
+        return EXIT_NO_TEXT, str(error).encode()
+    except MemoryError:
+        return EXIT_MEMORY, b"MemoryError: out of memory"
+    except Exception as error:  # any parser's complaint about a hostile or broken file
+        return EXIT_CORRUPT, f"{type(error).__name__}: {error}"[:500].encode("utf-8", "replace")
 
 
-def child_run(
-    command: list[str], *, timeout: float, max_output: int, env: dict[str, str], cwd
-) -> subprocess.CompletedProcess:
-    """Run the child to its end: its standard output (at most max_output bytes) and a bounded part of its errors.
+def _preload() -> None:
+    """Import every extractor's library once, so that no document pays for it."""
+    for module in ("docx", "pypdf", "striprtf.striprtf"):
+        # Left to the extractor to fail (and say why) with the document that needs it.
+        with contextlib.suppress(ImportError, MemoryError):
+            __import__(module)
 
-    Both pipes are drained as they fill, so the child never blocks on a full one, but the parent
-    holds at most max_output bytes of output (a child writing more is stopped: it broke the
-    protocol) and STDERR_KEEP_BYTES of standard error, its start and its end. Raises
-    subprocess.TimeoutExpired, the child killed, after timeout seconds.
-    """
-    output = _Kept(head=max_output + 1, tail=0)
-    errors = _Kept(head=STDERR_KEEP_BYTES // 2, tail=STDERR_KEEP_BYTES // 2)
-    deadline = time.monotonic() + timeout
-    with (
-        subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd
-        ) as child,
-        selectors.DefaultSelector() as selector,
-    ):
-        selector.register(child.stdout, selectors.EVENT_READ, output)
-        selector.register(child.stderr, selectors.EVENT_READ, errors)
-        while selector.get_map() and output.total <= max_output:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                child.kill()
-                raise subprocess.TimeoutExpired(command, timeout)
-            for key, _ in selector.select(remaining):
-                chunk = os.read(key.fd, PIPE_READ_BYTES)
-                if chunk:
-                    key.data.add(chunk)
-                else:
-                    selector.unregister(key.fileobj)
-        if output.total > max_output:
-            child.kill()
-            errors.add(b"\n[standard output over %d bytes: the extractor was stopped]" % max_output)
-        try:
-            returncode = child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            raise
-    return subprocess.CompletedProcess(command, returncode, output.value()[:max_output], errors.value())
+
+def _limits(memory_bytes: int) -> None:
+    # Below the worker's own threads: a burst of extractions never takes the CPU from the syncs.
+    os.nice(10)
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def serve(*, max_chars: int, max_pages: int, memory_bytes: int, seconds: int) -> int:
+    """The serving child: answer each request on standard input until it closes (the parent is
+    done, or dead)."""
+    # The answers get a descriptor of their own; standard output becomes standard error, so that
+    # a library's stray print can never be read as an answer.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _limits(memory_bytes)
+    _preload()
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        signal.alarm(max(seconds, 1) + ORPHAN_GRACE_SECONDS)
+        status, payload = _outcome(path=request["path"], kind=request["kind"], max_chars=max_chars, max_pages=max_pages)
+        signal.alarm(0)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        answers.write(ANSWER_HEADER.pack(status, peak_kib, len(payload)))
+        answers.write(payload)
+        answers.flush()
+        del payload
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The child: extract one spooled file's text to standard output (UTF-8); the exit code says how it ended."""
+    """The child: serve requests (--serve), or extract one file's text to standard output (UTF-8),
+    the exit code saying how it ended."""
     parser = argparse.ArgumentParser(prog="python -m documents.search.extraction")
-    parser.add_argument("path")
-    parser.add_argument("--kind", choices=KINDS, required=True)
+    parser.add_argument("path", nargs="?", help="the file to extract (without --serve)")
+    parser.add_argument("--serve", action="store_true", help="answer requests on standard input")
+    parser.add_argument("--kind", choices=KINDS)
     parser.add_argument("--max-chars", type=int, required=True)
     parser.add_argument("--max-pages", type=int, required=True)
     parser.add_argument("--memory-bytes", type=int, default=0)
+    parser.add_argument("--seconds", type=int, default=60, help="the parent's time budget per document")
     args = parser.parse_args(argv)
-    # Below the worker's own threads: a burst of extractions never takes the CPU from the syncs.
-    os.nice(10)
-    if args.memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (args.memory_bytes, args.memory_bytes))
-    try:
-        text, truncated = text_extract(
-            path=args.path, kind=args.kind, max_chars=args.max_chars, max_pages=args.max_pages
+    if args.serve:
+        return serve(
+            max_chars=args.max_chars, max_pages=args.max_pages, memory_bytes=args.memory_bytes, seconds=args.seconds
         )
-    except NoText as error:
-        print(error, file=sys.stderr)
-        return EXIT_NO_TEXT
-    except MemoryError:
-        print("out of memory", file=sys.stderr)
-        return EXIT_MEMORY
-    except Exception as error:  # any parser's complaint about a hostile or broken file
-        print(f"{type(error).__name__}: {error}"[:500], file=sys.stderr)
-        return EXIT_CORRUPT
-    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="replace")
-    stdout.write("T" if truncated else "F")  # first character: truncated or not
-    stdout.write(text)
-    stdout.flush()
-    return 0
+    if not (args.path and args.kind):
+        parser.error("a path and --kind, or --serve")
+    _limits(args.memory_bytes)
+    status, payload = _outcome(path=args.path, kind=args.kind, max_chars=args.max_chars, max_pages=args.max_pages)
+    if status != EXIT_OK:
+        sys.stderr.buffer.write(payload + b"\n")
+        return status
+    sys.stdout.buffer.write(payload)
+    sys.stdout.flush()
+    return EXIT_OK
 
 
 if __name__ == "__main__":

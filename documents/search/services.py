@@ -1,8 +1,8 @@
 """Writes of full-text search: queue a stored document's extraction, extract and index it, reindex.
 
 The extraction reads the stored object back as a stream into a spool file (at most
-SEARCH_EXTRACT_MAX_BYTES), and parses it in a child process (documents/search/extraction.py) with a
-memory limit and a time budget, so that a hostile file costs at most that child.
+SEARCH_EXTRACT_MAX_BYTES), and parses it in a warm child process (documents/search/children.py) with
+a memory limit and a time budget, so that a hostile file costs at most that child.
 """
 
 import logging
@@ -31,7 +31,8 @@ from ..models import Document, DocumentText
 from ..selectors import documents_syncing
 from ..storage import SPOOL_COPY_BYTES, StorageUnavailable, document_storage, s3_client, s3_object_key, spool_dir
 from . import metrics
-from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, child_run, kind_for
+from .children import ChildPool, Limits
+from .extraction import EXIT_CORRUPT, EXIT_MEMORY, EXIT_NO_TEXT, kind_for
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,12 @@ SEARCH_TEXT_MAX_CHARS = 1_000_000
 # PDF pages read for text (the rest is left out, the text marked truncated): a bound on the
 # child's time for pages that would add little beyond SEARCH_TEXT_MAX_CHARS anyway.
 SEARCH_EXTRACT_MAX_PAGES = 500
+# A child whose resident memory ever passed this part of SEARCH_EXTRACT_MEMORY_BYTES is replaced
+# after its answer: what a large document left allocated (or fragmented) is not carried to the next.
+CHILD_PEAK_MEMORY_SHARE = 0.5
 Reason = DocumentText.Reason
+# This worker process's warm extraction children (documents/search/children.py).
+extraction_children = ChildPool()
 
 
 class ExtractionRetry(RetryableError):
@@ -79,11 +85,12 @@ def document_text_queue(*, document_id: int) -> None:
 def texts_release() -> int:
     """Queue the extraction of the held texts once no document is syncing; return how many. Never raises.
 
-    Extraction takes a core for a good part of a second per document: run beside a burst of
-    syncs, it slowed the burst, and deferring it sent a message per text again and again. So a
-    stored document's text waits (awaiting, queued_at empty: the row says it is held) until the
-    sync that ends while no other runs releases every held text. A text held past
-    SWEEP_STALE_SECONDS (syncs that never pause) is queued by the sweep.
+    Extraction takes a core while it parses (with a new interpreter per document, as it was, a
+    good part of a second each): run beside a burst of syncs, it slowed the burst, and deferring
+    it sent a message per text again and again. So a stored document's text waits (awaiting,
+    queued_at empty: the row says it is held) until the sync that ends while no other runs
+    releases every held text. A text held past SWEEP_STALE_SECONDS (syncs that never pause) is
+    queued by the sweep.
     """
     try:
         if documents_syncing():
@@ -258,16 +265,9 @@ def _object_spool(*, key: str, spool, max_bytes: int) -> int:
 
 
 def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
-    """Extract in a child process, bounded in time and memory; record what came of it."""
-    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"}
+    """Extract in a warm child process, bounded in time and memory; record what came of it."""
     try:
-        result = child_run(
-            _child_command(path, kind),
-            timeout=settings.SEARCH_EXTRACT_SECONDS,
-            max_output=_child_output_max(),
-            env=environment,
-            cwd=settings.BASE_DIR,
-        )
+        result = spool_text_extract(path=path, kind=kind)
     except subprocess.TimeoutExpired:
         limit = settings.SEARCH_EXTRACT_SECONDS
         detail = f"extraction took longer than SEARCH_EXTRACT_SECONDS ({limit} s)"
@@ -279,20 +279,42 @@ def _child_run(document_id: int, started: float, path: str, kind: str) -> str:
     return _end(document_id, started, DocumentText.Status.FAILED, reason, detail)
 
 
+def spool_text_extract(*, path: str, kind: str) -> subprocess.CompletedProcess:
+    """A spooled file's text as this worker process's warm children give it, within every limit:
+    returncode 0 and the flag ("T": truncated) and text in stdout, else the failure's code and
+    standard error. Raises subprocess.TimeoutExpired past SEARCH_EXTRACT_SECONDS."""
+    memory = settings.SEARCH_EXTRACT_MEMORY_BYTES
+    return extraction_children.extract(
+        path=path,
+        kind=kind,
+        command=_child_command(),
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(settings.BASE_DIR), "LANG": "C.UTF-8"},
+        cwd=settings.BASE_DIR,
+        limits=Limits(
+            seconds=settings.SEARCH_EXTRACT_SECONDS,
+            max_output=_child_output_max(),
+            documents=settings.SEARCH_EXTRACT_CHILD_DOCUMENTS,
+            peak_kib=int(memory * CHILD_PEAK_MEMORY_SHARE) // 1024,
+        ),
+        keep=settings.SEARCH_EXTRACT_CONCURRENCY,
+    )
+
+
 def _child_output_max() -> int:
     """The most the child may write: its flag, SEARCH_TEXT_MAX_CHARS characters in UTF-8 (4 bytes at
     most each) and the line breaks joining its parts (at most one per character)."""
     return 1 + 5 * SEARCH_TEXT_MAX_CHARS
 
 
-def _child_command(path: str, kind: str) -> list[str]:
+def _child_command() -> list[str]:
+    """How a serving child is started; a child started with other settings is not used again."""
     return [
         sys.executable,
         "-m",
         "documents.search.extraction",
-        path,
-        "--kind",
-        kind,
+        "--serve",
+        "--seconds",
+        str(settings.SEARCH_EXTRACT_SECONDS),
         "--max-chars",
         str(SEARCH_TEXT_MAX_CHARS),
         "--max-pages",

@@ -8,9 +8,10 @@ from core.retry import attempt_run
 from ..selectors import documents_syncing
 from . import services
 
-# An extraction's child process takes a core for a good part of a second. A worker process runs
-# SEARCH_EXTRACT_CONCURRENCY of them at a time, and none while documents sync: a burst of syncs
-# never waits for the CPU (or a pool thread) behind the texts of what it stored.
+# An extraction takes a core while its child parses (a large document for seconds). A worker
+# process runs SEARCH_EXTRACT_CONCURRENCY of them at a time, each in one of as many warm children
+# (services.extraction_children), and none while documents sync: a burst of syncs never waits for
+# the CPU (or a pool thread) behind the texts of what it stored.
 _extraction_slots = threading.BoundedSemaphore(settings.SEARCH_EXTRACT_CONCURRENCY)
 # After this many deferrals an extraction runs whatever the syncs, so that a steady stream of
 # syncs cannot keep a text waiting for ever.
