@@ -348,6 +348,9 @@ SEARCH_EXTRACT_CONCURRENCY = env_int("SEARCH_EXTRACT_CONCURRENCY", 1)
 # Documents a warm extraction child parses before it is replaced: what a parser leaks never piles up.
 SEARCH_EXTRACT_CHILD_DOCUMENTS = env_int("SEARCH_EXTRACT_CHILD_DOCUMENTS", 200)
 SEARCH_CONFIG = env_str("SEARCH_CONFIG", "english")
+# While documents sync, a stored document's text waits for them to pause, at most this many seconds
+# after it was stored (documents/search/tasks.py); then it is extracted beside them.
+SEARCH_TEXT_WAIT_SECONDS = env_int("SEARCH_TEXT_WAIT_SECONDS", 30)
 # Each statement of a searched admin list is stopped after this many milliseconds (core/admin.py).
 ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)
 # A search of the documents with more matches than this (in the user's sources) lists the newest first,

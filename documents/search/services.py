@@ -89,7 +89,7 @@ def texts_release() -> int:
     good part of a second each): run beside a burst of syncs, it slowed the burst, and deferring
     it sent a message per text again and again. So a stored document's text waits (awaiting,
     queued_at empty: the row says it is held) until the sync that ends while no other runs
-    releases every held text. A text held past SWEEP_STALE_SECONDS (syncs that never pause) is
+    releases every held text. A text held past SEARCH_TEXT_WAIT_SECONDS (syncs that never pause) is
     queued by the sweep.
     """
     try:
@@ -126,15 +126,26 @@ def _send(document_id: int) -> None:
     document_text_extract.delay(document_id)
 
 
-def document_text_defer(*, document_id: int, deferrals: int) -> None:
-    """Queue the extraction again in a few seconds, its row marked queued for then (so the sweep
-    leaves it): documents are syncing, or this worker extracts as many as it may. `deferrals`
-    counts this one too (1 the first time)."""
+def document_text_wait_left(*, document_id: int) -> float:
+    """Seconds the document's text may still wait for the syncs to pause: SEARCH_TEXT_WAIT_SECONDS
+    from when the document was stored."""
+    stored_at = Document.objects.filter(pk=document_id).values_list("synced_at", flat=True).first()
+    if stored_at is None:
+        return 0.0
+    return max(0.0, settings.SEARCH_TEXT_WAIT_SECONDS - (timezone.now() - stored_at).total_seconds())
+
+
+def document_text_defer(*, document_id: int, deferrals: int, within: float | None = None) -> None:
+    """Queue the extraction again in a few seconds (at most `within`), its row marked queued for
+    then (so the sweep leaves it): documents are syncing, or this worker extracts as many as it
+    may. `deferrals` counts this one too (1 the first time)."""
     from .tasks import document_text_extract  # the task module imports this one
 
     # 3-6 s, then twice as long each time up to 24-48 s: a long run of syncs is not slowed by
     # re-queueing every waiting text every few seconds.
     countdown = backoff_seconds(deferrals, base=3, cap=48)
+    if within is not None:
+        countdown = max(1.0, min(countdown, within))
     # queued_at is when its message is due: the sweep leaves the text alone until then.
     DocumentText.objects.filter(document_id=document_id, status=DocumentText.Status.AWAITING).update(
         queued_at=timezone.now() + timedelta(seconds=countdown)
@@ -167,8 +178,10 @@ def documents_text_requeue_stalled() -> int:
 
     def stalled(now, cutoff):
         never = Q(status=Document.Status.STORED, text_record__isnull=True, synced_at__lt=cutoff)
+        # A held text is due once it has waited SEARCH_TEXT_WAIT_SECONDS for the syncs to pause.
+        held_since = now - timedelta(seconds=settings.SEARCH_TEXT_WAIT_SECONDS)
         awaiting = Q(text_record__status=DocumentText.Status.AWAITING) & (
-            Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True, synced_at__lt=cutoff)
+            Q(text_record__queued_at__lt=cutoff) | Q(text_record__queued_at__isnull=True, synced_at__lt=held_since)
         )
         return Document.objects.filter(never | awaiting)
 

@@ -380,6 +380,36 @@ def test_an_extraction_waits_while_a_document_syncs_and_runs_once_none_does(cele
 
 
 @pytest.mark.django_db
+def test_an_extraction_waits_for_the_syncs_no_longer_than_its_wait_after_the_document_was_stored(
+    bucket, source, settings, frozen_now, monkeypatch
+):
+    from documents.search.tasks import document_text_extract as extract_task
+
+    sent: list[dict] = []
+    monkeypatch.setattr(
+        "documents.search.tasks.document_text_extract.apply_async",
+        lambda args, kwargs, countdown: sent.append({"id": args[0], "countdown": countdown}),
+    )
+    settings.SEARCH_TEXT_WAIT_SECONDS = 30
+    recent = document_make(source, document_id="recent", content=pdf_bytes("Break clause at year five"))
+    waited = document_make(source, document_id="waited", content=pdf_bytes("Rent free period of six months"))
+    Document.objects.filter(pk=recent.pk).update(synced_at=frozen_now - timedelta(seconds=28))
+    Document.objects.filter(pk=waited.pk).update(synced_at=frozen_now - timedelta(seconds=31))
+    for document in (recent, waited):
+        DocumentText.objects.create(document=document, queued_at=frozen_now)
+    syncing(document_make(source, document_id="never-pauses"))
+
+    extract_task(recent.pk)
+    extract_task(waited.pk)
+
+    # Stored 28 s ago: deferred, and due again when its 30 s are up (2 s), not after the backoff's 3-6 s.
+    assert sent == [{"id": recent.pk, "countdown": 2.0}]
+    assert DocumentText.objects.get(pk=recent.pk).status == "awaiting"
+    # Stored 31 s ago: extracted beside the sync.
+    assert "Rent free period" in DocumentText.objects.get(pk=waited.pk).text
+
+
+@pytest.mark.django_db
 def test_a_sources_own_language_stems_its_documents_words_and_finds_them(bucket, source, other_source):
     from documents.search.selectors import documents_text_headlines, documents_text_search
     from sources.models import SourceSync
@@ -606,7 +636,7 @@ def test_a_text_stored_while_documents_sync_is_held_and_released_when_the_last_s
 
 
 @pytest.mark.django_db
-def test_a_text_held_past_the_stale_time_is_queued_by_the_sweep_however_busy_the_syncs(
+def test_a_text_held_past_its_wait_is_queued_by_the_sweep_however_busy_the_syncs(
     source, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     from documents.search.services import document_text_queue
@@ -617,8 +647,8 @@ def test_a_text_held_past_the_stale_time_is_queued_by_the_sweep_however_busy_the
     syncing(document_make(source, document_id="never-pauses"))
     for document in (long_held, just_held):
         document_text_queue(document_id=document.pk)
-    stale = settings.SWEEP_STALE_SECONDS + 1
-    Document.objects.filter(pk=long_held.pk).update(synced_at=timezone.now() - timedelta(seconds=stale))
+    waited = settings.SEARCH_TEXT_WAIT_SECONDS + 1
+    Document.objects.filter(pk=long_held.pk).update(synced_at=timezone.now() - timedelta(seconds=waited))
 
     with django_capture_on_commit_callbacks(execute=True):
         assert documents_text_requeue_stalled() == 1
