@@ -23,7 +23,7 @@ from .selectors import (
     documents_name_match,
     documents_text_headlines,
     documents_text_match,
-    documents_text_match_newest,
+    documents_text_match_unranked,
 )
 
 # The page shows the start of a long text; the whole is searchable all the same.
@@ -44,13 +44,14 @@ class TextStatusFilter(admin.ChoicesFieldListFilter):
 
 class DocumentTextChangeList(ChangeList):
     """Computes the passages of the page shown only. A search with more matches than are ranked
-    lists the newest first without the date hierarchy (its first and last dates would read every
-    match); the hierarchy's dates in the query string still filter."""
+    is listed newest first (unless a column was clicked), without the date hierarchy (its first
+    and last dates would read every match); the hierarchy's dates in the query string still filter."""
 
     def __init__(self, request, *args, **kwargs) -> None:
         super().__init__(request, *args, **kwargs)
         self.matches_estimate = getattr(request, "search_matches_estimate", None)
         self.ranked_matches = settings.SEARCH_RANKED_MATCHES
+        self.newest_first = self.matches_estimate is not None and ORDER_VAR not in self.params
         if self.matches_estimate is not None:
             self.date_hierarchy = None
 
@@ -75,17 +76,20 @@ class DocumentTextSearchMixin:
         by_name = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
         # The sources `queryset` is limited to: the texts are found (and ranked) in theirs only.
         scope = self.visible_scope(request)
-        if ORDER_VAR in request.GET:  # a column was clicked: its order, not the rank
-            return documents_text_match(term=search_term, queryset=queryset, also=by_name, scope=scope), False
+        # A column clicked orders the list instead of the rank. (The admin orders before it
+        # searches, when the rank does not exist yet.)
+        clicked = ORDER_VAR in request.GET
         if documents_matches_over(term=search_term, also=by_name, scope=scope):
             # Read by the paginator (no count) and the ChangeList (the notice and "about").
             request.search_matches_estimate = documents_matches_estimate(
                 term=search_term, queryset=queryset, also=by_name, scope=scope
             )
-            return documents_text_match_newest(term=search_term, queryset=queryset, also=by_name), False
-        # Best match first. (The admin orders before it searches, when the rank does not exist yet.)
+            if not clicked:  # newest first: read in the primary key's order, as far as the page
+                found = documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name)
+                return found.order_by("-pk"), False
+        # Every match, found by the indexes (and with its rank, read only when the list is ranked).
         found = documents_text_match(term=search_term, queryset=queryset, also=by_name, scope=scope)
-        return found.order_by("-search_rank", "-pk"), False
+        return (found if clicked else found.order_by("-search_rank", "-pk")), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))

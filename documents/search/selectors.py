@@ -167,15 +167,16 @@ def documents_matches_estimate(
     return int(json.loads(found.explain(format="json"))[0]["Plan"]["Plan Rows"])
 
 
-def documents_text_match_newest(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:
-    """The matches of documents_text_match, newest first and unranked (`search_rank` 0): read in the
-    primary key's order, each row's text tested as it comes, so a page stops at its last row."""
+def documents_text_match_unranked(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:
+    """The matches of documents_text_match, unranked (`search_rank` 0), each row's text tested as
+    the row comes: read in an index's order (the primary key's, newest first), a page stops at its
+    last row however many documents match."""
     unranked = Value(0.0, output_field=FloatField())
     queries = _queries_by_config(term)
     match = Q(pk__in=also.order_by().values("pk"))
     if queries:
         match |= _vector_matches(queries, through="text_record__")
-    return queryset.filter(match).annotate(search_rank=unranked).order_by("-pk")
+    return queryset.filter(match).annotate(search_rank=unranked)
 
 
 class RanksMap(Aggregate):

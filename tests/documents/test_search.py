@@ -527,6 +527,11 @@ def test_a_search_with_more_matches_than_are_ranked_lists_the_newest_first_and_e
     assert f"about {estimate} documents" in page  # the paginator's line
     assert "search-newest-first" in page and "More documents match than are ranked (5)" in page
     assert newest.context["cl"].date_hierarchy is None  # its first and last dates would read every match
+    # A column clicked orders every match by it, still unranked and estimated.
+    by_column = admin_client.get(reverse("admin:documents_document_changelist"), {"q": "Marlowe", "o": "-3"})
+    assert sorted(found(by_column)) == sorted(found(newest))
+    assert by_column.context["cl"].matches_estimate is not None and not by_column.context["cl"].newest_first
+    assert "they are not ranked" in by_column.content.decode()
 
 
 @pytest.mark.django_db
