@@ -24,6 +24,44 @@ def test_no_model_change_lacks_its_migration():
     assert "No changes detected" in out.getvalue()
 
 
+# Indexes on tables in use: built without locking writes -------------------------------------------
+
+# Migrations from before the rule, applied long since: rewriting them would change nothing for
+# the databases that ran them.
+INDEXES_BEFORE_THE_RULE = {
+    ("documents", "0001_initial"),
+    ("documents", "0005_document_text"),
+    ("documents", "0007_name_search_indexes"),  # its content type index should have been concurrent
+    ("webhooks", "0005_delivery_outbox"),
+}
+
+
+def test_a_migration_adds_an_index_to_a_table_in_use_concurrently_on_postgresql():
+    from django.contrib.postgres.operations import AddIndexConcurrently
+    from django.db.migrations import AddIndex
+    from django.db.migrations.loader import MigrationLoader
+
+    ours = {"documents", "webhooks", "sources", "audit", "interviews"}
+    plain = [
+        (app, name, operation.index.name)
+        for (app, name), migration in MigrationLoader(None, ignore_no_migrations=True).disk_migrations.items()
+        if app in ours and (app, name) not in INDEXES_BEFORE_THE_RULE
+        for operation in migration.operations
+        if isinstance(operation, AddIndex) and not isinstance(operation, AddIndexConcurrently)
+    ]
+
+    assert plain == []
+
+
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY is refused inside a transaction
+def test_the_document_source_index_is_built_concurrently():
+    out = StringIO()
+
+    call_command("sqlmigrate", "documents", "0012", stdout=out)
+
+    assert 'CREATE INDEX CONCURRENTLY "document_source" ON "documents_document" ("source_id", "id")' in out.getvalue()
+
+
 # Source and SourceSync moving to the sources app -------------------------------------------------
 
 # The last migrations before the sources app: what a database in use had.
