@@ -164,7 +164,8 @@ def documents_matches_estimate(
 ) -> int:
     """The database planner's estimate of how many documents of `queryset` match (its plan, not a count)."""
     found = documents_text_match(term=term, queryset=queryset, also=also, scope=scope).order_by().values("pk")
-    return int(json.loads(found.explain(format="json"))[0]["Plan"]["Plan Rows"])
+    plan = found.explain(format="json")
+    return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else 0  # no plan: a query Django knows is empty
 
 
 def documents_text_match_unranked(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:
