@@ -1,13 +1,17 @@
 """`BENCH_ONLY=compare`: the "Compare versions" page through the real admin view (Django's test
 client through the whole middleware stack, on the bench's PostgreSQL), for two versions of a
 contract of about 40,000 words (100 pages): with 50 scattered edits, with every paragraph changed,
-and against another text altogether. The baseline is the work item's own page, timed alike.
+and against another text altogether; and crafted pairs, under COMPARE_MAX_CHARS, made to make
+difflib slow (values repeated just under its autojunk threshold, shuffled; one line changed among
+120,000 alike; spacing changed on 80,000 lines), each of which must end within the budget. The
+baseline is the work item's own page, timed alike.
 
 Which diff library: bench/compare_libraries.py (docs/performance.md has its figures).
 """
 
 import hashlib
 import os
+import random
 import re
 import statistics
 import time
@@ -23,6 +27,26 @@ from bench.compare_texts import contract_text, edited, everything_changed, rewri
 from documents.models import Document, DocumentText, WorkItem, WorkItemVersion
 
 ROUNDS = int(os.environ.get("BENCH_COMPARE_ROUNDS", "40"))
+CRAFTED_ROUNDS = 3
+
+
+def _shuffled(seed: int) -> list[str]:
+    # 100 values, each just under autojunk's 1% of 120,000: every one is searched, at every place.
+    values = [f"w{n % 100:02d}" for n in range(120_000)]
+    random.Random(seed).shuffle(values)
+    return values
+
+
+def crafted_pairs() -> dict[str, tuple[str, str]]:
+    yes = ["Yes"] * 120_000
+    one_changed = list(yes)
+    one_changed[60_000] = "No"
+    return {
+        "120,000 short paragraphs of 100 values, shuffled": ("\n".join(_shuffled(1)), "\n".join(_shuffled(2))),
+        "one paragraph of 120,000 words of 100 values, shuffled": (" ".join(_shuffled(1)), " ".join(_shuffled(2))),
+        "'Yes' on 120,000 lines, one changed": ("\n".join(yes), "\n".join(one_changed)),
+        "'a,b' against 'a, b' on 80,000 lines": ("a,b\n" * 80_000, "a, b\n" * 80_000),
+    }
 
 
 def seed_pair(source, name: str, old_text: str, new_text: str) -> WorkItem:
@@ -97,14 +121,25 @@ def _run(source) -> dict:
         for _ in range(rounds):
             ours.append(_timed(client, compare))
             baseline.append(_timed(client, change))
-        html = client.get(compare).content.decode()
-        outcome = re.search(r'<p class="summary">([^<]*)</p>|<p class="reason">Not compared: ([^<]*)</p>', html)
-        figures["pages"][name] = {
+        figures["pages"][name] = _outcome(client, compare) | {
             "p50": statistics.median(ours),
             "p95": _p95(ours),
             "max": max(ours),
             "baseline_p95": _p95(baseline),
-            "outcome": (outcome[1] or outcome[2]) if outcome else "no outcome shown",
-            "kind": "compared" if outcome and outcome[1] else "not compared",
         }
+    figures["crafted"] = {}
+    for number, (name, (old_text, new_text)) in enumerate(crafted_pairs().items()):
+        work_item = seed_pair(source, f"crafted-{number}", old_text, new_text)
+        compare = reverse("admin:documents_workitem_compare", args=[work_item.pk])
+        times = [_timed(client, compare) for _ in range(CRAFTED_ROUNDS)]
+        figures["crafted"][name] = _outcome(client, compare) | {"max": max(times), "p50": statistics.median(times)}
     return figures
+
+
+def _outcome(client: Client, url: str) -> dict:
+    html = client.get(url).content.decode()
+    outcome = re.search(r'<p class="summary">([^<]*)</p>|<p class="reason">Not compared: ([^<]*)</p>', html)
+    return {
+        "outcome": (outcome[1] or outcome[2]) if outcome else "no outcome shown",
+        "kind": "compared" if outcome and outcome[1] else "not compared",
+    }

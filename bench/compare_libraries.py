@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from diff_match_patch import diff_match_patch  # noqa: E402
 
 from bench.compare_texts import contract_text, edited, everything_changed, rewritten  # noqa: E402
-from documents.compare import INSERT, Paragraph, Timeout, redline  # noqa: E402
+from documents.compare import INSERT, Budget, Paragraph, Timeout, redline  # noqa: E402
 
 ROUNDS = 5
 BUDGET = 2.0
@@ -36,7 +36,7 @@ def timed(function) -> tuple[float, object]:
 
 def ours(old: str, new: str):
     try:
-        blocks, summary = redline(old, new, deadline=time.monotonic() + BUDGET)
+        blocks, summary = redline(old, new, budget=Budget(BUDGET))
     except Timeout:
         return "timed out"
     inserted = sum(1 for b in blocks if isinstance(b, Paragraph) for s in b.segments if s.kind == INSERT)

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySet, When
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Length, TruncDate
 from django.utils import timezone
 
 from sources.access import EVERY_SOURCE, SourceScope
@@ -432,14 +432,22 @@ def work_item_versions(*, work_item: WorkItem) -> list[WorkItemVersion]:
 
 
 def version_documents_compared(*, version: WorkItemVersion) -> list[DocumentSide]:
-    """The version's documents as the comparison reads them, by name: their hash and extracted
-    text, or why there is no text to compare (two queries)."""
+    """The version's documents as the comparison reads them, by name: their hash and their text's
+    length, or why there is no text to compare (two queries). The texts themselves are not read
+    here: `document_texts_compared` reads those of the pairs compared."""
     documents = list(Document.objects.filter(version=version).order_by("name", "pk"))
     texts = {
         text.document_id: text
-        for text in DocumentText.objects.filter(document__version=version).defer("search_vector", "detail")
+        for text in DocumentText.objects.filter(document__version=version)
+        .only("document_id", "status", "reason", "truncated")
+        .annotate(length=Length("text"))
     }
     return [_side(document, texts.get(document.pk)) for document in documents]
+
+
+def document_texts_compared(document_ids: list[int]) -> dict[int, str]:
+    """The extracted texts of these documents, by document key (one query)."""
+    return dict(DocumentText.objects.filter(document_id__in=document_ids).values_list("document_id", "text"))
 
 
 def _side(document: Document, text: DocumentText | None) -> DocumentSide:
@@ -453,4 +461,4 @@ def _side(document: Document, text: DocumentText | None) -> DocumentSide:
         return DocumentSide(**side, unavailable=f"text extraction failed: {text.get_reason_display()}")
     if text.status == DocumentText.Status.UNSUPPORTED:
         return DocumentSide(**side, unavailable=f"no text: {text.get_reason_display()}")
-    return DocumentSide(**side, text=text.text, truncated=text.truncated)
+    return DocumentSide(**side, length=text.length, truncated=text.truncated)

@@ -2,6 +2,7 @@
 versions chosen, the redline as HTML (only our <ins>, <del> and folds are markup: every text from a
 document is escaped by format_html)."""
 
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import BadRequest
@@ -17,6 +18,11 @@ from ..compare import (
 from ..models import WorkItemVersion
 
 VERSION_PARAMETERS = ("a", "b")
+# A version's key: ASCII digits only (str.isdigit takes "²" and "١"), and few enough for a bigint.
+VERSION_KEY = re.compile(r"[0-9]{1,18}")
+# Past this many words marked in a pair, its redline is not drawn (its summary and the plain-text
+# export still say what changed): a page of that many marks is no longer read, and costs seconds.
+REDLINE_MAX_MARKED_WORDS = 60_000
 
 
 @dataclass(frozen=True)
@@ -25,38 +31,45 @@ class CompareQuery:
 
     old: int | None
     new: int | None
-    text: bool  # the plain-text export
 
 
-def compare_query_parse(params: QueryDict, *, text: bool = False) -> CompareQuery:
-    """Read ?a=<version key>&b=<version key> once: each at most once, a positive whole number; a
-    bad value is a 400 naming it."""
+def compare_query_parse(params: QueryDict) -> CompareQuery:
+    """Read ?a=<version key>&b=<version key> once: each at most once, a positive whole number of
+    ASCII digits; a bad value is a 400 naming it."""
     keys: dict[str, int | None] = {}
     for name in VERSION_PARAMETERS:
         values = params.getlist(name)
         if len(values) > 1:
             raise BadRequest(f"'{name}' is given more than once.")
-        value = values[0].strip() if values else ""
+        value = values[0] if values else ""
         if not value:
             keys[name] = None
-        elif value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+        elif VERSION_KEY.fullmatch(value) and int(value) > 0:
             keys[name] = int(value)
         else:
             raise BadRequest(f"'{name}' must be the key of one of the work item's versions.")
     if keys["a"] is not None and keys["a"] == keys["b"]:
         raise BadRequest("Choose two different versions.")
-    return CompareQuery(old=keys["a"], new=keys["b"], text=text)
+    return CompareQuery(old=keys["a"], new=keys["b"])
 
 
 def versions_chosen(
     query: CompareQuery, versions: list[WorkItemVersion]
 ) -> tuple[WorkItemVersion | None, WorkItemVersion | None]:
     """The versions the query names, among the work item's (newest first); by default the newest
-    against the one before it (or before the newer one chosen). A key of another work item's
-    version is not found (404)."""
+    against the one before it, the newer one chosen against the one before it, the older one
+    chosen against the one after it. A key of another work item's version is not found (404); an
+    older version chosen that is the newest is a 400 (it has nothing after it to be compared with).
+    Without a version before the newer one, the older is None."""
     by_key = {version.pk: version for version in versions}
     if any(key is not None and key not in by_key for key in (query.old, query.new)):
         raise Http404("No such version of this work item.")
+    if query.old is not None and query.new is None:
+        old = by_key[query.old]
+        newer = versions[: versions.index(old)]
+        if not newer:
+            raise BadRequest("The version chosen is the newest: choose a newer one ('b') to compare it with.")
+        return old, newer[-1]
     new = by_key[query.new] if query.new is not None else (versions[0] if versions else None)
     if query.old is not None:
         return by_key[query.old], new
@@ -71,6 +84,12 @@ def version_label(version: WorkItemVersion) -> str:
 
 def _segment_html(segment) -> str:
     space = " " if segment.spaced else ""
+    if segment.paragraph_break and segment.kind == INSERT:
+        return format_html('{}<ins class="break" title="paragraph break added (split)">{}</ins>', space, segment.text)
+    if segment.paragraph_break:
+        return format_html(
+            '{}<del class="break" title="paragraph break removed (joined)">{}</del>', space, segment.text
+        )
     if segment.kind == INSERT:
         return format_html("{}<ins>{}</ins>", space, segment.text)
     if segment.kind == DELETE:
@@ -80,7 +99,15 @@ def _segment_html(segment) -> str:
 
 def redline_html(pair: PairComparison) -> str:
     """The pair's redline: changed paragraphs with their marks, runs of unchanged ones folded
-    (a <details> that opens to show them) with their number."""
+    (a <details> that opens to show them) with their number; past REDLINE_MAX_MARKED_WORDS words
+    marked, a sentence that says so instead."""
+    marked = pair.summary.words_added + pair.summary.words_removed if pair.summary else 0
+    if marked > REDLINE_MAX_MARKED_WORDS:
+        return format_html(
+            '<p class="reason redline-omitted">{} words marked: too many to show here. The plain text (unified diff) '
+            "has every change.</p>",
+            f"{marked:,}",
+        )
     parts = []
     for block in pair.blocks:
         if isinstance(block, Fold):

@@ -19,7 +19,7 @@ from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
-from ..compare import COMPARED, comparison_text, versions_compare
+from ..compare import COMPARED, comparison_text, one_line, versions_compare
 from ..holds import HoldRefused, work_item_hold, work_item_hold_release
 from ..models import Document, WorkItem, WorkItemHold, WorkItemVersion
 from ..post_processing import versions_post_processing_retry
@@ -32,6 +32,10 @@ from .columns import (
     documents_table,
 )
 from .comparison import compare_query_parse, redline_html, version_label, versions_chosen
+
+
+def _bad_request(error: BadRequest) -> HttpResponse:
+    return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
 
 
 class WorkItemVersionInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -126,22 +130,28 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
         return self._compare(request, object_id, text=True)
 
     def _compare(self, request: HttpRequest, object_id: str, *, text: bool) -> HttpResponse:
-        with access_recorded(request, AccessRecord.Action.COMPARE, query=request.GET.urlencode()) as note:
-            # The permission first: who may not view learns nothing of which ids exist. Another
-            # source's work item is not found, as an id that is not there.
-            if not self.has_view_permission(request):
+        asked = request.GET.urlencode()
+        query_recorded = f"work item {object_id}" + (f" ({asked})" if asked else "")
+        with access_recorded(request, AccessRecord.Action.COMPARE, query=query_recorded) as note:
+            # The permissions first: who may not view learns nothing of which ids exist. The page
+            # shows documents' texts, so it needs the documents' view permission too (as their
+            # text view does). Another source's work item is not found, as an id that is not there.
+            documents_admin = self.admin_site.get_model_admin(Document)
+            if not self.has_view_permission(request) or not documents_admin.has_view_permission(request):
                 raise PermissionDenied
             try:
-                query = compare_query_parse(request.GET, text=text)
+                query = compare_query_parse(request.GET)
             except BadRequest as error:
-                response = HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
-                return note.respond(response, detail="bad request")
+                return note.respond(_bad_request(error), detail="bad request")
             work_item = self.get_object(request, unquote(object_id))
             if work_item is None:
                 raise Http404("No such work item.")
             note.source = work_item.source_id
             versions = selectors.work_item_versions(work_item=work_item)
-            old, new = versions_chosen(query, versions)
+            try:
+                old, new = versions_chosen(query, versions)
+            except BadRequest as error:
+                return note.respond(_bad_request(error), detail="bad request")
             pairs = []
             if old is not None and new is not None:
                 pairs = versions_compare(
@@ -149,6 +159,8 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
                     selectors.version_documents_compared(version=new),
                     seconds=settings.COMPARE_SECONDS,
                     max_chars=settings.COMPARE_MAX_CHARS,
+                    texts_read=selectors.document_texts_compared,
+                    unified=text,
                 )
                 note.query = f"work item {work_item.advance_id}: version {old.advance_id} against {new.advance_id}"
                 note.documents = [
@@ -157,17 +169,19 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
             compared = sum(1 for pair in pairs if pair.kind == COMPARED)
             detail = f"{'plain text' if text else 'page'}: {len(pairs)} pairs, {compared} compared"
             if text:
-                return note.respond(self._compare_text(work_item, old, new, pairs), detail=detail)
+                return note.respond(self._compare_text(work_item, versions, old, new, pairs), detail=detail)
             return note.respond(self._compare_page(request, work_item, versions, old, new, pairs), detail=detail)
 
-    def _compare_text(self, work_item: WorkItem, old, new, pairs) -> HttpResponse:
-        if old is None or new is None:
+    def _compare_text(self, work_item: WorkItem, versions, old, new, pairs) -> HttpResponse:
+        if new is None:
+            body = f"{work_item}: no version yet, nothing to compare.\n"
+        elif old is None and len(versions) < 2:
             body = f"{work_item}: fewer than two versions, nothing to compare.\n"
+        elif old is None:
+            body = f"{work_item}: no version is older than {version_label(new)}, nothing to compare it with.\n"
         else:
-            heading = (
-                f"{work_item} ({work_item.advance_id}): version {version_label(old)} against {version_label(new)}\n\n"
-            )
-            body = heading + comparison_text(pairs, old_name=old.advance_id, new_name=new.advance_id)
+            heading = f"{work_item} ({work_item.advance_id}): version {version_label(old)} against {version_label(new)}"
+            body = f"{one_line(heading)}\n\n" + comparison_text(pairs, old_name=old.advance_id, new_name=new.advance_id)
         response = HttpResponse(body, content_type="text/plain; charset=utf-8")
         name = f"compare-{work_item.pk}-{old.pk if old else 0}-{new.pk if new else 0}.txt"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -2,18 +2,22 @@
 folds, summary, budget, export), and the admin's page and plain-text export through real HTTP on
 real .docx and .pdf documents extracted as the search extracts them, with access by source."""
 
-import time
+import difflib
+import random
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.exceptions import BadRequest
+from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessRecord
 from bench.compare_texts import contract_text, edited, everything_changed
-from documents.admin.comparison import compare_query_parse
+from documents.admin.comparison import CompareQuery, compare_query_parse, versions_chosen
 from documents.compare import (
     ADDED,
     COMPARED,
@@ -21,14 +25,17 @@ from documents.compare import (
     EQUAL,
     IDENTICAL,
     INSERT,
+    PILCROW,
     REMOVED,
     TOO_LARGE,
     UNAVAILABLE,
+    Budget,
     DocumentSide,
     Fold,
     Paragraph,
     comparison_text,
     documents_pair,
+    pair_compare,
     redline,
     versions_compare,
 )
@@ -58,7 +65,7 @@ def marks(blocks) -> list[tuple[str, str]]:
 
 
 def compared(old: str, new: str):
-    return redline(old, new, deadline=time.monotonic() + LATER)
+    return redline(old, new, budget=Budget(LATER))
 
 
 # Pairing ------------------------------------------------------------------------------------
@@ -181,25 +188,174 @@ def test_a_contract_of_40000_words_with_50_scattered_edits_gets_exactly_those_ed
     assert (summary.paragraphs_changed, summary.words_added, summary.words_removed) == (50, 50, 50)
 
 
-def test_everything_changed_ends_within_the_budget():
+def test_everything_changed_is_compared_word_by_word_with_room_to_spare_in_the_budget():
     old = contract_text()
-    started = time.monotonic()
+    budget = Budget(2)
 
-    pairs = versions_compare(
-        [side(1, "c", "Contract", text=old)],
-        [side(2, "c", "Contract", text=everything_changed(old))],
-        seconds=2,
+    pair = pair_compare(
+        side(1, "c", "Contract", text=old),
+        side(2, "c", "Contract", text=everything_changed(old)),
+        "document id",
+        budget=budget,
         max_chars=500_000,
     )
 
-    assert time.monotonic() - started < 2.5
-    assert pairs[0].kind in (COMPARED, TOO_LARGE)
+    assert pair.kind == COMPARED
+    assert (pair.summary.paragraphs_changed, pair.summary.words_added, pair.summary.words_removed) == (
+        1031,
+        13446,
+        13446,
+    )
+    assert budget.spent < budget.work / 4
+
+
+# The budget against crafted pairs: each is refused by the work it would take, before difflib's
+# search runs, or compared in linear time. Which time they take is the bench's (bench/compare.py).
+
+POPULAR = [f"w{n:02d}" for n in range(100)]  # 100 values, each just under autojunk's 1% of 120,000
+
+
+def shuffled(seed: int) -> list[str]:
+    values = [POPULAR[n % 100] for n in range(120_000)]
+    random.Random(seed).shuffle(values)
+    return values
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """How many longest-match searches difflib ran."""
+    ran = []
+    real = difflib.SequenceMatcher.find_longest_match
+
+    def counted(self, *args, **kwargs):
+        ran.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(difflib.SequenceMatcher, "find_longest_match", counted)
+    return ran
+
+
+@pytest.mark.parametrize("between", ["\n", " "], ids=["120,000 paragraphs", "one paragraph of 120,000 words"])
+def test_a_pair_whose_search_would_take_seconds_is_refused_before_it_runs(between, searches):
+    old, new = between.join(shuffled(1)), between.join(shuffled(2))
+    budget = Budget(2)
+
+    pair = pair_compare(side(1, "c", "C", text=old), side(2, "c", "C", text=new), "", budget=budget, max_chars=500_000)
+
+    assert pair.kind == TOO_LARGE
+    assert pair.reason == (
+        "Too large to compare within 2 s: it would take longer (old 479,999 characters, new 479,999)."
+    )
+    # No search of the repeated values ran (only, for one paragraph a side, that of the paragraphs).
+    assert [(alo, ahi) for alo, ahi, *_ in searches if ahi - alo > 1] == []
+    assert budget.spent <= budget.work
+
+
+def test_one_line_changed_among_120000_repeated_ones_is_found_in_linear_work(searches):
+    old = ["Yes"] * 120_000
+    new = list(old)
+    new[60_000] = "No"
+    budget = Budget(2)
+
+    pair = pair_compare(
+        side(1, "c", "C", text="\n".join(old)),
+        side(2, "c", "C", text="\n".join(new)),
+        "",
+        budget=budget,
+        max_chars=500_000,
+        unified=True,
+    )
+
+    assert pair.kind == COMPARED
+    assert marks(pair.blocks) == [(DELETE, "Yes"), (INSERT, "No")]
+    assert [len(b.paragraphs) if isinstance(b, Fold) else "changed" for b in pair.blocks] == [60_000, "changed", 59_999]
+    assert pair.hunks[0] == "@@ -59998,7 +59998,7 @@"
+    assert len(searches) <= 2
+    assert budget.spent < 2 * len("\n".join(old))
+
+
+def test_spacing_changed_in_every_one_of_80000_lines_is_no_change_on_the_page_and_in_the_export(searches):
+    budget = Budget(2)
+
+    pair = pair_compare(
+        side(1, "c", "C", text="a,b\n" * 80_000),
+        side(2, "c", "C", text="a, b\n" * 80_000),
+        "",
+        budget=budget,
+        max_chars=500_000,
+        unified=True,
+    )
+
+    assert pair.kind == COMPARED
+    assert str(pair.summary) == "No change in the text (spacing aside)."
+    assert [len(b.paragraphs) for b in pair.blocks] == [80_000]
+    assert pair.hunks == ()
+    assert comparison_text([pair], old_name="v1", new_name="v2") == (
+        "=== C\nNo change in the text (spacing aside).\n\n"
+    )
+    assert len(searches) <= 1
+    assert budget.spent < 2 * 80_000 * 5
+
+
+def test_a_clause_inserted_at_the_top_of_100_marks_that_clause_and_the_new_numbers_only():
+    bodies = [paragraph.split(". ", 1)[1] for paragraph in contract_text(pages=12).split("\n")[:100]]
+    assert len(bodies) == 100
+    old = "\n".join(f"{n}. {body}" for n, body in enumerate(bodies, start=1))
+    new = "\n".join(f"{n}. {body}" for n, body in enumerate(["A new clause about parking.", *bodies], start=1))
+
+    blocks, summary = compared(old, new)
+
+    expected = [(INSERT, "1. A new clause about parking.")]
+    for n in range(1, 101):
+        expected += [(DELETE, str(n)), (INSERT, str(n + 1))]
+    assert marks(blocks) == expected
+    assert (summary.paragraphs_changed, summary.words_added, summary.words_removed) == (101, 106, 100)
+
+
+def test_a_paragraph_split_or_joined_is_a_change_on_the_page_and_in_the_export():
+    old = "Intro.\nThe rent is due monthly and the tenant pays it.\nEnd."
+    new = "Intro.\nThe rent is due monthly\nand the tenant pays it.\nEnd."
+
+    split = versions_compare(
+        [side(1, "c", "C", text=old)], [side(2, "c", "C", text=new)], seconds=LATER, max_chars=1000, unified=True
+    )[0]
+    joined = versions_compare(
+        [side(1, "c", "C", text=new)], [side(2, "c", "C", text=old)], seconds=LATER, max_chars=1000, unified=True
+    )[0]
+
+    assert marks(split.blocks) == [(INSERT, PILCROW)]
+    assert str(split.summary) == "1 paragraph changed, 0 words added, 0 words removed, 1 split."
+    assert marks(joined.blocks) == [(DELETE, PILCROW)]
+    assert str(joined.summary) == "1 paragraph changed, 0 words added, 0 words removed, 1 joined."
+    assert split.hunks == (
+        "@@ -1,3 +1,4 @@",
+        " Intro.",
+        "-The rent is due monthly and the tenant pays it.",
+        "+The rent is due monthly",
+        "+and the tenant pays it.",
+        " End.",
+    )
+
+
+def test_a_name_with_a_line_break_cannot_start_a_line_of_the_export():
+    pairs = versions_compare(
+        [side(1, "c", "Lease\n=== Forged\n+++ x", text="One.")],
+        [side(2, "c", "Lease\n=== Forged\n+++ x", text="Two.")],
+        seconds=LATER,
+        max_chars=1000,
+        unified=True,
+    )
+
+    lines = comparison_text(pairs, old_name="v1", new_name="v2").splitlines()
+
+    assert [line for line in lines if line.startswith("===")] == ["=== Lease === Forged +++ x"]
+    assert [line for line in lines if line.startswith("+++")] == ["+++ v2/Lease === Forged +++ x"]
 
 
 def test_a_pair_past_the_time_budget_says_it_is_too_large_with_its_sizes():
     old, new = side(1, "c", "Contract", text="a b c\nd e f"), side(2, "c", "Contract", text="a b x\nd e g")
 
-    pair = versions_compare([old], [new], seconds=0, max_chars=1000)[0]
+    pair = pair_compare(old, new, "document id", budget=Budget(0, work=10**6), max_chars=1000)  # its deadline passed
 
     assert pair.kind == TOO_LARGE
     assert pair.reason == "Too large to compare within 0 s (old 11 characters, new 11)."
@@ -220,6 +376,7 @@ def test_the_plain_text_export_is_a_unified_diff_of_the_paragraphs():
         [side(11, "c", "Contract", text="One.\nTwo, amended.\nThree.")],
         seconds=LATER,
         max_chars=1000,
+        unified=True,
     )
 
     assert comparison_text(pairs, old_name="v1", new_name="v2") == (
@@ -241,14 +398,42 @@ def test_the_plain_text_export_is_a_unified_diff_of_the_paragraphs():
 
 @pytest.mark.parametrize(
     "query",
-    ["a=abc", "a=-1", "a=0", "a=1&a=2", "b=1.5", "a=%EF%BC%91", "b=99999999999999999999", "a=3&b=3"],
+    [
+        "a=abc",
+        "a=-1",
+        "a=%2B1",
+        "a=%201",
+        "a=1e3",
+        "a=0",
+        "a=1&a=2",
+        "b=1.5",
+        "a=%EF%BC%91",  # a fullwidth 1
+        "a=%D9%A1",  # an Arabic-Indic 1
+        "b=%C2%B2",  # a superscript 2
+        "b=99999999999999999999",
+        "b=" + "9" * 5000,  # past int()'s 4,300 digits: a 400, not a ValueError
+        "a=3&b=3",
+    ],
 )
 def test_a_bad_version_in_the_query_is_a_bad_request(query):
-    from django.core.exceptions import BadRequest
-    from django.http import QueryDict
-
     with pytest.raises(BadRequest):
         compare_query_parse(QueryDict(query))
+
+
+class Version:
+    def __init__(self, pk: int):
+        self.pk = pk
+
+
+def test_an_older_version_alone_is_compared_with_the_one_after_it_and_the_newest_alone_is_a_bad_request():
+    v3, v2, v1 = versions = [Version(3), Version(2), Version(1)]  # newest first
+
+    assert versions_chosen(CompareQuery(old=1, new=None), versions) == (v1, v2)
+    assert versions_chosen(CompareQuery(old=2, new=None), versions) == (v2, v3)
+    assert versions_chosen(CompareQuery(old=None, new=None), versions) == (v2, v3)
+    assert versions_chosen(CompareQuery(old=None, new=1), versions) == (None, v1)
+    with pytest.raises(BadRequest, match="The version chosen is the newest"):
+        versions_chosen(CompareQuery(old=3, new=None), versions)
 
 
 # The admin, through real documents ----------------------------------------------------------
@@ -460,3 +645,59 @@ def test_a_user_of_another_source_gets_404_and_one_without_view_403_and_each_is_
         ("nobody", 403),
         ("ann", 200),
     ]
+
+
+@pytest.mark.django_db
+def test_a_refusal_is_recorded_with_the_work_item_asked_for_and_the_query(source, other_source):
+    document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2))
+    document_make(source, version_id="v2", document_id="d2")
+    work_item = WorkItem.objects.get(source=source)
+    ann, user = staff("ann")
+    source_access_grant(source=other_source, user=user, level=SourceAccess.Level.VIEW)
+    nobody, _ = staff("nobody")
+
+    assert ann.get(compare_url(work_item) + "?a=2").status_code == 404
+    assert ann.get(compare_url(work_item) + "?a=x").status_code == 400
+    assert nobody.get(compare_url(work_item, text=True) + "?a=1&b=2").status_code == 403
+
+    records = AccessRecord.objects.filter(action=AccessRecord.Action.COMPARE).order_by("pk")
+    assert [(r.status, r.query) for r in records] == [
+        (404, f"work item {work_item.pk} (a=2)"),
+        (400, f"work item {work_item.pk} (a=x)"),
+        (403, f"work item {work_item.pk} (a=1&b=2)"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_user_who_may_view_work_items_but_not_documents_may_not_compare_their_texts(source):
+    document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2))
+    document_make(source, version_id="v2", document_id="d2")
+    work_item = WorkItem.objects.get(source=source)
+    client, user = staff("wendy")
+    user.user_permissions.add(Permission.objects.get(codename="view_workitem", content_type__app_label="documents"))
+
+    refused = client.get(compare_url(work_item))
+    refused_text = client.get(compare_url(work_item, text=True))
+    user.user_permissions.add(Permission.objects.get(codename="view_document", content_type__app_label="documents"))
+    user = get_user_model().objects.get(pk=user.pk)  # its permissions read again
+    client.force_login(user)
+
+    assert (refused.status_code, refused_text.status_code) == (403, 403)
+    assert client.get(compare_url(work_item)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_newest_version_as_the_older_one_is_a_400_and_the_oldest_as_the_newer_one_says_so(source, admin_client):
+    first = document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2)).version
+    newest = document_make(source, version_id="v2", document_id="d2").version
+    work_item = newest.work_item
+
+    alone = admin_client.get(compare_url(work_item) + f"?a={newest.pk}")
+    oldest_newer = admin_client.get(compare_url(work_item, text=True) + f"?b={first.pk}")
+    older_alone = admin_client.get(compare_url(work_item) + f"?a={first.pk}")
+
+    assert alone.status_code == 400
+    assert alone.content.decode() == "The version chosen is the newest: choose a newer one ('b') to compare it with."
+    assert oldest_newer.status_code == 200
+    assert "no version is older than v1" in oldest_newer.content.decode()
+    assert (older_alone.context["old"], older_alone.context["new"]) == (first, newest)
