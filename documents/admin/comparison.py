@@ -23,6 +23,8 @@ VERSION_KEY = re.compile(r"[0-9]{1,18}")
 # Past this many words marked in a pair, its redline is not drawn (its summary and the plain-text
 # export still say what changed): a page of that many marks is no longer read, and costs seconds.
 REDLINE_MAX_MARKED_WORDS = 60_000
+# A fold of more unchanged paragraphs than twice this shows its first and last this many.
+FOLD_ENDS_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,24 @@ def redline_html(pair: PairComparison) -> str:
                     '<details class="fold"><summary>{} unchanged paragraph{}</summary>{}</details>',
                     count,
                     "" if count == 1 else "s",
-                    format_html_join("", "<p>{}</p>", ((p,) for p in block.paragraphs)),
+                    _fold_html(block.paragraphs),
                 )
             )
         else:
             segments = format_html_join("", "{}", ((_segment_html(s),) for s in block.segments))
             parts.append(format_html('<p class="changed">{}</p>', segments))
     return format_html('<div class="redline">{}</div>', format_html_join("", "{}", ((p,) for p in parts)))
+
+
+def _fold_html(paragraphs: tuple[str, ...]) -> str:
+    """A fold's paragraphs; of a long run, its first and last FOLD_ENDS_SHOWN (a page that holds
+    every one of 100,000 unchanged lines is slow to build and to read)."""
+    if len(paragraphs) <= 2 * FOLD_ENDS_SHOWN:
+        return format_html_join("", "<p>{}</p>", ((p,) for p in paragraphs))
+    hidden = len(paragraphs) - 2 * FOLD_ENDS_SHOWN
+    return format_html(
+        '{}<p class="fold-gap">… {} more unchanged paragraphs (in the documents themselves) …</p>{}',
+        format_html_join("", "<p>{}</p>", ((p,) for p in paragraphs[:FOLD_ENDS_SHOWN])),
+        f"{hidden:,}",
+        format_html_join("", "<p>{}</p>", ((p,) for p in paragraphs[-FOLD_ENDS_SHOWN:])),
+    )

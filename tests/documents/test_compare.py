@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.models import AccessRecord
 from bench.compare_texts import contract_text, edited, everything_changed
-from documents.admin.comparison import CompareQuery, compare_query_parse, versions_chosen
+from documents.admin.comparison import FOLD_ENDS_SHOWN, CompareQuery, compare_query_parse, redline_html, versions_chosen
 from documents.compare import (
     ADDED,
     COMPARED,
@@ -163,6 +163,25 @@ def test_unchanged_paragraphs_are_folded_with_their_count():
 
     assert [len(b.paragraphs) if isinstance(b, Fold) else "changed" for b in blocks] == [6, "changed", 3]
     assert blocks[0].paragraphs[0] == "Clause 1 stays as it was."
+
+
+def test_a_long_fold_shows_its_first_and_last_paragraphs_and_the_number_between():
+    paragraphs = [f"Clause {n} stays as it was." for n in range(1, 1001)]
+    pair = pair_compare(
+        side(1, "c", "C", text="\n".join(paragraphs)),
+        side(2, "c", "C", text="\n".join([*paragraphs, "A clause added at the end."])),
+        "",
+        budget=Budget(2),
+        max_chars=500_000,
+    )
+
+    page = str(redline_html(pair))
+
+    assert "1000 unchanged paragraphs" in page
+    assert f"<p>Clause {FOLD_ENDS_SHOWN} stays as it was.</p>" in page and "<p>Clause 1000 stays as it was.</p>" in page
+    assert f"Clause {FOLD_ENDS_SHOWN + 1} stays" not in page and f"Clause {1000 - FOLD_ENDS_SHOWN} stays" not in page
+    assert f"… {1000 - 2 * FOLD_ENDS_SHOWN} more unchanged paragraphs" in page
+    assert "<ins>A clause added at the end.</ins>" in page.replace("<ins>¶</ins>", "")
 
 
 def test_a_paragraph_inserted_beside_an_edited_one_is_marked_as_inserted_whole():
