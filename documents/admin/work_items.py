@@ -144,7 +144,10 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
             except BadRequest as error:
                 return note.respond(_bad_request(error), detail="bad request")
             work_item = self.get_object(request, unquote(object_id))
-            if work_item is None:
+            # The texts shown are the documents', so their admin's scope decides as well: Django's
+            # view permission on work items (every source) with a grant on one source gives the
+            # documents' view permission, yet the documents of only that source.
+            if work_item is None or not documents_admin.visible_scope(request).allows(work_item.source_id):
                 raise Http404("No such work item.")
             note.source = work_item.source_id
             versions = selectors.work_item_versions(work_item=work_item)

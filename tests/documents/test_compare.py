@@ -720,3 +720,26 @@ def test_the_newest_version_as_the_older_one_is_a_400_and_the_oldest_as_the_newe
     assert oldest_newer.status_code == 200
     assert "no version is older than v1" in oldest_newer.content.decode()
     assert (older_alone.context["old"], older_alone.context["new"]) == (first, newest)
+
+
+@pytest.mark.django_db
+def test_django_view_on_work_items_and_a_grant_on_another_source_cannot_compare_this_sources_texts(
+    source, other_source
+):
+    document_make(source, version_id="v1", completed_at=timezone.now() - timedelta(days=2))
+    document_make(source, version_id="v2", document_id="d2")
+    work_item = WorkItem.objects.get(source=source)
+    client, user = staff("vera")
+    # Every work item (Django's own permission), and the documents of the other source only.
+    user.user_permissions.add(Permission.objects.get(codename="view_workitem", content_type__app_label="documents"))
+    source_access_grant(source=other_source, user=user, level=SourceAccess.Level.VIEW)
+    assert get_user_model().objects.get(pk=user.pk).has_perm("documents.view_document")
+
+    page = client.get(compare_url(work_item))
+    text = client.get(compare_url(work_item, text=True))
+    source_access_grant(source=source, user=user, level=SourceAccess.Level.VIEW)
+
+    assert (page.status_code, text.status_code) == (404, 404)
+    assert client.get(compare_url(work_item)).status_code == 200
+    records = AccessRecord.objects.filter(action=AccessRecord.Action.COMPARE).order_by("pk")
+    assert [(r.status, r.document_id) for r in records] == [(404, None), (404, None), (200, None)]
