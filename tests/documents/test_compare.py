@@ -824,3 +824,57 @@ def test_django_view_on_work_items_and_a_grant_on_another_source_cannot_compare_
     assert client.get(compare_url(work_item)).status_code == 200
     records = AccessRecord.objects.filter(action=AccessRecord.Action.COMPARE).order_by("pk")
     assert [(r.status, r.document_id) for r in records] == [(404, None), (404, None), (200, None)]
+
+
+def test_a_join_or_a_split_beside_an_edited_word_is_shown_and_counted():
+    joined_blocks, joined = compared("A B\nC D", "A B X D")
+    split_blocks, split = compared("A B C D", "A B\nX D")
+
+    assert marks(joined_blocks) == [(DELETE, PILCROW), (DELETE, "C"), (INSERT, "X")]
+    assert str(joined) == "1 paragraph changed, 1 word added, 1 word removed, 1 joined."
+    assert marks(split_blocks) == [(DELETE, "C"), (INSERT, PILCROW), (INSERT, "X")]
+    assert str(split) == "1 paragraph changed, 1 word added, 1 word removed, 1 split."
+    assert not any(isinstance(block, Fold) for block in joined_blocks + split_blocks)  # "A B" is not unchanged
+
+
+def test_a_long_run_of_edited_clauses_with_one_inserted_at_the_top_is_aligned_by_words_not_position():
+    bodies = [paragraph.split(". ", 1)[1] for paragraph in contract_text(pages=12).split("\n")[:100]]
+
+    def one_word_changed(body: str) -> str:
+        words = body.split(" ")
+        words[2] = "CHANGED"
+        return " ".join(words)
+
+    old = "\n".join(f"{n}. {body}" for n, body in enumerate(bodies, start=1))
+    edited_bodies = ["A new clause about parking.", *map(one_word_changed, bodies)]
+    new = "\n".join(f"{n}. {body}" for n, body in enumerate(edited_bodies, start=1))
+    assert sum(len(body.split()) for body in bodies) > 2 * 1_500  # past one word pass (RUN_MAX_TOKENS)
+
+    _, summary = compared(old, new)
+
+    # 100 numbers and 100 words changed, and the clause's 5 words (paired by position: thousands).
+    assert summary.paragraphs_changed in (100, 101)
+    assert 200 <= summary.words_added <= 210
+    assert 195 <= summary.words_removed <= 210
+
+
+def test_accents_composed_or_not_and_invisible_or_bidi_characters_are_no_change():
+    _, accents = compared("Café au lait", "Cafe\u0301 au lait")
+    _, invisible = compared("the tenant pays", "the\u200b ten\ufeffant \u202epays\u202c")
+    blocks, changed = compared("the tenant pays", "the \u202eowner\u202c pays")
+
+    assert str(accents) == str(invisible) == "No change in the text (spacing aside)."
+    assert marks(blocks) == [(DELETE, "tenant"), (INSERT, "owner")]
+
+
+def test_ten_thousand_documents_reversed_are_each_paired_with_their_own():
+    old = [side(n, f"d{n}", f"Document {n}") for n in range(10_000)]
+    new = [side(10_000 + n, f"d{n}", f"Document {n}") for n in reversed(range(10_000))]
+    new[0] = side(30_000, "other", "Document 9999 renamed")
+
+    pairs = documents_pair(old, new)
+
+    assert all(a.advance_id == b.advance_id for a, b, by in pairs[1:10_000])
+    assert pairs[0] == (None, new[0], "")
+    assert pairs[-1] == (old[9_999], None, "")
+    assert len(pairs) == 10_001
