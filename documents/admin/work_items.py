@@ -177,11 +177,14 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
 
     def _compare_text(self, work_item: WorkItem, versions, old, new, pairs) -> HttpResponse:
         if new is None:
-            body = f"{work_item}: no version yet, nothing to compare.\n"
+            body = f"{one_line(str(work_item))}: no version yet, nothing to compare.\n"
         elif old is None and len(versions) < 2:
-            body = f"{work_item}: fewer than two versions, nothing to compare.\n"
+            body = f"{one_line(str(work_item))}: fewer than two versions, nothing to compare.\n"
         elif old is None:
-            body = f"{work_item}: no version is older than {version_label(new)}, nothing to compare it with.\n"
+            body = (
+                f"{one_line(str(work_item))}: no version is older than {one_line(version_label(new))}, "
+                "nothing to compare it with.\n"
+            )
         else:
             heading = f"{work_item} ({work_item.advance_id}): version {version_label(old)} against {version_label(new)}"
             body = f"{one_line(heading)}\n\n" + comparison_text(pairs, old_name=old.advance_id, new_name=new.advance_id)
@@ -202,7 +205,6 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
             "old": old,
             "new": new,
             "pairs": [(pair, redline_html(pair) if pair.kind == COMPARED else "") for pair in pairs],
-            "seconds": settings.COMPARE_SECONDS,
             "link": request.build_absolute_uri(compare_url + chosen),
             "text_url": reverse("admin:documents_workitem_compare_text", args=[work_item.pk]) + chosen,
             "change_url": reverse("admin:documents_workitem_change", args=[work_item.pk]),

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.models import AccessRecord
 from bench.compare_texts import contract_text, edited, everything_changed
+from documents.admin import comparison
 from documents.admin.comparison import FOLD_ENDS_SHOWN, CompareQuery, compare_query_parse, redline_html, versions_chosen
 from documents.compare import (
     ADDED,
@@ -878,3 +879,24 @@ def test_ten_thousand_documents_reversed_are_each_paired_with_their_own():
     assert pairs[0] == (None, new[0], "")
     assert pairs[-1] == (old[9_999], None, "")
     assert len(pairs) == 10_001
+
+
+def test_a_redline_past_its_parts_to_draw_is_not_drawn_and_punctuation_changes_count(monkeypatch):
+    old = "\n".join(f"w{k}." for k in range(10))
+    new = "\n".join(f"w{k}," for k in range(10))
+    pair = pair_compare(
+        side(1, "c", "C", text=old), side(2, "c", "C", text=new), "", budget=Budget(LATER), max_chars=1000
+    )
+
+    drawn = str(redline_html(pair))
+    monkeypatch.setattr(comparison, "REDLINE_MAX_PARTS", 29)  # 10 paragraphs of 3 parts: w0, "." and ","
+    omitted = str(redline_html(pair))
+
+    assert str(pair.summary) == (
+        "10 paragraphs changed, 0 words added, 0 words removed, 10 punctuation marks added, 10 removed."
+    )
+    assert drawn.count("<del>.</del>") == 10 and drawn.count("<ins>,</ins>") == 10
+    assert omitted == (
+        '<p class="reason redline-omitted">20 changes marked: too many to show here. '
+        "The plain text (unified diff) has every change.</p>"
+    )
