@@ -3,7 +3,8 @@ client through the whole middleware stack, on the bench's PostgreSQL), for two v
 contract of about 40,000 words (100 pages): with 50 scattered edits, with every paragraph changed,
 and against another text altogether; and crafted pairs, under COMPARE_MAX_CHARS, made to make
 difflib slow (values repeated just under its autojunk threshold, shuffled; one line changed among
-120,000 alike; spacing changed on 80,000 lines), each of which must end within the budget. The
+120,000 alike; spacing changed on 80,000 lines; 250,000 lines of one CJK character each), each of
+which must end within the budget. The
 baseline is the work item's own page, timed alike.
 
 Which diff library: bench/compare_libraries.py (docs/performance.md has its figures).
@@ -46,7 +47,15 @@ def crafted_pairs() -> dict[str, tuple[str, str]]:
         "one paragraph of 120,000 words of 100 values, shuffled": (" ".join(_shuffled(1)), " ".join(_shuffled(2))),
         "'Yes' on 120,000 lines, one changed": ("\n".join(yes), "\n".join(one_changed)),
         "'a,b' against 'a, b' on 80,000 lines": ("a,b\n" * 80_000, "a, b\n" * 80_000),
+        "250,000 lines of one CJK character of 6,500, random": (_cjk(1), _cjk(2)),
     }
+
+
+def _cjk(seed: int) -> str:
+    # Each value about 38 times a side: under autojunk's threshold, so every search looks at all.
+    values = [chr(code) for code in range(0x4E00, 0x4E00 + 6_500)]
+    rng = random.Random(seed)
+    return "\n".join(rng.choice(values) for _ in range(250_000))
 
 
 def seed_pair(source, name: str, old_text: str, new_text: str) -> WorkItem:
