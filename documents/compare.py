@@ -53,6 +53,8 @@ RUN_MAX_TOKENS = 2_000
 # The longest-match search looks at the clock after about this many steps of its inner loop (a
 # step is well under a microsecond: the deadline is overrun by milliseconds at most).
 STEPS_BETWEEN_CHECKS = 50_000
+# Of a page's seconds, kept for reading the versions and drawing the answer after the comparison.
+ANSWER_MARGIN = 0.15
 # Other long loops (paragraphs read, tokens laid out, paragraphs aligned) look at it this often.
 ITEMS_BETWEEN_CHECKS = 5_000
 # Removed before comparing: invisible format characters (zero-width space, non-joiner, joiner,
@@ -69,11 +71,12 @@ class Budget:
     """The time a comparison may take: a deadline, shared by every pair of a page. `clock` (a
     time.monotonic alike) is given by tests that make the deadline pass when they choose."""
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic, margin: float = 0.0) -> None:
         self.seconds = seconds
         self.clock = clock
         self.started = clock()
-        self.deadline = self.started + seconds
+        # `margin`: time kept for what follows the comparison (drawing the page's answer).
+        self.deadline = self.started + seconds - margin
 
     @property
     def passed(self) -> bool:
@@ -744,7 +747,7 @@ def versions_compare(
     one does not leave the small ones without time; the texts not given are read through
     `texts_read` (by key) pair by pair, just before their pair is compared, and not at all once
     the deadline has passed: those pairs say the page's time ran out."""
-    budget = budget or Budget(seconds)
+    budget = budget or Budget(seconds, margin=min(ANSWER_MARGIN, seconds / 10))
     pairs = documents_pair(old, new)
     result: list[PairComparison | None] = [None] * len(pairs)
     waiting = []

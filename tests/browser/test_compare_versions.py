@@ -70,7 +70,10 @@ def test_a_comparison_opened_from_the_work_item_reads_the_redline(logged_in, liv
 
     lease = page.locator(".pair").first
     assert "Lease" in lease.locator("h2").inner_text()
-    assert lease.locator(".summary").inner_text() == "3 paragraphs changed, 6 words added, 4 words removed."
+    assert (
+        lease.locator(".summary").inner_text()
+        == "3 paragraphs changed, 6 words added, 4 words removed, 1 punctuation mark added, 0 removed."
+    )
     assert lease.locator("del").all_inner_texts() == ["two", "1,200", "not", "without"]
     assert lease.locator("ins").all_inner_texts() == ["three", "1,250", "one cat; other", "need"]
     changed = lease.locator("p.changed").first.inner_text()
