@@ -226,6 +226,24 @@ def statement_timeout(milliseconds: int) -> Iterator[None]:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
 
 
+@contextmanager
+def custom_plans() -> Iterator[None]:
+    """Runs the block in a transaction whose statements PostgreSQL plans for their own values
+    (SET LOCAL plan_cache_mode = force_custom_plan); elsewhere (SQLite) as it is.
+
+    A statement run five times on a connection is prepared (DATABASES' prepare_threshold), and
+    PostgreSQL may then plan it once for any values: a search's generic plan, made for no word in
+    particular, hashed every document of a user's sources (p95 125 ms at 100,000 documents,
+    75 ms planned for each search's words)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield
+
+
 def statement_timed_out(error: OperationalError) -> bool:
     return getattr(error.__cause__, "sqlstate", None) == QUERY_CANCELED
 
@@ -244,6 +262,13 @@ class SearchLimitsMixin:
             messages.error(request, message)
             return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
+
+    def get_changelist_instance(self, request: HttpRequest):
+        """The list and its count, read with statements planned for the searched words."""
+        if not request.GET.get(SEARCH_VAR, "").strip():
+            return super().get_changelist_instance(request)
+        with custom_plans():
+            return super().get_changelist_instance(request)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         if request.method != "GET" or not request.GET.get(SEARCH_VAR, "").strip():

@@ -144,3 +144,25 @@ def test_the_export_of_a_search_keeps_the_lists_order(admin_client, source):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [int(row["id"]) for row in rows] == [document.pk for document in listed]
     assert len(rows) == 2
+
+
+@pytest.mark.django_db(transaction=True)  # as a request runs: the setting ends with its transaction
+def test_a_searched_list_is_read_with_statements_planned_for_the_searched_words(admin_client, source):
+    from django.test.utils import CaptureQueriesContext
+
+    document_text_indexed(document_make(source, name="Supply contract"), "saffron")
+
+    with CaptureQueriesContext(connection) as searched:
+        admin_client.get(DOCUMENTS, {"q": "saffron"})
+    with CaptureQueriesContext(connection) as unsearched:
+        admin_client.get(DOCUMENTS)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        after = cursor.fetchone()[0]
+
+    statements = [query["sql"] for query in searched.captured_queries]
+    setting = statements.index("SET LOCAL plan_cache_mode = force_custom_plan")
+    # Set before the list's statements (the search's probe among them), and for its transaction only.
+    assert any("search_vector" in sql for sql in statements[setting:])
+    assert not any("plan_cache_mode" in query["sql"] for query in unsearched.captured_queries)
+    assert after == "auto"
