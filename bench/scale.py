@@ -462,7 +462,7 @@ def list_pages(shape: Shape, staff_sources: list[int]) -> dict[str, dict[str, st
             Delivery,
             [
                 ("source", f"source__id__exact={source}"),
-                ("event type", "event_type__exact=NewWorkItemVersionComplete"),
+                ("event type", "event_type=NewWorkItemVersionComplete"),
                 ("status", "status__exact=failed"),
                 ("received in 7 days", f"received_at__gte={week['gte']}&received_at__lt={week['lt']}"),
                 ("received this year", f"received_at__year={today.year}"),

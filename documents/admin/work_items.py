@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from audit.admin import SearchRecordedMixin
 from audit.models import AccessRecord
 from audit.services import access_recorded
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import EstimatedCountMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
@@ -74,7 +74,7 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]
@@ -292,7 +292,9 @@ POST_PROCESSING_TONES = {
 
 
 @admin.register(WorkItemVersion)
-class WorkItemVersionAdmin(SourceGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemVersionAdmin(
+    SourceGuardsMixin, EstimatedCountMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     source_path = "work_item__source"
     list_display = [
         "advance_id",
