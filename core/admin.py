@@ -85,6 +85,10 @@ class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
 # A list the planner expects to hold more rows than this is not counted on each page load: its
 # length is the planner's estimate, shown as "about N". A shorter one is counted exactly.
 COUNT_ESTIMATED_OVER = 20_000
+# Of such a list, the pages up to this many rows are served: a page further down is read past
+# every row before it (OFFSET), a cost that grows with the table. A filter or the other order
+# brings any row within them.
+PAGED_ROWS_MAX = 20_000
 
 
 def rows_estimated(queryset: QuerySet) -> int | None:
@@ -98,7 +102,10 @@ def rows_estimated(queryset: QuerySet) -> int | None:
 class EstimatedCountPaginator(Paginator):
     """Counts a list exactly while the planner expects at most COUNT_ESTIMATED_OVER rows; past that,
     takes the planner's estimate (`estimated` is then True, and the list says "about N"): a count of
-    every row on each page load grows with the table, the estimate does not."""
+    every row on each page load grows with the table, the estimate does not.
+
+    Of an estimated list, the pages up to PAGED_ROWS_MAX rows are served (`pages_limited`); a
+    later page number shows the last of them."""
 
     estimated = False
 
@@ -110,6 +117,23 @@ class EstimatedCountPaginator(Paginator):
                 self.estimated = True
                 return estimate
         return super().count
+
+    @cached_property
+    def num_pages(self) -> int:
+        pages = super().num_pages
+        if self.estimated:
+            return min(pages, max(1, PAGED_ROWS_MAX // self.per_page))
+        return pages
+
+    @property
+    def pages_limited(self) -> bool:
+        return self.estimated and self.num_pages * self.per_page < self.count
+
+    def validate_number(self, number):
+        self.count  # noqa: B018 - decides whether the list is estimated, and so its last page
+        if self.estimated and str(number).isdigit() and int(number) > self.num_pages:
+            number = self.num_pages
+        return super().validate_number(number)
 
 
 class EstimatedCountMixin:

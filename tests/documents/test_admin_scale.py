@@ -9,6 +9,7 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
+from django.contrib import admin
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.core.management import call_command
 from django.db import connection
@@ -19,6 +20,7 @@ from django.utils import timezone
 import core.admin
 from documents.models import Document
 from tests.factories import delivery_make, document_make
+from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +144,25 @@ def test_the_dashboard_figures_need_no_count_of_every_stored_document(admin_clie
     counted = [q["sql"] for q in queries if 'FROM "documents_document"' in q["sql"] and "COUNT(" in q["sql"]]
     # Each over an index's range (the statuses other than stored, the week's syncs), none over all.
     assert counted and all(" IN (" in sql.split("WHERE")[-1] or "synced_at" in sql for sql in counted)
+
+
+def test_a_long_list_serves_its_first_pages_and_a_deeper_page_number_shows_the_last_of_them(
+    admin_client, source, monkeypatch
+):
+    for n in range(5):
+        delivery_make(source, event_id=f"evt-{n}", age=timedelta(hours=5 - n))  # evt-4 the newest
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE webhooks_delivery")  # the planner's estimate: the 5 rows
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)
+    monkeypatch.setattr(core.admin, "PAGED_ROWS_MAX", 2)
+    monkeypatch.setattr(admin.site.get_model_admin(Delivery), "list_per_page", 1)
+    url = reverse("admin:webhooks_delivery_changelist")
+
+    deep = admin_client.get(url + "?p=4")
+    last = admin_client.get(url + "?p=2")
+
+    assert deep.status_code == 200
+    assert [d.event_id for d in deep.context["cl"].result_list] == ["evt-3"]  # page 2 of 2 served
+    assert [d.event_id for d in last.context["cl"].result_list] == ["evt-3"]
+    page = deep.content.decode()
+    assert "the first 2 pages are listed" in page and "about 5 deliveries" in page
