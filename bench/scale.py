@@ -641,11 +641,21 @@ def reconcile_listed(advance: SimulatedAdvance, source: Source) -> int:
         .distinct("work_item_id")
         .values_list("work_item__advance_id", "work_item__name", "advance_id", "completed_at")[:RECONCILE_ITEMS]
     )
-    for advance_id, name, version_id, completed_at in rows:
-        item = SimWorkItem(id=advance_id, name=name, versions=[SimVersion(version_id, [], completed_at)])
-        with advance._lock:
-            advance._work_items[advance_id.lower()] = item
-    return len(rows)
+    listed = [
+        SimWorkItem(id=advance_id, name=name, versions=[SimVersion(version_id, [], completed_at)])
+        for advance_id, name, version_id, completed_at in rows
+    ]
+    # The first phase's source may hold fewer: work items no database row knows make up the number,
+    # the same in both phases (the listing alike, only the database grown).
+    rng = random.Random(17)
+    while len(listed) < RECONCILE_ITEMS:
+        version = SimVersion(str(uuid.UUID(int=rng.getrandbits(128), version=4)), [], NOW - timedelta(days=400))
+        listed.append(
+            SimWorkItem(id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), name="Unknown", versions=[version])
+        )
+    for item in listed:
+        advance.work_item_put(item)
+    return len(listed)
 
 
 # Intake ------------------------------------------------------------------------------------------

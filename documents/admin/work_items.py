@@ -250,7 +250,8 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin,
     def archive_state(self, work_item: WorkItem) -> str:
         return archive_text(selectors.work_item_archive(work_item=work_item), what="this work item's documents")
 
-    @admin.display(description="versions", ordering="version_count")
+    # Not sortable: sorting by it counts the versions of every work item of the list.
+    @admin.display(description="versions")
     def version_count(self, work_item: WorkItem) -> int:
         return work_item.version_count
 
@@ -331,7 +332,8 @@ class WorkItemVersionAdmin(
     def get_queryset(self, request: HttpRequest):
         return selectors.versions_with_document_count(super().get_queryset(request))
 
-    @admin.display(description="documents", ordering="document_count")
+    # Not sortable: sorting by it counts the documents of every version of the list.
+    @admin.display(description="documents")
     def document_count(self, version: WorkItemVersion) -> int:
         return version.document_count
 
