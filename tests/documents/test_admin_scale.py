@@ -118,18 +118,25 @@ def test_counts_per_row_are_right_and_made_for_the_page_only(admin_client, sourc
 
 
 @pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY refuses to run in a transaction
-def test_new_indexes_are_built_concurrently_on_postgresql():
-    migration = importlib.import_module("documents.migrations.0012_list_order_indexes").Migration
+@pytest.mark.parametrize(
+    ("name", "indexes"),
+    [
+        ("0012_list_order_indexes", ["version_created", "work_item_updated"]),
+        ("0013_dashboard_indexes", ["document_gave_up", "document_status_created"]),
+    ],
+)
+def test_new_indexes_are_built_concurrently_on_postgresql(name, indexes):
+    migration = importlib.import_module(f"documents.migrations.{name}").Migration
     out = io.StringIO()
 
-    call_command("sqlmigrate", "documents", "0012", stdout=out)
+    call_command("sqlmigrate", "documents", name[:4], stdout=out)
 
     assert migration.atomic is False
     assert all(isinstance(operation, AddIndexConcurrently) for operation in migration.operations)
-    assert out.getvalue().count("CREATE INDEX CONCURRENTLY") == 2
+    assert out.getvalue().count("CREATE INDEX CONCURRENTLY") == len(indexes)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname IN ('work_item_updated', 'version_created')")
-        assert sorted(row[0] for row in cursor.fetchall()) == ["version_created", "work_item_updated"]
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [indexes])
+        assert sorted(row[0] for row in cursor.fetchall()) == indexes
 
 
 def test_the_dashboard_figures_need_no_count_of_every_stored_document(admin_client, source):
