@@ -318,6 +318,12 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 class DeliveryChangeList(ChangeList):
+    def get_ordering_field(self, field_name):
+        # Only the columns offered for sorting sort, whatever the query string's "o" says.
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
     def get_queryset(self, request, exclude_parameters=None):
         # The list shows none of these; a page of 1 MiB bodies would be loaded for nothing.
         return super().get_queryset(request, exclude_parameters).defer("raw_body", "headers", "last_error")

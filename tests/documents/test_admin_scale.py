@@ -99,6 +99,8 @@ def test_the_delivery_log_date_hierarchy_and_event_types_read_no_distinct_values
 
     assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"]]
     assert 'class="sortable column-received' in page and 'class="sortable column-event_type' not in page
+    forced = admin_client.get(reverse("admin:webhooks_delivery_changelist") + "?o=4")  # event id, by hand
+    assert forced.status_code == 200 and [d.event_id for d in forced.context["cl"].result_list] == ["b", "a"]
     assert "?event_type=NewWorkItemVersionComplete" in page  # a registered event type, offered
     assert f"?received_at__year={timezone.localdate().year}" in page
     assert filtered.status_code == 200 and filtered.context["cl"].result_count == 2
