@@ -627,7 +627,7 @@ def commands(shape: Shape, phase: str) -> dict[str, dict]:
     # The same ten days of calls pruned in both phases: the oldest ten of the first phase's.
     first_days = DELIVERY_DAYS * SMALL_DELIVERIES / DELIVERIES
     older = int(first_days - 10) if phase == "small" else DELIVERY_DAYS - 10
-    run(f"command prune_deliveries --older-than {older} (ten days of calls)", "prune_deliveries",
+    run("command prune_deliveries --older-than (the oldest ten days of calls)", "prune_deliveries",
         "--older-than", str(older), times=1)  # fmt: skip
     return figures
 

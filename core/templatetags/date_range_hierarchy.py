@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from django import template
 from django.contrib.admin.templatetags.admin_list import date_hierarchy
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 register = template.Library()
@@ -23,12 +23,24 @@ class _DatesInRange:
 
     def __init__(self, queryset):
         self.queryset = queryset
+        self.bounds: dict[str, dict] = {}
 
     def aggregate(self, *args, **kwargs):
+        first, last = kwargs.get("first"), kwargs.get("last")
+        if not args and set(kwargs) == {"first", "last"} and isinstance(first, Min) and isinstance(last, Max):
+            field, same = first.get_source_expressions()[0], last.get_source_expressions()[0]
+            if isinstance(field, F) and isinstance(same, F) and field.name == same.name:
+                return self._bounds(field.name)
         return self.queryset.aggregate(*args, **kwargs)
 
+    def _bounds(self, field_name: str) -> dict:
+        # Read once per page: the hierarchy's start level and its choices both need them.
+        if field_name not in self.bounds:
+            self.bounds[field_name] = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
+        return self.bounds[field_name]
+
     def datetimes(self, field_name: str, kind: str, *args, **kwargs) -> list[date]:
-        bounds = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
+        bounds = self._bounds(field_name)
         if bounds["first"] is None:
             return []
         first, last = _day(bounds["first"]), _day(bounds["last"])
