@@ -20,16 +20,11 @@ def deliveries_prune(*, received_before, include_failed: bool = False, batch_siz
     """
     prunable = deliveries_prunable(received_before=received_before, include_failed=include_failed)
     deleted = 0
-    last = 0
     while True:
-        # Small batches: no long lock on the log while the intake keeps writing to it. Each batch
-        # starts after the last one's key: a batch from the start would read past every row the
-        # batches before it deleted (dead until vacuumed) again.
-        batch = prunable.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True).distinct()
-        ids = list(batch[:batch_size])
+        # Small batches: no long lock on the log while the intake keeps writing to it.
+        ids = list(prunable.order_by("pk").values_list("pk", flat=True).distinct()[:batch_size])
         if not ids:
             break
-        last = ids[-1]
         deleted += Delivery.objects.filter(pk__in=ids).delete()[1].get(Delivery._meta.label, 0)
     logger.info("deliveries pruned: count=%s received_before=%s", deleted, received_before.isoformat())
     return deleted
