@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # uv installs in seconds; a machine without it gets it inside the virtualenv.
 UV := $(shell command -v uv 2>/dev/null || echo $(VENV)/bin/uv)
 
-.PHONY: run venv venv-dev test demo bench lint requirements
+.PHONY: run venv venv-dev test demo bench bench-scale lint requirements
 
 # Python set-up only: a virtualenv with the pinned dependencies (uv inside it for speed).
 venv: $(VENV)/.installed
@@ -33,6 +33,10 @@ demo: venv
 
 bench: venv-dev
 	scripts/bench.sh
+
+# A million documents and ten million webhook calls (up to 30 minutes): how pages and jobs grow.
+bench-scale: venv-dev
+	scripts/bench-scale.sh
 
 lint: venv-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -260,6 +260,11 @@ class SimulatedAdvance:
             self._work_items[work_item.id.lower()] = work_item
         return work_item
 
+    def work_item_put(self, work_item: SimWorkItem) -> None:
+        """Register a work item as given (its ids, versions and dates), e.g. one a database already knows."""
+        with self._lock:
+            self._work_items[work_item.id.lower()] = work_item
+
     def new_version(self, work_item: SimWorkItem, documents: list[SimDocument] | None = None) -> str:
         """Complete a new version and return its id; by default the same documents under new ids."""
         if documents is None:

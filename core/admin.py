@@ -1,6 +1,7 @@
 """Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only
 admins, and AdminGuardsMixin, which every ModelAdmin takes first among its bases."""
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -81,7 +82,70 @@ class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     show_change_link = True
 
 
-class KeysFirstPaginator(Paginator):
+# A list the planner expects to hold more rows than this is not counted on each page load: its
+# length is the planner's estimate, shown as "about N". A shorter one is counted exactly.
+COUNT_ESTIMATED_OVER = 20_000
+# Of such a list, the pages up to this many rows are served: a page further down is read past
+# every row before it (OFFSET), a cost that grows with the table. A filter or the other order
+# brings any row within them.
+PAGED_ROWS_MAX = 20_000
+
+
+def rows_estimated(queryset: QuerySet) -> int | None:
+    """The database planner's estimate of how many rows the queryset returns (its plan, not a
+    count), or None where there is no planner to ask (SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    plan = queryset.explain(format="json")
+    return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else 0  # no plan: a query Django knows is empty
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts a list exactly while the planner expects at most COUNT_ESTIMATED_OVER rows; past that,
+    takes the planner's estimate (`estimated` is then True, and the list says "about N"): a count of
+    every row on each page load grows with the table, the estimate does not.
+
+    Of an estimated list, the pages up to PAGED_ROWS_MAX rows are served (`pages_limited`); a
+    later page number shows the last of them."""
+
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        if isinstance(self.object_list, QuerySet):
+            estimate = rows_estimated(self.object_list)
+            if estimate is not None and estimate > COUNT_ESTIMATED_OVER:
+                self.estimated = True
+                return estimate
+        return super().count
+
+    @cached_property
+    def num_pages(self) -> int:
+        pages = super().num_pages
+        if self.estimated:
+            return min(pages, max(1, PAGED_ROWS_MAX // self.per_page))
+        return pages
+
+    @property
+    def pages_limited(self) -> bool:
+        return self.estimated and self.num_pages * self.per_page < self.count
+
+    def validate_number(self, number):
+        self.count  # noqa: B018 - decides whether the list is estimated, and so its last page
+        if self.estimated and str(number).isdigit() and int(number) > self.num_pages:
+            number = self.num_pages
+        return super().validate_number(number)
+
+
+class EstimatedCountMixin:
+    """A ModelAdmin whose long lists are not counted on each page load (EstimatedCountPaginator),
+    nor their whole table beside a filtered list's count."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+class KeysFirstPaginator(EstimatedCountPaginator):
     """Pages a wide list in two steps: the page's keys in the list's order (a narrow query, which the
     database sorts without carrying the joined rows' columns), then those rows from `rows`.
 
@@ -91,7 +155,8 @@ class KeysFirstPaginator(Paginator):
     and a page read in order are cheaper than counting with the page.
 
     With `estimated_count` (for a list too long to count on each page load, whose template says
-    "about"), no count is made: the list pages up to `paged_max` rows of that estimate.
+    "about"), no count is made: the list pages up to `paged_max` rows of that estimate. Otherwise,
+    without `page_counts`, a long list's length is the planner's (EstimatedCountPaginator).
     """
 
     def __init__(
@@ -119,13 +184,15 @@ class KeysFirstPaginator(Paginator):
     def count(self) -> int:
         if self.estimated_count is not None:
             return min(self.estimated_count, self.paged_max or self.estimated_count)
-        if not self.page_counts or self.page_number < 1 or self.object_list.query.distinct:
+        if not self.page_counts:
             return super().count
+        if self.page_number < 1 or self.object_list.query.distinct:
+            return self.object_list.count()
         bottom = (self.page_number - 1) * self.per_page
         counted = self.object_list.annotate(list_total=Window(Count("pk")))
         found = list(counted.values_list("pk", "list_total")[bottom : bottom + self.per_page + self.orphans])
         if not found:  # past the end (or an empty list): count on its own
-            return super().count
+            return self.object_list.count()
         self.counted_page_keys = [key for key, _ in found]
         return found[0][1]
 

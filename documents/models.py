@@ -26,6 +26,8 @@ class WorkItem(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         constraints = [models.UniqueConstraint(fields=["source", "advance_id"], name="one_work_item_per_source_and_id")]
+        # The list's order (the admin adds the key): its first page read from the index, not sorted.
+        indexes = [models.Index(fields=["updated_at", "id"], name="work_item_updated")]
         permissions = [("hold_workitem", "Can put and lift a legal hold on a work item")]
 
     def __str__(self) -> str:
@@ -107,6 +109,7 @@ class WorkItemVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["work_item", "advance_id"], name="one_version_per_work_item_and_id")
         ]
+        indexes = [models.Index(fields=["created_at", "id"], name="version_created")]  # the list's order
 
     def __str__(self) -> str:
         return f"{self.work_item} / {self.advance_id}"
@@ -179,6 +182,13 @@ class Document(models.Model):
             # A user of some sources: their documents' keys read from the index alone (a search's
             # matches joined to them without reading the table).
             models.Index(fields=["source", "id"], name="document_source"),
+            # The dashboard: the documents of each status other than stored counted, and the oldest
+            # waiting one, from the index alone; the latest failures, newest first, and the chart's
+            # failures of the last days, read from their own index instead of every failed row.
+            models.Index(fields=["status", "created_at"], name="document_status_created"),
+            models.Index(
+                fields=["-updated_at"], condition=models.Q(status__in=["failed", "dead"]), name="document_gave_up"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,8 +6,21 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Case, Count, DateTimeField, F, Max, Min, Q, QuerySet, When
-from django.db.models.functions import Length, TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models.functions import Coalesce, Length, TruncDate
 from django.utils import timezone
 
 from sources.access import EVERY_SOURCE, SourceScope
@@ -61,23 +74,35 @@ class DocumentFigures:
         return self.pending + self.syncing
 
 
-def document_figures(*, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE) -> DocumentFigures:
-    """The documents' figures the dashboard and /metrics show, of the scope's sources: one aggregate
-    query, whatever the number of rows."""
+def document_figures(
+    *, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE, count_stored: bool = True
+) -> DocumentFigures:
+    """The documents' figures the dashboard and /metrics show, of the scope's sources.
+
+    Each query reads an index over the rows it counts, never every document: the statuses other
+    than stored (few) by the status index, the week's stored ones by the sync time's. Stored
+    documents are nearly all of them: counted only with `count_stored` (/metrics), else 0."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    stored = Q(status=Document.Status.STORED)
-    row = scope.filter(Document.objects.all()).aggregate(
-        synced_today=Count("pk", filter=stored & Q(synced_at__gte=_start_of_day(today))),
-        synced_week=Count("pk", filter=stored & Q(synced_at__gte=_start_of_day(today - timedelta(days=6)))),
-        oldest_pending_at=Min("created_at", filter=Q(status__in=WAITING)),
-        **{f"status_{status}": Count("pk", filter=Q(status=status)) for status in Document.Status.values},
-    )
+    documents = scope.filter(Document.objects.all()).order_by()
+    others = [status for status in Document.Status.values if status != Document.Status.STORED]
+    by_status = dict.fromkeys(Document.Status.values, 0)
+    oldest_pending_at = None
+    for row in (
+        documents.filter(status__in=others).values("status").annotate(count=Count("pk"), oldest=Min("created_at"))
+    ):
+        by_status[row["status"]] = row["count"]
+        if row["status"] in WAITING and (oldest_pending_at is None or row["oldest"] < oldest_pending_at):
+            oldest_pending_at = row["oldest"]
+    if count_stored:
+        by_status[Document.Status.STORED] = documents.filter(status=Document.Status.STORED).count()
+    week = documents.filter(status=Document.Status.STORED, synced_at__gte=_start_of_day(today - timedelta(days=6)))
+    synced = week.aggregate(today=Count("pk", filter=Q(synced_at__gte=_start_of_day(today))), week=Count("pk"))
     return DocumentFigures(
-        by_status={status: row[f"status_{status}"] for status in Document.Status.values},
-        synced_today=row["synced_today"],
-        synced_week=row["synced_week"],
-        oldest_pending_at=row["oldest_pending_at"],
+        by_status=by_status,
+        synced_today=synced["today"],
+        synced_week=synced["week"],
+        oldest_pending_at=oldest_pending_at,
         today=today,
     )
 
@@ -94,8 +119,9 @@ def dashboard_figures(
     *, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE, events_scope: SourceScope = EVERY_SOURCE
 ) -> DashboardFigures:
     """The dashboard's counts: the documents' figures, the texts awaiting or failing extraction (of
-    `scope`'s sources), the events waiting or failed (of `events_scope`'s). Three aggregate queries."""
-    documents = document_figures(now=now, scope=scope)
+    `scope`'s sources), the events waiting or failed (of `events_scope`'s), each from an index over
+    the rows it counts; no count of stored documents (the dashboard shows none)."""
+    documents = document_figures(now=now, scope=scope, count_stored=False)
     # From the text rows' status index, not a join of the (large) texts' table.
     texts = DocumentText.objects.filter(status__in=["awaiting", "failed"])
     texts = scope.filter(texts, "document__source").aggregate(
@@ -197,14 +223,21 @@ def work_item_documents(*, work_item: WorkItem) -> list[Document]:
     )
 
 
+def _count_of(rows: QuerySet, key: str) -> Coalesce:
+    """The number of `rows` whose `key` is the outer row's: counted for the rows of a page only
+    (a subquery), where a join grouped by every row of the list counted them all."""
+    counted = rows.filter(**{key: OuterRef("pk")}).order_by().values(key).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def versions_with_document_count(versions: QuerySet) -> QuerySet:
     """The versions, each with `document_count`."""
-    return versions.annotate(document_count=Count("documents"))
+    return versions.annotate(document_count=_count_of(Document.objects.all(), "version"))
 
 
 def work_items_with_version_count(work_items: QuerySet) -> QuerySet:
     """The work items, each with `version_count`."""
-    return work_items.annotate(version_count=Count("versions"))
+    return work_items.annotate(version_count=_count_of(WorkItemVersion.objects.all(), "work_item"))
 
 
 CONTENT_TYPES_SQL = """

@@ -15,7 +15,7 @@ from django.utils.http import urlencode
 from audit.admin import SearchRecordedMixin
 from audit.models import AccessRecord
 from audit.services import access_recorded
-from core.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import EstimatedCountMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
 from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
@@ -78,7 +78,7 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]
@@ -269,7 +269,8 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, ReadOnlyAdminMixin, 
     def archive_state(self, work_item: WorkItem) -> str:
         return archive_text(selectors.work_item_archive(work_item=work_item), what="this work item's documents")
 
-    @admin.display(description="versions", ordering="version_count")
+    # Not sortable: sorting by it counts the versions of every work item of the list.
+    @admin.display(description="versions")
     def version_count(self, work_item: WorkItem) -> int:
         return work_item.version_count
 
@@ -311,7 +312,9 @@ POST_PROCESSING_TONES = {
 
 
 @admin.register(WorkItemVersion)
-class WorkItemVersionAdmin(SourceGuardsMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemVersionAdmin(
+    SourceGuardsMixin, EstimatedCountMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     source_path = "work_item__source"
     list_display = [
         "advance_id",
@@ -348,7 +351,8 @@ class WorkItemVersionAdmin(SourceGuardsMixin, RetryPermissionMixin, ReadOnlyAdmi
     def get_queryset(self, request: HttpRequest):
         return selectors.versions_with_document_count(super().get_queryset(request))
 
-    @admin.display(description="documents", ordering="document_count")
+    # Not sortable: sorting by it counts the documents of every version of the list.
+    @admin.display(description="documents")
     def document_count(self, version: WorkItemVersion) -> int:
         return version.document_count
 

@@ -6,7 +6,6 @@ the word being typed last; rank by ts_rank. SQLite (the embedded default) finds 
 text with a plain case-insensitive match.
 """
 
-import json
 import operator
 import re
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils.html import escape
 from django.utils.text import smart_split, unescape_string_literal
 
+from core.admin import rows_estimated
 from sources.access import EVERY_SOURCE, SourceScope
 from sources.models import SourceSync
 
@@ -164,8 +164,7 @@ def documents_matches_estimate(
 ) -> int:
     """The database planner's estimate of how many documents of `queryset` match (its plan, not a count)."""
     found = documents_text_match(term=term, queryset=queryset, also=also, scope=scope).order_by().values("pk")
-    plan = found.explain(format="json")
-    return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else 0  # no plan: a query Django knows is empty
+    return rows_estimated(found) or 0
 
 
 def documents_text_match_unranked(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:

@@ -26,8 +26,8 @@ def _changelist(url_name: str, **filters) -> str:
 @register.inclusion_tag("admin/documents/dashboard.html", takes_context=True)
 def operator_dashboard(context) -> dict:
     """Counts, a 30-day chart and the latest failures, for users who may view documents: of the
-    sources they may see, as the lists those figures link to. Five queries; the queues (every
-    source's work) for who sees every source."""
+    sources they may see, as the lists those figures link to. A few queries, each reading an index
+    over the rows it counts; the queues (every source's work) for who sees every source."""
     request = context["request"]
     if not request.user.has_perm("documents.view_document"):
         return {"show": False}

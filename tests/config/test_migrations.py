@@ -57,7 +57,7 @@ def test_a_migration_adds_an_index_to_a_table_in_use_concurrently_on_postgresql(
 def test_the_document_source_index_is_built_concurrently():
     out = StringIO()
 
-    call_command("sqlmigrate", "documents", "0012", stdout=out)
+    call_command("sqlmigrate", "documents", "0014", stdout=out)
 
     assert 'CREATE INDEX CONCURRENTLY "document_source" ON "documents_document" ("source_id", "id")' in out.getvalue()
 

@@ -12,6 +12,7 @@ from documents.management.commands._operator import ProgressBar
 from documents.models import Document, WorkItemVersion
 from tests.factories import delivery_make, document_make
 from webhooks.models import Delivery
+from webhooks.services.pruning import deliveries_prune
 
 pytestmark = pytest.mark.django_db
 
@@ -233,6 +234,19 @@ def test_prune_deletes_old_rows_nothing_needs_and_keeps_the_rest(source):
     assert remaining == kept and not gone & remaining
     assert Document.objects.filter(pk=document.pk).exists()
     assert WorkItemVersion.objects.get(pk=document.version_id).delivery_id == announced.pk
+
+
+def test_prune_in_small_batches_deletes_every_prunable_row_and_keeps_those_between_them(source):
+    old = timedelta(days=40)
+    prunable, kept = [], []
+    for n in range(7):  # kept rows between the prunable ones, across batches of two
+        prunable.append(delivery_make(source, status=Delivery.Status.REJECTED, event_id=f"r{n}", age=old).pk)
+        kept.append(delivery_make(source, status=Delivery.Status.FAILED, event_id=f"f{n}", age=old).pk)
+
+    deleted = deliveries_prune(received_before=timezone.now() - timedelta(days=30), batch_size=2)
+
+    assert deleted == 7
+    assert set(Delivery.objects.values_list("pk", flat=True)) == set(kept)
 
 
 def test_prune_deletes_old_failed_events_only_when_asked(source):

@@ -1,0 +1,19 @@
+"""Migration operations every app's migrations use."""
+
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db.migrations.operations import AddIndex
+
+
+class AddIndexWithoutLocking(AddIndexConcurrently):
+    """Builds the index without locking the table's writes on PostgreSQL (CREATE INDEX CONCURRENTLY:
+    the migration must say `atomic = False`); elsewhere (SQLite) a plain CREATE INDEX."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)

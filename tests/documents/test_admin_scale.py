@@ -1,0 +1,182 @@
+"""What keeps the admin's lists fast at a million documents (bench/scale.py): long lists say "about N"
+from the planner's estimate instead of counting every row, the date hierarchy offers the years
+between the first and last dates without reading every row's, the delivery log's event types come
+from the registry, counts per row are made for the page's rows, and new indexes are built without
+locking writes."""
+
+import importlib
+import io
+from datetime import datetime, timedelta
+
+import pytest
+from django.contrib import admin
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+import core.admin
+from documents.models import Document
+from tests.factories import delivery_make, document_make
+from webhooks.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_long_list_says_about_how_many_from_the_planner_and_counts_nothing(admin_client, source, monkeypatch):
+    for n in range(3):
+        delivery_make(source, event_id=f"evt-{n}")
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)  # every list is "long"
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
+
+    assert 'class="count-estimated"' in page
+    assert "about " in page
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "webhooks_delivery" in q["sql"]]
+
+
+def test_a_short_list_is_counted_exactly(admin_client, source):
+    for n in range(3):
+        delivery_make(source, event_id=f"evt-{n}")
+
+    page = admin_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
+
+    assert "count-estimated" not in page
+    assert "3 deliveries" in page
+
+
+def test_the_documents_list_says_about_how_many_when_long(admin_client, source, monkeypatch):
+    document_make(source)
+    document_make(source, document_id="doc-2", name="Second")
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)
+
+    page = admin_client.get(reverse("admin:documents_document_changelist")).content.decode()
+
+    assert 'class="count-estimated"' in page
+    assert "Example Contract" in page and "Second" in page
+
+
+def test_the_work_items_and_versions_lists_say_about_how_many_when_long(admin_client, source, monkeypatch):
+    document_make(source)
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)
+
+    for url in ("admin:documents_workitem_changelist", "admin:documents_workitemversion_changelist"):
+        assert 'class="count-estimated"' in admin_client.get(reverse(url)).content.decode()
+
+
+def test_the_date_hierarchy_offers_every_year_between_the_first_and_last_without_reading_each_row(admin_client, source):
+    old = document_make(source, document_id="old", name="Old")
+    new = document_make(source, document_id="new", name="New")
+    spring = document_make(source, document_id="spring", name="Spring")
+    Document.objects.filter(pk=spring.pk).update(created_at=timezone.make_aware(datetime(2025, 3, 9)))
+    Document.objects.filter(pk=old.pk).update(created_at=timezone.make_aware(datetime(2023, 5, 2)))
+    Document.objects.filter(pk=new.pk).update(created_at=timezone.make_aware(datetime(2025, 7, 9)))
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("admin:documents_document_changelist")).content.decode()
+    sql = [query["sql"] for query in queries]  # before the next request empties the log
+    months = admin_client.get(reverse("admin:documents_document_changelist") + "?created_at__year=2025")
+
+    for year in ("2023", "2024", "2025"):  # 2024 holds none: offered all the same, it lists nothing
+        assert f"?created_at__year={year}" in page
+    assert sql and not [q for q in sql if "DISTINCT" in q and "DATE_TRUNC" in q.upper()]
+    assert len([q for q in sql if "MIN(" in q and "created_at" in q]) == 1  # the bounds, read once
+    listed = months.content.decode()
+    offered = [month for month in range(1, 13) if f"created_at__month={month}&" in listed]
+    assert offered == [3, 4, 5, 6, 7]  # from the first to the last of the year's, April and May holding none
+
+
+def test_the_delivery_log_date_hierarchy_and_event_types_read_no_distinct_values(admin_client, source):
+    delivery_make(source, event_id="a", age=timedelta(days=400))
+    delivery_make(source, event_id="b")
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
+    sql = [query["sql"] for query in queries]  # before the next request empties the log
+    filtered = admin_client.get(
+        reverse("admin:webhooks_delivery_changelist") + "?event_type=NewWorkItemVersionComplete"
+    )
+
+    assert sql and not [q for q in sql if "DISTINCT" in q]
+    assert 'class="sortable column-received' in page and 'class="sortable column-event_type' not in page
+    forced = admin_client.get(reverse("admin:webhooks_delivery_changelist") + "?o=4")  # event id, by hand
+    assert forced.status_code == 200 and [d.event_id for d in forced.context["cl"].result_list] == ["b", "a"]
+    assert "?event_type=NewWorkItemVersionComplete" in page  # a registered event type, offered
+    assert f"?received_at__year={timezone.localdate().year}" in page
+    assert filtered.status_code == 200 and filtered.context["cl"].result_count == 2
+
+
+def test_counts_per_row_are_right_and_made_for_the_page_only(admin_client, source):
+    document_make(source, version_id="v-1", document_id="d1")
+    document_make(source, version_id="v-1", document_id="d2")
+    document_make(source, version_id="v-2", document_id="d3")
+
+    versions = admin_client.get(reverse("admin:documents_workitemversion_changelist"))
+    items = admin_client.get(reverse("admin:documents_workitem_changelist"))
+
+    assert sorted(v.document_count for v in versions.context["cl"].result_list) == [1, 2]
+    assert [w.version_count for w in items.context["cl"].result_list] == [2]
+    assert 'class="sortable column-document_count' not in versions.content.decode()  # counting all to sort
+
+
+@pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY refuses to run in a transaction
+@pytest.mark.parametrize(
+    ("name", "indexes"),
+    [
+        ("0012_list_order_indexes", ["version_created", "work_item_updated"]),
+        ("0013_dashboard_indexes", ["document_gave_up", "document_status_created"]),
+    ],
+)
+def test_new_indexes_are_built_concurrently_on_postgresql(name, indexes):
+    migration = importlib.import_module(f"documents.migrations.{name}").Migration
+    out = io.StringIO()
+
+    call_command("sqlmigrate", "documents", name[:4], stdout=out)
+
+    assert migration.atomic is False
+    assert all(isinstance(operation, AddIndexConcurrently) for operation in migration.operations)
+    assert out.getvalue().count("CREATE INDEX CONCURRENTLY") == len(indexes)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [indexes])
+        assert sorted(row[0] for row in cursor.fetchall()) == indexes
+
+
+def test_the_dashboard_figures_need_no_count_of_every_stored_document(admin_client, source):
+    document_make(source, document_id="s1")
+    document_make(source, document_id="p1", status=Document.Status.PENDING)
+    document_make(source, document_id="f1", status=Document.Status.FAILED)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert 'data-figure="synced-today">1<' in page
+    assert 'data-figure="failed">1<' in page
+    assert 'data-figure="pending">1<' in page
+    counted = [q["sql"] for q in queries if 'FROM "documents_document"' in q["sql"] and "COUNT(" in q["sql"]]
+    # Each over an index's range (the statuses other than stored, the week's syncs), none over all.
+    assert counted and all(" IN (" in sql.split("WHERE")[-1] or "synced_at" in sql for sql in counted)
+
+
+def test_a_long_list_serves_its_first_pages_and_a_deeper_page_number_shows_the_last_of_them(
+    admin_client, source, monkeypatch
+):
+    for n in range(5):
+        delivery_make(source, event_id=f"evt-{n}", age=timedelta(hours=5 - n))  # evt-4 the newest
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE webhooks_delivery")  # the planner's estimate: the 5 rows
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)
+    monkeypatch.setattr(core.admin, "PAGED_ROWS_MAX", 2)
+    monkeypatch.setattr(admin.site.get_model_admin(Delivery), "list_per_page", 1)
+    url = reverse("admin:webhooks_delivery_changelist")
+
+    deep = admin_client.get(url + "?p=4")
+    last = admin_client.get(url + "?p=2")
+
+    assert deep.status_code == 200
+    assert [d.event_id for d in deep.context["cl"].result_list] == ["evt-3"]  # page 2 of 2 served
+    assert [d.event_id for d in last.context["cl"].result_list] == ["evt-3"]
+    page = deep.content.decode()
+    assert "the first 2 pages are listed" in page and "about 5 deliveries" in page
