@@ -109,6 +109,7 @@ class EstimatedCountPaginator(Paginator):
     later page number shows the last of them."""
 
     estimated = False
+    paged_rows_max = PAGED_ROWS_MAX
 
     @cached_property
     def count(self) -> int:
@@ -123,7 +124,7 @@ class EstimatedCountPaginator(Paginator):
     def num_pages(self) -> int:
         pages = super().num_pages
         if self.estimated:
-            return min(pages, max(1, PAGED_ROWS_MAX // self.per_page))
+            return min(pages, max(1, self.paged_rows_max // self.per_page))
         return pages
 
     @property
@@ -154,9 +155,9 @@ class KeysFirstPaginator(EstimatedCountPaginator):
     count would find every row again. For a list read from an index, leave it off: a plain count
     and a page read in order are cheaper than counting with the page.
 
-    With `estimated_count` (for a list too long to count on each page load, whose template says
-    "about"), no count is made: the list pages up to `paged_max` rows of that estimate. Otherwise,
-    without `page_counts`, a long list's length is the planner's (EstimatedCountPaginator).
+    With `estimated_count` (an estimate made already, such as a search's), no count is made: the
+    list is estimated at that (says "about"), and pages up to `paged_max` rows. Otherwise, without
+    `page_counts`, a long list's length is the planner's (EstimatedCountPaginator).
     """
 
     def __init__(
@@ -178,12 +179,14 @@ class KeysFirstPaginator(EstimatedCountPaginator):
         self.page_number = page_number
         self.counted_page_keys: list | None = None
         self.estimated_count = estimated_count
-        self.paged_max = paged_max
+        if paged_max:
+            self.paged_rows_max = paged_max
 
     @cached_property
     def count(self) -> int:
         if self.estimated_count is not None:
-            return min(self.estimated_count, self.paged_max or self.estimated_count)
+            self.estimated = True
+            return self.estimated_count
         if not self.page_counts:
             return super().count
         if self.page_number < 1 or self.object_list.query.distinct:

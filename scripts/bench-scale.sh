@@ -7,16 +7,5 @@ source scripts/services.sh
 
 packages_ensure redis-server postgresql wrk
 
-workdir=$(mktemp -d /tmp/advance-sync-bench-scale.XXXXXX)
-chmod 755 "$workdir"
-trap 'services_stop "$workdir"; rm -rf "$workdir"' EXIT
-
-services_start "$workdir"
-
-export DJANGO_SETTINGS_MODULE=config.settings.bench
-export VAR_DIR="$workdir/var" DOCUMENT_SPOOL_DIR="$workdir/spool"
-export DJANGO_SECRET_KEY="bench-$(head -c 24 /dev/urandom | base64)"
-export DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_PROXY_SSL_HEADER=off
-# The processes' environment as the README's Processes section tells operators to set it.
-export MALLOC_ARENA_MAX=2
+bench_start bench-scale
 .venv/bin/python bench/scale.py "$@"

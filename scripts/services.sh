@@ -71,3 +71,18 @@ services_stop() {
     as_postgres "$PG_BIN/pg_ctl" -D "$dir/pg/data" -m immediate stop >/dev/null 2>&1 || true
   fi
 }
+
+bench_start() {
+  # A benchmark's services and environment: a work directory of its own (gone at exit), the
+  # services on 127.0.0.1, the bench settings and the processes' environment as the README's
+  # Processes section tells operators to set it.
+  workdir=$(mktemp -d "/tmp/advance-sync-$1.XXXXXX")
+  chmod 755 "$workdir"
+  trap 'services_stop "$workdir"; rm -rf "$workdir"' EXIT
+  services_start "$workdir"
+  export DJANGO_SETTINGS_MODULE=config.settings.bench
+  export VAR_DIR="$workdir/var" DOCUMENT_SPOOL_DIR="$workdir/spool"
+  export DJANGO_SECRET_KEY="bench-$(head -c 24 /dev/urandom | base64)"
+  export DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_PROXY_SSL_HEADER=off
+  export MALLOC_ARENA_MAX=2
+}

@@ -168,7 +168,7 @@ def test_a_long_list_serves_its_first_pages_and_a_deeper_page_number_shows_the_l
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE webhooks_delivery")  # the planner's estimate: the 5 rows
     monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)
-    monkeypatch.setattr(core.admin, "PAGED_ROWS_MAX", 2)
+    monkeypatch.setattr(core.admin.EstimatedCountPaginator, "paged_rows_max", 2)
     monkeypatch.setattr(admin.site.get_model_admin(Delivery), "list_per_page", 1)
     url = reverse("admin:webhooks_delivery_changelist")
 

@@ -540,13 +540,14 @@ def test_a_list_of_more_matches_than_are_ranked_pages_no_further_than_that(sourc
 
     monkeypatch.setattr(site._registry[Document], "list_per_page", 2)
     marlowe_documents(source, 5)
-    settings.SEARCH_RANKED_MATCHES = 3
+    settings.SEARCH_RANKED_MATCHES = 4
     url = reverse("admin:documents_document_changelist")
 
-    pages = [admin_client.get(url, {"q": "Marlowe", "p": number}) for number in (1, 2)]
+    pages = [admin_client.get(url, {"q": "Marlowe", "p": number}) for number in (1, 2, 3)]
 
-    assert [found(page) for page in pages] == [["d4", "d3"], ["d2"]]  # the first three, newest first
-    assert admin_client.get(url, {"q": "Marlowe", "p": 3}).status_code == 302  # past them: the admin's answer
+    # The first four, newest first; a page past them shows the last of them, and says so.
+    assert [found(page) for page in pages] == [["d4", "d3"], ["d2", "d1"], ["d2", "d1"]]
+    assert "the first 2 pages are listed" in pages[2].content.decode()
 
 
 @pytest.mark.django_db
