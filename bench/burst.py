@@ -107,7 +107,7 @@ class PeakRss:
         self._thread.join()
 
 
-def _settled(version_ids: list[str], expected: int) -> int:
+def documents_settled(version_ids: list[str], expected: int) -> int:
     from documents.models import Document
 
     deadline = time.monotonic() + SETTLE_TIMEOUT
@@ -119,7 +119,7 @@ def _settled(version_ids: list[str], expected: int) -> int:
         time.sleep(0.2)
 
 
-def _post_all(web_url: str, key: str, payloads: list[bytes]) -> list[int]:
+def events_post(web_url: str, key: str, payloads: list[bytes]) -> list[int]:
     import requests
 
     session = requests.Session()
@@ -152,8 +152,8 @@ def app_burst(*, web_url: str, advance, key: str, delay: float, queues: str | No
         advance.delay_seconds = delay
         try:
             started = time.monotonic()
-            codes = _post_all(web_url, key, payloads)
-            stored = _settled([item.version_id for item in items], 3 * EVENTS)
+            codes = events_post(web_url, key, payloads)
+            stored = documents_settled([item.version_id for item in items], 3 * EVENTS)
             seconds = time.monotonic() - started
         finally:
             advance.delay_seconds = 0.0
@@ -243,12 +243,12 @@ def worker_memory(*, web_url: str, advance, key: str) -> dict:
     with PlainWorker("memory") as worker:
         # One small document first: what any first sync loads once per process (the S3 and HTTP
         # clients, lazily imported modules) is not growth under load.
-        _post_all(web_url, key, [json.dumps(advance.event_payload(warm_up)).encode()])
-        _settled([warm_up.version_id], 1)
+        events_post(web_url, key, [json.dumps(advance.event_payload(warm_up)).encode()])
+        documents_settled([warm_up.version_id], 1)
         time.sleep(1)
         with PeakRss(worker) as rss:
-            codes = _post_all(web_url, key, [json.dumps(advance.event_payload(item)).encode()])
-            stored = _settled([item.version_id], MEMORY_DOCS)
+            codes = events_post(web_url, key, [json.dumps(advance.event_payload(item)).encode()])
+            stored = documents_settled([item.version_id], MEMORY_DOCS)
     return {"growth_mib": rss.peak - rss.before, "stored": stored, "rejected": sum(c != 202 for c in codes)}
 
 

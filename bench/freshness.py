@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 
-from bench.burst import EVENTS, PlainWorker, _post_all, _settled
+from bench.burst import EVENTS, PlainWorker, documents_settled, events_post
 
 DELAY = float(os.environ.get("BENCH_FRESHNESS_DELAY", "0.5"))
 DOCUMENT_BYTES = 32 * 1024
@@ -44,8 +44,8 @@ def _burst(web_url: str, advance, key: str, items: list) -> tuple[float, int, in
     advance.delay_seconds = DELAY
     try:
         started = time.monotonic()
-        codes = _post_all(web_url, key, payloads)
-        stored = _settled([item.version_id for item in items], 3 * len(items))
+        codes = events_post(web_url, key, payloads)
+        stored = documents_settled([item.version_id for item in items], 3 * len(items))
         seconds = time.monotonic() - started
     finally:
         advance.delay_seconds = 0.0

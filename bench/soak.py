@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.burst import BASE_DIR, PlainWorker, _post_all
+from bench.burst import BASE_DIR, PlainWorker, events_post
 
 EVENTS = int(os.environ.get("BENCH_SOAK_EVENTS", "100"))
 DELAY = float(os.environ.get("BENCH_SOAK_DELAY", "1.0"))
@@ -112,7 +112,7 @@ def soak(*, web_url: str, advance, key: str) -> dict:
     try:
         with Beat():
             worker = PlainWorker("soak-1").__enter__()
-            codes = _post_all(web_url, key, payloads)
+            codes = events_post(web_url, key, payloads)
             _wait_stored(version_ids, int(FAULTS_AT[0] * expected), deadline)
             _worker_killed(worker)
             worker = PlainWorker("soak-2").__enter__()

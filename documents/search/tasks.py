@@ -22,7 +22,7 @@ SLOT_WAIT_SECONDS = 2
 SEARCH_EXTRACT_MAX_RETRIES = 5
 
 
-# On the `search` queue (settings.CELERY_TASK_ROUTES): extraction never waits behind, nor delays, a sync.
+# On the `search` queue (settings.CELERY_TASK_ROUTES): extraction never waits behind a sync.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=SEARCH_EXTRACT_MAX_RETRIES)
 def document_text_extract(self, document_id: int, deferrals: int = 0) -> None:
     wait_left = services.document_text_wait_left(document_id=document_id) if documents_syncing() else 0.0
