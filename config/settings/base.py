@@ -356,6 +356,8 @@ ADMIN_SEARCH_TIMEOUT_MS = env_int("ADMIN_SEARCH_TIMEOUT_MS", 5000)
 # A search of the documents with more matches than this (in the user's sources) lists the newest first,
 # unranked, with an estimated count: ranking and counting read every match.
 SEARCH_RANKED_MATCHES = env_int("SEARCH_RANKED_MATCHES", 5000)
+# Whether a search is past that bound is counted, unless the planner expects this many times more.
+SEARCH_ESTIMATE_TRUSTED_OVER = env_int("SEARCH_ESTIMATE_TRUSTED_OVER", 4)
 # Comparing versions (documents/compare.py): a page compares its documents' texts within this many
 # seconds together, and texts of at most this many characters a side; past either, a pair says so.
 COMPARE_SECONDS = env_float("COMPARE_SECONDS", 2)

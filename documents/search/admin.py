@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,8 +19,7 @@ from core.admin import status_badge
 from ..models import Document, DocumentText
 from .selectors import (
     document_text_get,
-    documents_matches_estimate,
-    documents_matches_over,
+    documents_matches_bounded,
     documents_name_match,
     documents_text_headlines,
     documents_text_match,
@@ -79,17 +79,19 @@ class DocumentTextSearchMixin:
         # A column clicked orders the list instead of the rank. (The admin orders before it
         # searches, when the rank does not exist yet.)
         clicked = ORDER_VAR in request.GET
-        if documents_matches_over(term=search_term, also=by_name, scope=scope):
-            # Read by the paginator (no count) and the ChangeList (the notice and "about").
-            request.search_matches_estimate = documents_matches_estimate(
-                term=search_term, queryset=queryset, also=by_name, scope=scope
-            )
-            if not clicked:  # newest first: read in the primary key's order, as far as the page
-                found = documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name)
-                return found.order_by("-pk"), False
-        # Every match, found by the indexes (and with its rank, read only when the list is ranked).
-        found = documents_text_match(term=search_term, queryset=queryset, also=by_name, scope=scope)
-        return (found if clicked else found.order_by("-search_rank", "-pk")), False
+        if connection.vendor != "postgresql":  # the embedded default: no ranks, and documents too few to bound
+            found = documents_text_match(term=search_term, queryset=queryset, also=by_name)
+            return (found if clicked else found.order_by("-search_rank", "-pk")), False
+        matches = documents_matches_bounded(term=search_term, queryset=queryset, also=by_name, scope=scope)
+        if not matches.over:  # every match known, with its rank
+            found = matches.listed(queryset)
+            return (found if clicked else found.order_by("-search_rank", "-pk")), False
+        # Read by the paginator (no count) and the ChangeList (the notice and "about").
+        request.search_matches_estimate = matches.estimate
+        if clicked:  # every match, sorted by the column (unranked)
+            return documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name), False
+        # Newest first: read in the primary key's order, as far as the page.
+        return documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name).order_by("-pk"), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))

@@ -8,7 +8,7 @@ text with a plain case-insensitive match.
 
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.db.models import (
     FloatField,
     Func,
     JSONField,
+    Lookup,
     Q,
     QuerySet,
     Subquery,
@@ -145,18 +146,71 @@ def documents_text_match(
     return queryset.filter(pk__in=ids).annotate(search_rank=Coalesce(rank, Value(0.0)))
 
 
-def documents_matches_over(*, term: str, also: QuerySet, scope: SourceScope = EVERY_SOURCE) -> bool:
-    """Whether more than SEARCH_RANKED_MATCHES documents of these sources match by text or name
-    (reads at most that many ids plus one: a bound that decides how to list them, never shown)."""
+@dataclass(frozen=True)
+class BoundedMatches:
+    """How a search is listed: past SEARCH_RANKED_MATCHES matches (`over`), newest first with the
+    planner's `estimate`; under it, every match is known: the texts' ranks by document id and
+    the name matches' ids, read once."""
+
+    over: bool
+    estimate: int
+    ranks: dict[int, float] = field(default_factory=dict)
+    names: list[int] = field(default_factory=list)
+
+    def listed(self, queryset: QuerySet) -> QuerySet:
+        """The known matches of `queryset`, annotated `search_rank` (0 for a name match only)."""
+        ranks = Cast(
+            Func(
+                Value({str(pk): rank for pk, rank in self.ranks.items()}, output_field=JSONField()),
+                Cast("pk", TextField()),
+                arg_joiner=" ->> ",
+                template="(%(expressions)s)",
+            ),
+            FloatField(),
+        )
+        found = queryset.filter(AnyOf(F("pk"), sorted({*self.ranks, *self.names})))
+        return found.annotate(search_rank=Coalesce(ranks, Value(0.0)))
+
+
+class AnyOf(Lookup):
+    """`pk = ANY(%s)`: one array parameter however many ids (an IN list takes one per id)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def documents_matches_bounded(
+    *, term: str, queryset: QuerySet, also: QuerySet, scope: SourceScope = EVERY_SOURCE
+) -> BoundedMatches:
+    """Find a search's matches in the user's sources, reading as little as it can (PostgreSQL).
+
+    The planner's estimate comes first (a plan, no rows read): far past the bound
+    (SEARCH_ESTIMATE_TRUSTED_OVER times it), it is trusted. Otherwise the name matches are read,
+    then the text matches with their ranks, each at most the bound plus one: one scan of each
+    index, where ranking in the list's own query found the texts a second and third time.
+    """
     limit = settings.SEARCH_RANKED_MATCHES
-    if connection.vendor != "postgresql":
-        return False  # the embedded default neither ranks nor has documents enough to matter
-    found = scope.filter(Document.objects.filter(pk__in=also.order_by().values("pk"))).order_by().values("pk")
+    estimate = documents_matches_estimate(term=term, queryset=queryset, also=also, scope=scope)
+    if estimate > limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER:
+        return BoundedMatches(over=True, estimate=estimate)
+    names = scope.filter(Document.objects.filter(pk__in=also.order_by().values("pk")))
+    names = list(names.order_by().values_list("pk", flat=True)[: limit + 1])
+    if len(names) > limit:
+        return BoundedMatches(over=True, estimate=estimate)
+    ranks = {}
     queries = _queries_by_config(term)
     if queries:
-        texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by().values("document_id")
-        found = texts.union(found, all=True)  # a document found both ways counts twice: a bound
-    return found[: limit + 1].count() > limit
+        texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by()
+        texts = texts.annotate(rank=_vector_rank(queries)).values_list("document_id", "rank")
+        ranks = dict(texts[: limit + 1])
+    if len({*ranks, *names}) > limit:
+        return BoundedMatches(over=True, estimate=estimate)
+    return BoundedMatches(over=False, estimate=estimate, ranks=ranks, names=names)
 
 
 def documents_matches_estimate(
@@ -190,22 +244,33 @@ def documents_name_match(*, term: str, search_fields: list[str]) -> QuerySet:
     """The pks of documents whose fields match every word of the term, as the admin's search_fields
     define (`^field` from its start, `=field` exactly, else anywhere), the way Django's admin does.
 
-    Each field is asked on its own and the ids united, so that each is served by its own index
-    (migration 0007); an OR across the joined tables would scan them all.
+    The rarest word (by the planner's estimate) finds the candidates: each field is asked on its
+    own and the ids united, so that each is served by its own index (migration 0007); an OR across
+    the joined tables would scan them all. The other words are tested on the rows each field's
+    index found: uniting every id of a common word ("Lease") read hundreds of thousands of rows
+    at a million documents.
     """
     lookups = [_lookup(field) for field in search_fields]
-    per_word = []
+    words = []
     for word in smart_split(term):
         if word.startswith(('"', "'")) and word[0] == word[-1]:
             word = unescape_string_literal(word)
-        by_field = [Document.objects.filter(**{lookup: word}).order_by().values("pk") for lookup in lookups]
-        per_word.append(by_field[0].union(*by_field[1:]))
-    if len(per_word) == 1:
-        return per_word[0]
-    matches = Document.objects.order_by()
-    for ids in per_word:
-        matches = matches.filter(pk__in=ids)
-    return matches.values("pk")
+        if word not in words:
+            words.append(word)
+    if not words:
+        return Document.objects.none().values("pk")
+
+    def found_by_fields(word: str, *also: Q) -> QuerySet:
+        by_field = [Document.objects.filter(Q(**{lookup: word}), *also).order_by().values("pk") for lookup in lookups]
+        return by_field[0].union(*by_field[1:])
+
+    if len(words) == 1:
+        return found_by_fields(words[0])
+    estimates = {word: rows_estimated(found_by_fields(word)) or 0 for word in words}
+    rarest = min(words, key=lambda word: estimates[word])  # the first typed among equals
+    # Tested in each field's own query, on the rows its index found (no second join of the candidates).
+    others = [reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups]) for word in words if word != rarest]
+    return found_by_fields(rarest, *others)
 
 
 def _lookup(field: str) -> str:

@@ -2,6 +2,7 @@
 the admin's ranked search with highlighted passages, failures with their reasons, reindexing."""
 
 import json
+import random
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 import requests
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -531,6 +533,34 @@ def test_a_search_with_more_matches_than_are_ranked_lists_the_newest_first_and_e
 
 
 @pytest.mark.django_db
+def test_a_search_the_planner_expects_far_past_the_bound_is_listed_newest_first_without_counting(
+    source, admin_client, settings
+):
+    marlowe_documents(source, 5)
+    settings.SEARCH_RANKED_MATCHES = 100
+
+    assert changelist(admin_client, "Marlowe").context["cl"].matches_estimate is None  # counted: five, ranked
+
+    settings.SEARCH_ESTIMATE_TRUSTED_OVER = 0  # any estimate is trusted to be past the bound
+    newest = changelist(admin_client, "Marlowe")
+
+    assert found(newest) == ["d4", "d3", "d2", "d1", "d0"]
+    assert newest.context["cl"].matches_estimate >= 1 and newest.context["cl"].newest_first
+
+
+@pytest.mark.django_db
+def test_the_names_searched_anywhere_are_sampled_finely_enough_to_tell_a_rare_word_from_a_common_one():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, a.attstattarget FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE c.relname IN ('work_item_name_trgm', 'document_name_trgm', 'document_filename_trgm')"
+        )
+        targets = dict(cursor.fetchall())
+
+    assert targets == {"work_item_name_trgm": 1000, "document_name_trgm": 1000, "document_filename_trgm": 1000}
+
+
+@pytest.mark.django_db
 def test_a_list_of_more_matches_than_are_ranked_pages_no_further_than_that(source, admin_client, settings, monkeypatch):
     from django.contrib.admin.sites import site
 
@@ -582,6 +612,44 @@ def test_ids_and_hashes_are_found_from_their_start_and_names_by_every_word_anywh
     assert found(changelist(admin_client, "hawthorne lease")) == ["a"]  # each word in some field
     assert found(changelist(admin_client, "hawthorne jones")) == []
     assert found(changelist(admin_client, '"for Hawthorne"')) == ["a"]  # a quoted phrase is one word
+
+
+@pytest.mark.django_db
+def test_a_name_search_of_several_words_finds_exactly_the_documents_with_every_word_in_some_field(source):
+    """The rarest word finds the candidates and the others are tested on them: the same documents as
+    Django's admin finds (every word in some search field), whichever word the planner thinks rarest."""
+    from django.contrib.admin import ModelAdmin, site
+    from django.contrib.auth.models import User
+    from django.test import RequestFactory
+
+    from documents.search.selectors import documents_name_match
+
+    rng = random.Random(5)
+    titles, people, logins = ["Lease", "Loan agreement", "Guarantee"], ["Pemley", "Ashford", "Kingsley"], ["ann", "bob"]
+    for n in range(60):
+        title, person = rng.choice(titles), rng.choice(people)
+        document_make(
+            source,
+            work_item_name=f"{title} {person}",
+            work_item_id=f"wi-{n // 3}",
+            version_id=f"v-{n // 3}",
+            document_id=f"d-{n}",
+            name=f"{rng.choice(titles)} part {n % 3}",
+            login=f"{rng.choice(logins)}@firm.example",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    model_admin = site._registry[Document]
+    request = RequestFactory().get("/")
+    request.user = User.objects.create_superuser("searcher")
+    terms = ["lease pemley", "Guarantee ann@", "part PEMLEY lease", '"loan agreement" kingsley', "lease lease", "pemley nobody"]
+    for term in terms:
+        # Django's own admin search (every word in some field, with the same lookups) is the reference.
+        reference, _ = ModelAdmin.get_search_results(model_admin, request, Document.objects.all(), term)
+        want = set(reference.values_list("advance_id", flat=True))
+        ours = documents_name_match(term=term, search_fields=model_admin.get_search_fields(request))
+        assert set(Document.objects.filter(pk__in=ours).values_list("advance_id", flat=True)) == want, term
+        assert want or term == "pemley nobody"
 
 
 @pytest.mark.django_db
