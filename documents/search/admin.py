@@ -73,25 +73,23 @@ class DocumentTextSearchMixin:
             return queryset, False
         # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
         # No duplicates: the one-to-one text row and the pk subqueries add no rows.
-        by_name = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
-        # The sources `queryset` is limited to: the texts are found (and ranked) in theirs only.
-        scope = self.visible_scope(request)
+        names = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
         # A column clicked orders the list instead of the rank. (The admin orders before it
         # searches, when the rank does not exist yet.)
         clicked = ORDER_VAR in request.GET
         if connection.vendor != "postgresql":  # the embedded default: no ranks, and documents too few to bound
-            found = documents_text_match(term=search_term, queryset=queryset, also=by_name)
+            found = documents_text_match(term=search_term, queryset=queryset, also=names.ids)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False
-        matches = documents_matches_bounded(term=search_term, queryset=queryset, also=by_name, scope=scope)
+        # The texts are found (and ranked) in the sources `queryset` is limited to only.
+        matches = documents_matches_bounded(term=search_term, names=names, scope=self.visible_scope(request))
         if not matches.over:  # every match known, with its rank
             found = matches.listed(queryset)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False
         # Read by the paginator (no count) and the ChangeList (the notice and "about").
         request.search_matches_estimate = matches.estimate
-        if clicked:  # every match, sorted by the column (unranked)
-            return documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name), False
-        # Newest first: read in the primary key's order, as far as the page.
-        return documents_text_match_unranked(term=search_term, queryset=queryset, also=by_name).order_by("-pk"), False
+        found = documents_text_match_unranked(term=search_term, queryset=queryset, names=names, bounded=matches)
+        # Newest first unless a column was clicked: read in the primary key's order, as far as the page.
+        return (found if clicked else found.order_by("-pk")), False
 
     def get_list_display(self, request: HttpRequest):
         shown = list(super().get_list_display(request))

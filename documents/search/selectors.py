@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import (
-    Aggregate,
     Case,
     F,
     FloatField,
@@ -24,7 +23,6 @@ from django.db.models import (
     Lookup,
     Q,
     QuerySet,
-    Subquery,
     TextField,
     Value,
     When,
@@ -109,11 +107,10 @@ def documents_text_search(*, term: str, queryset: QuerySet | None = None) -> Que
     return documents_text_match(term=term, queryset=queryset).order_by("-search_rank", "-pk")
 
 
-def documents_text_match(
-    *, term: str, queryset: QuerySet, also: QuerySet | None = None, scope: SourceScope = EVERY_SOURCE
-) -> QuerySet:
-    """Filter to text matches, or rows whose pk is in `also` (the admin's name matches), annotated
-    `search_rank`. `scope`, the sources `queryset` is limited to, limits the texts found and ranked."""
+def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None = None) -> QuerySet:
+    """Filter to text matches, annotated `search_rank`. On SQLite (the embedded default) `also`,
+    the admin's name matches, are found too, unranked; PostgreSQL's admin search goes through
+    documents_matches_bounded."""
     if connection.vendor != "postgresql":
         needle = term.replace("*", "").strip()
         match = Q(text_record__text__icontains=needle) if needle else Q(pk__in=[])
@@ -121,41 +118,33 @@ def documents_text_match(
             match |= Q(pk__in=also.order_by().values("pk"))
         return queryset.filter(match).annotate(search_rank=Value(0.0, output_field=FloatField()))
     queries = _queries_by_config(term)
-    if not queries:  # nothing searchable typed (`*`, `-`): the name matches only, unranked
-        unranked = Value(0.0, output_field=FloatField())
-        found = queryset.filter(pk__in=also.order_by().values("pk")) if also is not None else queryset.none()
-        return found.annotate(search_rank=unranked)
-    if also is None:
-        # A join driven by the GIN index.
-        return queryset.filter(_vector_matches(queries, through="text_record__")).annotate(
-            search_rank=_vector_rank(queries, through="text_record__")
-        )
-    # With the admin's name matches: one UNION of both sides' ids (measured faster than an OR of two
-    # subqueries at 20,000 rows). The ranks are computed once, in the scan that finds the texts, as
-    # one {document id: rank} map each row looks itself up in: a subquery or join per row fetched
-    # each text again by its key (30 ms for 3,500 matches, against 12 ms).
-    texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries)).order_by())
-    # Grouped by a constant: one row for all the matches (Django leaves the constant out of GROUP BY).
-    ranks = texts.annotate(every=Value(1)).values("every")
-    ranks = ranks.annotate(ranks=RanksMap(Cast("document_id", TextField()), _vector_rank(queries))).values("ranks")
-    rank = Cast(
-        Func(Subquery(ranks), Cast("pk", TextField()), arg_joiner=" ->> ", template="(%(expressions)s)"),
-        FloatField(),
+    if not queries:  # nothing searchable typed (`*`, `-`)
+        return queryset.none().annotate(search_rank=Value(0.0, output_field=FloatField()))
+    # A join driven by the GIN index.
+    return queryset.filter(_vector_matches(queries, through="text_record__")).annotate(
+        search_rank=_vector_rank(queries, through="text_record__")
     )
-    ids = texts.values("document_id").union(also.order_by().values("pk"))
-    return queryset.filter(pk__in=ids).annotate(search_rank=Coalesce(rank, Value(0.0)))
+
+
+@dataclass(frozen=True)
+class NameMatches:
+    """The documents whose search fields hold every word of a term: `ids`, a query of their keys,
+    and `estimate`, how many the planner expects its rarest word to find."""
+
+    ids: QuerySet
+    estimate: int
 
 
 @dataclass(frozen=True)
 class BoundedMatches:
-    """How a search is listed: past SEARCH_RANKED_MATCHES matches (`over`), newest first with the
-    planner's `estimate`; under it, every match is known: the texts' ranks by document id and
-    the name matches' ids, read once."""
+    """How a search is listed. Past SEARCH_RANKED_MATCHES matches (`over`), newest first, with the
+    planner's `estimate`. Under it, every match is known: the texts' ranks by document id and the
+    name matches' ids, each read once."""
 
     over: bool
     estimate: int
     ranks: dict[int, float] = field(default_factory=dict)
-    names: list[int] = field(default_factory=list)
+    names: list[int] | None = None  # None: too many to read, matched by their query instead
 
     def listed(self, queryset: QuerySet) -> QuerySet:
         """The known matches of `queryset`, annotated `search_rank` (0 for a name match only)."""
@@ -168,7 +157,7 @@ class BoundedMatches:
             ),
             FloatField(),
         )
-        found = queryset.filter(AnyOf(F("pk"), sorted({*self.ranks, *self.names})))
+        found = queryset.filter(AnyOf(F("pk"), sorted({*self.ranks, *(self.names or [])})))
         return found.annotate(search_rank=Coalesce(ranks, Value(0.0)))
 
 
@@ -184,65 +173,52 @@ class AnyOf(Lookup):
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
-def documents_matches_bounded(
-    *, term: str, queryset: QuerySet, also: QuerySet, scope: SourceScope = EVERY_SOURCE
-) -> BoundedMatches:
+def documents_matches_bounded(*, term: str, names: NameMatches, scope: SourceScope = EVERY_SOURCE) -> BoundedMatches:
     """Find a search's matches in the user's sources, reading as little as it can (PostgreSQL).
 
-    The planner's estimate comes first (a plan, no rows read): far past the bound
-    (SEARCH_ESTIMATE_TRUSTED_OVER times it), it is trusted. Otherwise the name matches are read,
-    then the text matches with their ranks, each at most the bound plus one: one scan of each
-    index, where ranking in the list's own query found the texts a second and third time.
+    Each side is read once, at most the bound plus one of it: the name matches' ids, then the
+    texts' ids with their ranks (ranking in the list's own query found the texts a second and a
+    third time). A side the planner expects far past the bound (SEARCH_ESTIMATE_TRUSTED_OVER
+    times it) is not read: the search is listed newest first.
     """
     limit = settings.SEARCH_RANKED_MATCHES
-    estimate = documents_matches_estimate(term=term, queryset=queryset, also=also, scope=scope)
-    if estimate > limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER:
-        return BoundedMatches(over=True, estimate=estimate)
-    names = scope.filter(Document.objects.filter(pk__in=also.order_by().values("pk")))
-    names = list(names.order_by().values_list("pk", flat=True)[: limit + 1])
-    if len(names) > limit:
-        return BoundedMatches(over=True, estimate=estimate)
+    trusted_over = limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER
+    name_ids = None
+    if names.estimate <= trusted_over:
+        found = scope.filter(Document.objects.filter(pk__in=names.ids)).order_by().values_list("pk", flat=True)
+        found = list(found[: limit + 1])
+        name_ids = found if len(found) <= limit else None
+    queries = _queries_by_config(term)
+    texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by() if queries else None
+    texts_estimate = (rows_estimated(texts) or 0) if texts is not None else 0
+    estimate = texts_estimate + (len(name_ids) if name_ids is not None else names.estimate)
+    if name_ids is None or texts_estimate > trusted_over:
+        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), names=name_ids)
     ranks = {}
-    queries = _queries_by_config(term)
-    if queries:
-        texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by()
-        texts = texts.annotate(rank=_vector_rank(queries)).values_list("document_id", "rank")
-        ranks = dict(texts[: limit + 1])
-    if len({*ranks, *names}) > limit:
-        return BoundedMatches(over=True, estimate=estimate)
-    return BoundedMatches(over=False, estimate=estimate, ranks=ranks, names=names)
+    if texts is not None:
+        ranks = dict(texts.annotate(rank=_vector_rank(queries)).values_list("document_id", "rank")[: limit + 1])
+    if len({*ranks, *name_ids}) > limit:  # counted past the bound: at least that many, whatever the plan says
+        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), names=name_ids)
+    return BoundedMatches(over=False, estimate=estimate, ranks=ranks, names=name_ids)
 
 
-def documents_matches_estimate(
-    *, term: str, queryset: QuerySet, also: QuerySet, scope: SourceScope = EVERY_SOURCE
-) -> int:
-    """The database planner's estimate of how many documents of `queryset` match (its plan, not a count)."""
-    found = documents_text_match(term=term, queryset=queryset, also=also, scope=scope).order_by().values("pk")
-    return rows_estimated(found) or 0
-
-
-def documents_text_match_unranked(*, term: str, queryset: QuerySet, also: QuerySet) -> QuerySet:
-    """The matches of documents_text_match, unranked (`search_rank` 0), each row's text tested as
-    the row comes: read in an index's order (the primary key's, newest first), a page stops at its
-    last row however many documents match."""
+def documents_text_match_unranked(
+    *, term: str, queryset: QuerySet, names: NameMatches, bounded: BoundedMatches
+) -> QuerySet:
+    """The matches, unranked (`search_rank` 0), each row's text tested as the row comes: read in an
+    index's order (the primary key's, newest first), a page stops at its last row however many
+    documents match. The name matches are their ids where they were read, else their query."""
     unranked = Value(0.0, output_field=FloatField())
+    match = Q(AnyOf(F("pk"), bounded.names)) if bounded.names is not None else Q(pk__in=names.ids)
     queries = _queries_by_config(term)
-    match = Q(pk__in=also.order_by().values("pk"))
     if queries:
         match |= _vector_matches(queries, through="text_record__")
     return queryset.filter(match).annotate(search_rank=unranked)
 
 
-class RanksMap(Aggregate):
-    """jsonb_object_agg(key, value): the matching texts' ranks by document id, in one value."""
-
-    function = "jsonb_object_agg"
-    output_field = JSONField()
-
-
-def documents_name_match(*, term: str, search_fields: list[str]) -> QuerySet:
-    """The pks of documents whose fields match every word of the term, as the admin's search_fields
-    define (`^field` from its start, `=field` exactly, else anywhere), the way Django's admin does.
+def documents_name_match(*, term: str, search_fields: list[str]) -> NameMatches:
+    """The documents whose fields match every word of the term, as the admin's search_fields define
+    (`^field` from its start, `=field` exactly, else anywhere), the way Django's admin does.
 
     The rarest word (by the planner's estimate) finds the candidates: each field is asked on its
     own and the ids united, so that each is served by its own index (migration 0007); an OR across
@@ -258,19 +234,18 @@ def documents_name_match(*, term: str, search_fields: list[str]) -> QuerySet:
         if word not in words:
             words.append(word)
     if not words:
-        return Document.objects.none().values("pk")
+        return NameMatches(ids=Document.objects.none().values("pk"), estimate=0)
 
-    def found_by_fields(word: str, *also: Q) -> QuerySet:
-        by_field = [Document.objects.filter(Q(**{lookup: word}), *also).order_by().values("pk") for lookup in lookups]
-        return by_field[0].union(*by_field[1:])
+    def in_any_field(word: str) -> Q:
+        return reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups])
 
-    if len(words) == 1:
-        return found_by_fields(words[0])
-    estimates = {word: rows_estimated(found_by_fields(word)) or 0 for word in words}
+    # Planned as one query per word (an OR over the fields): cheap to plan, and only compared.
+    estimates = {word: rows_estimated(Document.objects.filter(in_any_field(word))) or 0 for word in words}
     rarest = min(words, key=lambda word: estimates[word])  # the first typed among equals
     # Tested in each field's own query, on the rows its index found (no second join of the candidates).
-    others = [reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups]) for word in words if word != rarest]
-    return found_by_fields(rarest, *others)
+    others = [in_any_field(word) for word in words if word != rarest]
+    by_field = [Document.objects.filter(Q(**{lookup: rarest}), *others).order_by().values("pk") for lookup in lookups]
+    return NameMatches(ids=by_field[0].union(*by_field[1:]), estimate=estimates[rarest])
 
 
 def _lookup(field: str) -> str:

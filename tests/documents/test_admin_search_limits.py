@@ -159,10 +159,13 @@ def test_a_searched_list_is_read_with_statements_planned_for_the_searched_words(
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         after = cursor.fetchone()[0]
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        workers_after = cursor.fetchone()[0]
 
     statements = [query["sql"] for query in searched.captured_queries]
     setting = statements.index("SET LOCAL plan_cache_mode = force_custom_plan")
+    no_workers = statements.index("SET LOCAL max_parallel_workers_per_gather = 0")
     # Set before the list's statements (the search's probe among them), and for its transaction only.
-    assert any("search_vector" in sql for sql in statements[setting:])
-    assert not any("plan_cache_mode" in query["sql"] for query in unsearched.captured_queries)
-    assert after == "auto"
+    assert any("search_vector" in sql for sql in statements[max(setting, no_workers) :])
+    assert not any("SET LOCAL" in query["sql"] for query in unsearched.captured_queries)
+    assert after == "auto" and workers_after == "2"
