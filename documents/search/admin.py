@@ -73,15 +73,16 @@ class DocumentTextSearchMixin:
             return queryset, False
         # Name, id and login matches (the admin's search_fields) stay found, ranked after the text's.
         # No duplicates: the one-to-one text row and the pk subqueries add no rows.
-        names = documents_name_match(term=search_term, search_fields=self.get_search_fields(request))
+        # The sources `queryset` is limited to: names and texts are found (and ranked) in theirs only.
+        scope = self.visible_scope(request)
+        names = documents_name_match(term=search_term, search_fields=self.get_search_fields(request), scope=scope)
         # A column clicked orders the list instead of the rank. (The admin orders before it
         # searches, when the rank does not exist yet.)
         clicked = ORDER_VAR in request.GET
         if connection.vendor != "postgresql":  # the embedded default: no ranks, and documents too few to bound
             found = documents_text_match(term=search_term, queryset=queryset, also=names.ids)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False
-        # The texts are found (and ranked) in the sources `queryset` is limited to only.
-        matches = documents_matches_bounded(term=search_term, names=names, scope=self.visible_scope(request))
+        matches = documents_matches_bounded(term=search_term, names=names, scope=scope)
         if not matches.over:  # every match known, with its rank
             found = matches.listed(queryset)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False

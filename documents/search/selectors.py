@@ -128,11 +128,23 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
 
 @dataclass(frozen=True)
 class NameMatches:
-    """The documents whose search fields hold every word of a term: `ids`, a query of their keys,
-    and `estimate`, how many the planner expects its rarest word to find."""
+    """The documents whose search fields hold every word of a term, found field by field
+    (`by_field`: a query of keys each), and `estimate`, how many the planner expects its rarest
+    word to find."""
 
-    ids: QuerySet
+    by_field: list[QuerySet]
     estimate: int
+
+    @property
+    def ids(self) -> QuerySet:
+        return self.by_field[0].union(*self.by_field[1:])
+
+    def read(self, limit: int) -> list[int] | None:
+        """Their keys, or None if more than `limit` documents match: a bounded read (a document
+        found by several fields comes once from each), so a common word stops early."""
+        rows = self.by_field[0].union(*self.by_field[1:], all=True)
+        found = {row["pk"] for row in rows[: (limit + 1) * len(self.by_field)]}
+        return sorted(found) if len(found) <= limit else None
 
 
 @dataclass(frozen=True)
@@ -176,23 +188,20 @@ class AnyOf(Lookup):
 def documents_matches_bounded(*, term: str, names: NameMatches, scope: SourceScope = EVERY_SOURCE) -> BoundedMatches:
     """Find a search's matches in the user's sources, reading as little as it can (PostgreSQL).
 
-    Each side is read once, at most the bound plus one of it: the name matches' ids, then the
-    texts' ids with their ranks (ranking in the list's own query found the texts a second and a
-    third time). A side the planner expects far past the bound (SEARCH_ESTIMATE_TRUSTED_OVER
-    times it) is not read: the search is listed newest first.
+    Each side is read once and bounded: the name matches' ids, then the texts' ids with their
+    ranks (ranking in the list's own query found the texts a second and a third time). Texts the
+    planner expects far past the bound (SEARCH_ESTIMATE_TRUSTED_OVER times it) are not read:
+    the search is listed newest first. (The names' estimate is not trusted so: an OR over eight
+    fields is overestimated, and a list walked newest first for matches that are few reads every
+    document.)
     """
     limit = settings.SEARCH_RANKED_MATCHES
-    trusted_over = limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER
-    name_ids = None
-    if names.estimate <= trusted_over:
-        found = scope.filter(Document.objects.filter(pk__in=names.ids)).order_by().values_list("pk", flat=True)
-        found = list(found[: limit + 1])
-        name_ids = found if len(found) <= limit else None
+    name_ids = names.read(limit)
     queries = _queries_by_config(term)
     texts = scope.filter(DocumentText.objects.filter(_vector_matches(queries))).order_by() if queries else None
     texts_estimate = (rows_estimated(texts) or 0) if texts is not None else 0
     estimate = texts_estimate + (len(name_ids) if name_ids is not None else names.estimate)
-    if name_ids is None or texts_estimate > trusted_over:
+    if name_ids is None or texts_estimate > limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER:
         return BoundedMatches(over=True, estimate=max(estimate, limit + 1), names=name_ids)
     ranks = {}
     if texts is not None:
@@ -216,12 +225,12 @@ def documents_text_match_unranked(
     return queryset.filter(match).annotate(search_rank=unranked)
 
 
-def documents_name_match(*, term: str, search_fields: list[str]) -> NameMatches:
+def documents_name_match(*, term: str, search_fields: list[str], scope: SourceScope = EVERY_SOURCE) -> NameMatches:
     """The documents whose fields match every word of the term, as the admin's search_fields define
     (`^field` from its start, `=field` exactly, else anywhere), the way Django's admin does.
 
-    The rarest word (by the planner's estimate) finds the candidates: each field is asked on its
-    own and the ids united, so that each is served by its own index (migration 0007); an OR across
+    The rarest word (by the planner's estimate) finds the candidates in the sources of `scope`:
+    each field is asked on its own, so that each is served by its own index (migration 0007); an OR across
     the joined tables would scan them all. The other words are tested on the rows each field's
     index found: uniting every id of a common word ("Lease") read hundreds of thousands of rows
     at a million documents.
@@ -234,7 +243,7 @@ def documents_name_match(*, term: str, search_fields: list[str]) -> NameMatches:
         if word not in words:
             words.append(word)
     if not words:
-        return NameMatches(ids=Document.objects.none().values("pk"), estimate=0)
+        return NameMatches(by_field=[Document.objects.none().values("pk")], estimate=0)
 
     def in_any_field(word: str) -> Q:
         return reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups])
@@ -244,8 +253,9 @@ def documents_name_match(*, term: str, search_fields: list[str]) -> NameMatches:
     rarest = min(words, key=lambda word: estimates[word])  # the first typed among equals
     # Tested in each field's own query, on the rows its index found (no second join of the candidates).
     others = [in_any_field(word) for word in words if word != rarest]
-    by_field = [Document.objects.filter(Q(**{lookup: rarest}), *others).order_by().values("pk") for lookup in lookups]
-    return NameMatches(ids=by_field[0].union(*by_field[1:]), estimate=estimates[rarest])
+    by_field = [Document.objects.filter(Q(**{lookup: rarest}), *others) for lookup in lookups]
+    by_field = [scope.filter(found).order_by().values("pk") for found in by_field]
+    return NameMatches(by_field=by_field, estimate=estimates[rarest])
 
 
 def _lookup(field: str) -> str:
