@@ -19,6 +19,7 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    IntegerField,
     JSONField,
     Lookup,
     Q,
@@ -128,23 +129,34 @@ def documents_text_match(*, term: str, queryset: QuerySet, also: QuerySet | None
 
 @dataclass(frozen=True)
 class NameMatches:
-    """The documents whose search fields hold every word of a term, found field by field
-    (`by_field`: a query of keys each), and `estimate`, how many the planner expects its rarest
-    word to find."""
+    """The documents whose search fields hold every word of a term: those holding its rarest word,
+    field by field (`rarest_by_field`, a query of keys each), tested for the `others`; `each_row`,
+    the whole test as a filter of a document's row and its joins; `estimate`, how many the
+    planner expects the rarest word to find."""
 
-    by_field: list[QuerySet]
+    rarest_by_field: list[QuerySet]
+    others: list[Q]
+    each_row: Q
     estimate: int
 
     @property
     def ids(self) -> QuerySet:
-        return self.by_field[0].union(*self.by_field[1:])
+        by_field = [found.filter(*self.others) for found in self.rarest_by_field]
+        return by_field[0].union(*by_field[1:])
 
     def read(self, limit: int) -> list[int] | None:
-        """Their keys, or None if more than `limit` documents match: a bounded read (a document
-        found by several fields comes once from each), so a common word stops early."""
-        rows = self.by_field[0].union(*self.by_field[1:], all=True)
-        found = {row["pk"] for row in rows[: (limit + 1) * len(self.by_field)]}
-        return sorted(found) if len(found) <= limit else None
+        """Their keys, or None if the rarest word is in more than `limit` documents. The read is
+        bounded (a document found by several fields comes once from each), so a common word stops
+        early; the other words are tested on the candidates alone. (Testing them as the fields'
+        rows come would not stop when they match few: "lease agreement" read every lease.)"""
+        rows = self.rarest_by_field[0].union(*self.rarest_by_field[1:], all=True)
+        candidates = {row["pk"] for row in rows[: (limit + 1) * len(self.rarest_by_field)]}
+        if len(candidates) > limit:
+            return None
+        if not self.others or not candidates:
+            return sorted(candidates)
+        found = Document.objects.filter(AnyOf(F("pk"), sorted(candidates)), *self.others)
+        return sorted(found.values_list("pk", flat=True))
 
 
 @dataclass(frozen=True)
@@ -216,9 +228,11 @@ def documents_text_match_unranked(
 ) -> QuerySet:
     """The matches, unranked (`search_rank` 0), each row's text tested as the row comes: read in an
     index's order (the primary key's, newest first), a page stops at its last row however many
-    documents match. The name matches are their ids where they were read, else their query."""
+    documents match."""
     unranked = Value(0.0, output_field=FloatField())
-    match = Q(AnyOf(F("pk"), bounded.names)) if bounded.names is not None else Q(pk__in=names.ids)
+    # Too many to read, the name matches are tested row by row too: a set of them all would be
+    # built first (seconds for a common word), where the walk stops at the page's last row.
+    match = Q(AnyOf(F("pk"), bounded.names)) if bounded.names is not None else names.each_row
     queries = _queries_by_config(term)
     if queries:
         match |= _vector_matches(queries, through="text_record__")
@@ -230,10 +244,10 @@ def documents_name_match(*, term: str, search_fields: list[str], scope: SourceSc
     (`^field` from its start, `=field` exactly, else anywhere), the way Django's admin does.
 
     The rarest word (by the planner's estimate) finds the candidates in the sources of `scope`:
-    each field is asked on its own, so that each is served by its own index (migration 0007); an OR across
-    the joined tables would scan them all. The other words are tested on the rows each field's
-    index found: uniting every id of a common word ("Lease") read hundreds of thousands of rows
-    at a million documents.
+    each field is asked on its own, so that each is served by its own index (migration 0007); an
+    OR across the joined tables would scan them all. The other words are tested on those
+    candidates: uniting every id of a common word ("Lease") read hundreds of thousands of rows at
+    a million documents.
     """
     lookups = [_lookup(field) for field in search_fields]
     words = []
@@ -243,7 +257,9 @@ def documents_name_match(*, term: str, search_fields: list[str], scope: SourceSc
         if word not in words:
             words.append(word)
     if not words:
-        return NameMatches(by_field=[Document.objects.none().values("pk")], estimate=0)
+        return NameMatches(
+            rarest_by_field=[Document.objects.none().values("pk")], others=[], each_row=Q(pk__in=[]), estimate=0
+        )
 
     def in_any_field(word: str) -> Q:
         return reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups])
@@ -251,11 +267,12 @@ def documents_name_match(*, term: str, search_fields: list[str], scope: SourceSc
     # Planned as one query per word (an OR over the fields): cheap to plan, and only compared.
     estimates = {word: rows_estimated(Document.objects.filter(in_any_field(word))) or 0 for word in words}
     rarest = min(words, key=lambda word: estimates[word])  # the first typed among equals
-    # Tested in each field's own query, on the rows its index found (no second join of the candidates).
     others = [in_any_field(word) for word in words if word != rarest]
-    by_field = [Document.objects.filter(Q(**{lookup: rarest}), *others) for lookup in lookups]
-    by_field = [scope.filter(found).order_by().values("pk") for found in by_field]
-    return NameMatches(by_field=by_field, estimate=estimates[rarest])
+    rarest_by_field = [
+        scope.filter(Document.objects.filter(**{lookup: rarest})).order_by().values("pk") for lookup in lookups
+    ]
+    each_row = reduce(operator.and_, [in_any_field(word) for word in words])
+    return NameMatches(rarest_by_field=rarest_by_field, others=others, each_row=each_row, estimate=estimates[rarest])
 
 
 def _lookup(field: str) -> str:
@@ -275,9 +292,23 @@ def search_configs() -> list[str]:
 
 def _queries_by_config(term: str) -> dict[str, SearchQuery]:
     """The term's query in each configuration in use: a row's vector is matched by the query made
-    with the configuration its text was indexed with (stemming differs between languages)."""
+    with the configuration its text was indexed with (stemming differs between languages).
+
+    A query of stop words only (`a*`, `the`) is left out: it matches nothing, and the GIN index
+    answers an empty query by reading every entry (seconds at a million documents)."""
     queries = {config: search_query_build(term, config=config) for config in search_configs()}
-    return {config: query for config, query in queries.items() if query is not None}
+    queries = {config: query for config, query in queries.items() if query is not None}
+    if not queries or connection.vendor != "postgresql":
+        return queries
+    # Asked of any one row (a table without texts has nothing to search anyway).
+    counts = {
+        f"lexemes_{n}": Func(query, function="numnode", output_field=IntegerField())
+        for n, query in enumerate(queries.values())
+    }
+    row = next(iter(DocumentText.objects.order_by().annotate(**counts).values_list(*counts)[:1]), None)
+    if row is None:
+        return queries
+    return {config: query for (config, query), lexemes in zip(queries.items(), row, strict=True) if lexemes}
 
 
 def _vector_matches(queries: dict[str, SearchQuery], *, through: str = "") -> Q:

@@ -654,9 +654,15 @@ def test_a_name_search_of_several_words_finds_exactly_the_documents_with_every_w
         # Django's own admin search (every word in some field, with the same lookups) is the reference.
         reference, _ = ModelAdmin.get_search_results(model_admin, request, Document.objects.all(), term)
         want = set(reference.values_list("advance_id", flat=True))
-        ours = documents_name_match(term=term, search_fields=model_admin.get_search_fields(request)).ids
-        assert set(Document.objects.filter(pk__in=ours).values_list("advance_id", flat=True)) == want, term
+        ours = documents_name_match(term=term, search_fields=model_admin.get_search_fields(request))
+        assert set(Document.objects.filter(pk__in=ours.ids).values_list("advance_id", flat=True)) == want, term
+        read = Document.objects.filter(pk__in=ours.read(limit=60)).values_list("advance_id", flat=True)
+        assert set(read) == want, term  # the bounded read of their keys finds the same
         assert want or term == "pemley nobody"
+    # Past the bound in candidates of its rarest word, the read gives up rather than read them all.
+    assert (
+        documents_name_match(term="lease", search_fields=model_admin.get_search_fields(request)).read(limit=3) is None
+    )
 
 
 @pytest.mark.django_db
