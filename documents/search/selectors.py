@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import (
@@ -28,8 +29,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Greatest, Least, Lower, NullIf, StrIndex, Substr
-from django.db.models.lookups import GreaterThan
+from django.db.models.functions import Cast, Coalesce, Substr
 from django.utils.html import escape
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -348,18 +348,19 @@ def documents_text_headlines(*, term: str, document_ids: list[int]) -> dict[int,
 def _passage_window(term: str):
     """The part of the text ts_headline is given: around the first place a typed word occurs, so that
     its cost does not grow with the document (it parses all it is given). Where no typed word occurs
-    as typed (only a stemmed form matched), the first HEADLINE_TEXT_CHARS characters, as before."""
+    as typed (only a stemmed form matched), the first HEADLINE_TEXT_CHARS characters, as before.
+    (search_passage, migration 0016, lowers each text once.)"""
     anchors = sorted({word.lower() for word in ANCHOR_WORD.findall(term.replace("*", " "))})
     if not anchors:
         return Substr("text", 1, HEADLINE_TEXT_CHARS)
-    found = [NullIf(StrIndex(Lower("text"), Value(anchor)), Value(0)) for anchor in anchors]
-    first = found[0] if len(found) == 1 else Least(*found)  # PostgreSQL's LEAST skips NULLs
-    return Case(
-        When(
-            GreaterThan(Coalesce(first, Value(0)), 0),
-            then=Substr("text", Greatest(first - PASSAGE_BEFORE_CHARS, Value(1)), PASSAGE_CHARS),
-        ),
-        default=Substr("text", 1, HEADLINE_TEXT_CHARS),
+    return Func(
+        F("text"),
+        Value(anchors, output_field=ArrayField(TextField())),
+        Value(PASSAGE_BEFORE_CHARS),
+        Value(PASSAGE_CHARS),
+        Value(HEADLINE_TEXT_CHARS),
+        function="search_passage",
+        output_field=TextField(),
     )
 
 
