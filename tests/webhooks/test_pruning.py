@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from tests.factories import delivery_make
 from webhooks.models import Delivery
-from webhooks.services.pruning import deliveries_prune
+from webhooks.services.pruning import deliveries_prune, deliveries_prune_retained
+from webhooks.tasks import deliveries_prune as deliveries_prune_task
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +97,24 @@ def test_a_second_run_finds_nothing_left(source):
 
     assert deliveries_prune(received_before=cut_off(), batch_size=2) == 3
     assert deliveries_prune(received_before=cut_off(), batch_size=2) == 0
+
+
+# On a schedule ------------------------------------------------------------------------------
+
+
+def test_the_scheduled_pruning_deletes_nothing_unless_a_retention_is_set(settings, source):
+    settings.DELIVERY_LOG_RETENTION_DAYS = 0
+    old = delivery_make(source, status=Delivery.Status.REJECTED, event_id="r", age=timedelta(days=4000))
+
+    assert deliveries_prune_task() == 0
+    assert remaining() == {old.pk}
+
+
+def test_the_scheduled_pruning_deletes_what_is_older_than_the_retention(settings, source):
+    settings.DELIVERY_LOG_RETENTION_DAYS = 30
+    delivery_make(source, status=Delivery.Status.REJECTED, event_id="r", age=OLD)
+    failed = delivery_make(source, status=Delivery.Status.FAILED, event_id="f", age=OLD)
+    recent = delivery_make(source, status=Delivery.Status.REJECTED, event_id="n", age=timedelta(days=29))
+
+    assert deliveries_prune_retained() == 1
+    assert remaining() == {failed.pk, recent.pk}

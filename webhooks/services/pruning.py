@@ -2,11 +2,13 @@
 
 import logging
 import operator
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache, reduce
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from ..models import Delivery
 from ..selectors import deliveries_prunable
@@ -42,6 +44,14 @@ def deliveries_prune(*, received_before: datetime, include_failed: bool = False,
         after = batch[-1]
     logger.info("deliveries pruned: count=%s received_before=%s", deleted, received_before.isoformat())
     return deleted
+
+
+def deliveries_prune_retained() -> int:
+    """Prune what is older than DELIVERY_LOG_RETENTION_DAYS (beat's schedule); nothing when it is 0 (off)."""
+    days = settings.DELIVERY_LOG_RETENTION_DAYS
+    if days < 1:
+        return 0
+    return deliveries_prune(received_before=timezone.now() - timedelta(days=days))
 
 
 def _jit_off() -> None:
