@@ -407,9 +407,14 @@ def page_timings(client: Client, url: str, expected: int = 200) -> list[float]:
     """Milliseconds of REQUESTS requests of the page after two for warming; fewer for a slow page."""
     for _ in range(2):
         _get(client, url, expected)
+    return timings_budgeted(client, [url] * REQUESTS, expected)
+
+
+def timings_budgeted(client: Client, urls: list[str], expected: int = 200) -> list[float]:
+    """Milliseconds of a request of each URL in turn; past SLOW_PAGE_BUDGET_S, no more than the first five."""
     timings: list[float] = []
     started = time.monotonic()
-    while len(timings) < REQUESTS:
+    for url in urls:
         timings.append(_get(client, url, expected))
         if len(timings) >= 5 and time.monotonic() - started > SLOW_PAGE_BUDGET_S:
             break
@@ -531,10 +536,13 @@ def measure(shape: Shape, phase: str, clients: dict[str, Client], staff_sources:
     documents_url = reverse("admin:documents_document_changelist")
     for who, client in clients.items():
         for kind, words in terms.items():
-            for term in words[:3]:
-                _get(client, f"{documents_url}?{urlencode({'q': term})}", 200)
-            timings = [_get(client, f"{documents_url}?{urlencode({'q': term})}", 200) for term in words]
-            note(f"search, {kind} ({who})", p95(timings), terms=len(words))
+            urls = [f"{documents_url}?{urlencode({'q': term})}" for term in words]
+            for url in urls[:3]:
+                if _get(client, url, 200) > 1000:
+                    break  # a search this slow is not slow for want of warming
+            # As a slow page: a search of several seconds is measured over five terms, not all.
+            timings = timings_budgeted(client, urls)
+            note(f"search, {kind} ({who})", p95(timings), terms=len(timings))
     figures["search icontains baseline"] = icontains_baseline(terms["text"][:ICONTAINS_TERMS])
     print(f"  [{phase}] icontains: {figures['search icontains baseline']}", file=sys.stderr, flush=True)
     # A document's page, with its text and its recent accesses.
@@ -671,7 +679,10 @@ def intake(web: Gunicorn, advance: SimulatedAdvance, key: str, label: str) -> di
         wrk(url, "post_events.lua", connections=32, seconds=WRK_SECONDS, BENCH_RUN=f"scale-{label}{n}", **env)
         for n in range(2)
     ]
-    Delivery.objects.filter(pk__gte=first).delete()  # stored, never published: no worker ran
+    # Stored, never published (no worker ran): gone in one statement. Django's delete() fetched
+    # every row first and took seven times as long.
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Delivery._meta.db_table} WHERE id >= %s", [first])  # noqa: S608
     purge_queues()
     return {
         "rps": sum(r["rps"] for r in results) / len(results),

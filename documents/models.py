@@ -26,8 +26,12 @@ class WorkItem(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         constraints = [models.UniqueConstraint(fields=["source", "advance_id"], name="one_work_item_per_source_and_id")]
-        # The list's order (the admin adds the key): its first page read from the index, not sorted.
-        indexes = [models.Index(fields=["updated_at", "id"], name="work_item_updated")]
+        indexes = [
+            # The list's order (the admin adds the key): its first page read from the index, not sorted.
+            models.Index(fields=["updated_at", "id"], name="work_item_updated"),
+            # The held few, found without reading every work item (pruning's keep rule, readiness).
+            models.Index(fields=["id"], condition=models.Q(legal_hold=True), name="work_item_held"),
+        ]
         permissions = [("hold_workitem", "Can put and lift a legal hold on a work item")]
 
     def __str__(self) -> str:
@@ -189,6 +193,8 @@ class Document(models.Model):
             models.Index(
                 fields=["-updated_at"], condition=models.Q(status__in=["failed", "dead"]), name="document_gave_up"
             ),
+            # The retained ones' versions, found without reading every document (pruning's keep rule).
+            models.Index(fields=["version"], condition=models.Q(retain_until__isnull=False), name="document_retained"),
         ]
 
     def __str__(self) -> str:

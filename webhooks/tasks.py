@@ -4,6 +4,7 @@ from django.conf import settings
 from core.retry import attempt_run
 
 from . import services
+from .services import pruning
 
 
 # Time limits hold under -P prefork only; see documents/tasks.py for the threads pool.
@@ -22,3 +23,8 @@ def delivery_process(self, delivery_id: int) -> None:
 @shared_task(acks_late=True)
 def deliveries_requeue_stalled() -> int:
     return services.deliveries_requeue_stalled()
+
+
+@shared_task(acks_late=True)
+def deliveries_prune() -> int:
+    return pruning.deliveries_prune_retained()

@@ -268,6 +268,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 2)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # Pruning the log is housekeeping: it waits behind no event and no event waits behind it.
+    "webhooks.tasks.deliveries_prune": {"queue": "default"},
     "webhooks.tasks.*": {"queue": "intake"},
     "documents.tasks.document_sync": {"queue": "documents"},
     "documents.search.tasks.document_text_extract": {"queue": "search"},
@@ -322,6 +324,9 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": SWEEP_SECONDS},
     "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": SWEEP_SECONDS},
     "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
+    # Does nothing unless DELIVERY_LOG_RETENTION_DAYS is set; hourly, so each run deletes about an
+    # hour's worth of old rows (the first run after it is set: everything older, in batches).
+    "prune-delivery-log": {"task": "webhooks.tasks.deliveries_prune", "schedule": 3600.0, "options": {"expires": 3600}},
     # Each source's own interval decides; this only looks every minute for sources that are due.
     "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
     "requeue-stalled-post-processing": {
@@ -366,6 +371,10 @@ COMPARE_MAX_CHARS = env_int("COMPARE_MAX_CHARS", 500_000)
 # days included, the longest that the rules for the records kept here commonly ask (contracts,
 # tax and employment records: six or seven years after the matter ends).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 7 * 365 + 2)
+# How many days beat's hourly pruning keeps delivery log rows that nothing needs (what
+# `prune_deliveries --older-than DAYS` deletes, failed events kept); 0: the log is not pruned on a
+# schedule (prune it with the command, e.g. from cron).
+DELIVERY_LOG_RETENTION_DAYS = env_int("DELIVERY_LOG_RETENTION_DAYS", 0)
 
 # Cache ---------------------------------------------------------------------------------------
 
