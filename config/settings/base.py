@@ -322,6 +322,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-deliveries": {"task": "webhooks.tasks.deliveries_requeue_stalled", "schedule": SWEEP_SECONDS},
     "requeue-stalled-documents": {"task": "documents.tasks.documents_requeue_stalled", "schedule": SWEEP_SECONDS},
     "prune-document-spool": {"task": "documents.tasks.spool_prune", "schedule": 600.0},
+    # The dashboard sums the counts table's rows: as many as the status changes since this ran.
+    "compact-status-counts": {"task": "documents.tasks.status_counts_compact", "schedule": 30.0},
     # Each source's own interval decides; this only looks every minute for sources that are due.
     "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
     "requeue-stalled-post-processing": {
