@@ -2,6 +2,8 @@
 (the ORM's save and delete, queryset.update, bulk_create, COPY and plain SQL), its sums are the
 rows' real counts, per source; a user of some sources reads only theirs."""
 
+import importlib
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -10,7 +12,7 @@ from django.urls import reverse
 
 from documents.models import Document, DocumentText, StatusCount
 from documents.selectors import dashboard_figures, status_counts
-from documents.status_counts import status_counts_compact, status_counts_rebuild
+from documents.status_counts import LOCK, REBUILD_SQL, status_counts_compact, status_counts_rebuild
 from sources.access import EVERY_SOURCE, SourceScope
 from sources.models import SourceAccess
 from sources.services import source_access_grant
@@ -219,3 +221,23 @@ def test_a_user_of_some_sources_reads_only_their_counts(client, two_sources):
     assert (figures.failed, figures.events_failed) == (2, 1)
     figures = dashboard_figures(scope=EVERY_SOURCE, events_scope=SourceScope(every=False, ids=frozenset()))
     assert (figures.failed, figures.events_failed) == (5, 0)
+
+
+def test_truncating_a_table_forgets_its_counts_only(source):
+    documents = documents_of(source, 2, status=Document.Status.STORED, prefix="a")
+    DocumentText.objects.bulk_create([DocumentText(document=document) for document in documents])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the texts' foreign keys checked before TRUNCATE
+        cursor.execute("TRUNCATE documents_documenttext")
+
+    assert summed() == counted() == {(Kind.DOCUMENT, source.pk, "stored"): 2}
+
+
+def test_the_migration_fills_the_table_as_a_rebuild_counts_it_again():
+    fill = importlib.import_module("documents.migrations.0016_status_counts_fill")
+
+    def words(sql: str) -> list[str]:
+        return sql.split()
+
+    assert [words(sql) for sql in fill.FILL_SQL] == [words(sql) for sql in REBUILD_SQL.values()]
+    assert fill.LOCK == LOCK
