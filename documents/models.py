@@ -318,3 +318,33 @@ class DocumentText(models.Model):
 
     def __str__(self) -> str:
         return f"text of document {self.document_id}: {self.status}"
+
+
+class StatusCount(models.Model):
+    """A change in how many rows of one kind and source have one status; a row's counts are the sum
+    of its (kind, source, status) rows (documents.selectors.status_counts).
+
+    Written on PostgreSQL by triggers (migration 0018), in the transaction that changes the rows
+    they count: a statement adds its net change as new rows, so no writer waits for another on a
+    shared counter row, and `status_counts_compact` (beat) sums them back to one row per group.
+    Not written on SQLite: the embedded run counts its few rows directly.
+    """
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", "Document"  # every status
+        TEXT = "text", "Document text"  # every status, by the document's source
+        EVENT = "event", "Event"  # failed deliveries only: the other statuses are the intake's hot path
+
+    # No foreign key constraint: a trigger's insert need not lock the source's row.
+    source = models.ForeignKey(
+        Source, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16)
+    count = models.BigIntegerField()
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} of source {self.source_id}: {self.count:+d}"

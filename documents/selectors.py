@@ -18,6 +18,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     When,
 )
 from django.db.models.functions import Coalesce, Length, TruncDate
@@ -28,7 +29,15 @@ from sources.models import Source
 from webhooks.models import Delivery
 
 from .compare import DocumentSide
-from .models import Document, DocumentText, WorkItem, WorkItemHold, WorkItemVersion, newest_version_first
+from .models import (
+    Document,
+    DocumentText,
+    StatusCount,
+    WorkItem,
+    WorkItemHold,
+    WorkItemVersion,
+    newest_version_first,
+)
 
 WAITING = [Document.Status.PENDING, Document.Status.SYNCING]
 GAVE_UP = [Document.Status.FAILED, Document.Status.DEAD]
@@ -74,34 +83,76 @@ class DocumentFigures:
         return self.pending + self.syncing
 
 
-def document_figures(
-    *, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE, count_stored: bool = True
-) -> DocumentFigures:
-    """The documents' figures the dashboard and /metrics show, of the scope's sources.
+def status_counts(
+    *, scope: SourceScope = EVERY_SOURCE, events_scope: SourceScope = EVERY_SOURCE
+) -> dict[tuple[str, str], int]:
+    """How many documents and texts (of `scope`'s sources) and failed events (of `events_scope`'s)
+    have each status now: {(kind, status): count}, kinds as StatusCount.Kind, absent when 0.
 
-    Each query reads an index over the rows it counts, never every document: the statuses other
-    than stored (few) by the status index, the week's stored ones by the sync time's. Stored
-    documents are nearly all of them: counted only with `count_stored` (/metrics), else 0."""
+    On PostgreSQL one read of the counts table the triggers keep (a few rows per source and status,
+    however many rows they count); on SQLite the rows are counted."""
+    Kind = StatusCount.Kind
+    if connection.vendor != "postgresql":
+        return _status_counts_counted(scope=scope, events_scope=events_scope)
+    rows = StatusCount.objects.filter(
+        (_in_scope(scope) & Q(kind__in=[Kind.DOCUMENT, Kind.TEXT])) | (_in_scope(events_scope) & Q(kind=Kind.EVENT))
+    )
+    counts = rows.order_by().values_list("kind", "status").annotate(n=Sum("count"))
+    return {(kind, status): n for kind, status, n in counts if n}
+
+
+def _in_scope(scope: SourceScope) -> Q:
+    return Q() if scope.every else Q(source_id__in=sorted(scope.ids))
+
+
+def _status_counts_counted(*, scope: SourceScope, events_scope: SourceScope) -> dict[tuple[str, str], int]:
+    Kind = StatusCount.Kind
+    counts: dict[tuple[str, str], int] = {}
+    documents = scope.filter(Document.objects.order_by()).values_list("status").annotate(n=Count("pk"))
+    counts.update(((Kind.DOCUMENT, status), n) for status, n in documents)
+    texts = scope.filter(DocumentText.objects.order_by(), "document__source").values_list("status")
+    counts.update(((Kind.TEXT, status), n) for status, n in texts.annotate(n=Count("pk")))
+    events = events_scope.filter(Delivery.objects.filter(status=Delivery.Status.FAILED)).count()
+    if events:
+        counts[(Kind.EVENT, Delivery.Status.FAILED)] = events
+    return counts
+
+
+def document_figures(*, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE) -> DocumentFigures:
+    """The documents' figures the dashboard and /metrics show, of the scope's sources."""
+    return _document_figures(counts=status_counts(scope=scope), now=now, scope=scope)
+
+
+def _document_figures(
+    *, counts: dict[tuple[str, str], int], now: datetime | None, scope: SourceScope
+) -> DocumentFigures:
+    """The counts by status from `counts`; the oldest waiting document and the documents stored in
+    the last 7 days each from an index over the rows they read (as many as a week brings)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     documents = scope.filter(Document.objects.all()).order_by()
-    others = [status for status in Document.Status.values if status != Document.Status.STORED]
-    by_status = dict.fromkeys(Document.Status.values, 0)
-    oldest_pending_at = None
-    for row in (
-        documents.filter(status__in=others).values("status").annotate(count=Count("pk"), oldest=Min("created_at"))
-    ):
-        by_status[row["status"]] = row["count"]
-        if row["status"] in WAITING and (oldest_pending_at is None or row["oldest"] < oldest_pending_at):
-            oldest_pending_at = row["oldest"]
-    if count_stored:
-        by_status[Document.Status.STORED] = documents.filter(status=Document.Status.STORED).count()
-    week = documents.filter(status=Document.Status.STORED, synced_at__gte=_start_of_day(today - timedelta(days=6)))
-    synced = week.aggregate(today=Count("pk", filter=Q(synced_at__gte=_start_of_day(today))), week=Count("pk"))
+    by_status = {status: counts.get((StatusCount.Kind.DOCUMENT, status), 0) for status in Document.Status.values}
+    # One status at a time: the oldest of each is the first entry of its part of the (status,
+    # created_at) index, where both at once would be read along created_at from the oldest document.
+    oldest = [documents.filter(status=status).aggregate(oldest=Min("created_at"))["oldest"] for status in WAITING]
+    oldest_pending_at = min((moment for moment in oldest if moment is not None), default=None)
+    # Every source's syncs of the week, by source, the scope's summed here: the rows the week
+    # brings, along the sync time's index. Filtered by source in SQL, the planner ANDed in the
+    # source index, which grows with every document ever stored.
+    week = Document.objects.filter(
+        status=Document.Status.STORED, synced_at__gte=_start_of_day(today - timedelta(days=6))
+    ).order_by()
+    synced = [
+        (row["today"], row["week"])
+        for row in week.values("source_id").annotate(
+            today=Count("pk", filter=Q(synced_at__gte=_start_of_day(today))), week=Count("pk")
+        )
+        if scope.allows(row["source_id"])
+    ]
     return DocumentFigures(
         by_status=by_status,
-        synced_today=synced["today"],
-        synced_week=synced["week"],
+        synced_today=sum(today for today, _ in synced),
+        synced_week=sum(week for _, week in synced),
         oldest_pending_at=oldest_pending_at,
         today=today,
     )
@@ -119,24 +170,18 @@ def dashboard_figures(
     *, now: datetime | None = None, scope: SourceScope = EVERY_SOURCE, events_scope: SourceScope = EVERY_SOURCE
 ) -> DashboardFigures:
     """The dashboard's counts: the documents' figures, the texts awaiting or failing extraction (of
-    `scope`'s sources), the events waiting or failed (of `events_scope`'s), each from an index over
-    the rows it counts; no count of stored documents (the dashboard shows none)."""
-    documents = document_figures(now=now, scope=scope, count_stored=False)
-    # From the text rows' status index, not a join of the (large) texts' table.
-    texts = DocumentText.objects.filter(status__in=["awaiting", "failed"])
-    texts = scope.filter(texts, "document__source").aggregate(
-        text_awaiting=Count("pk", filter=Q(status="awaiting")), text_failed=Count("pk", filter=Q(status="failed"))
-    )
-    events = Delivery.objects.filter(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.FAILED])
-    events = events_scope.filter(events).aggregate(
-        waiting=Count("pk", filter=Q(status=Delivery.Status.ACCEPTED)),
-        failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
-    )
+    `scope`'s sources), the events waiting or failed (of `events_scope`'s). The counts by status
+    from the counts table; the events waiting (accepted, not processed yet: a backlog, not a
+    history) from the status index."""
+    counts = status_counts(scope=scope, events_scope=events_scope)
+    documents = _document_figures(counts=counts, now=now, scope=scope)
+    events_waiting = events_scope.filter(Delivery.objects.filter(status=Delivery.Status.ACCEPTED)).count()
     return DashboardFigures(
         **{field.name: getattr(documents, field.name) for field in fields(documents)},
-        **texts,
-        events_waiting=events["waiting"],
-        events_failed=events["failed"],
+        text_awaiting=counts.get((StatusCount.Kind.TEXT, DocumentText.Status.AWAITING), 0),
+        text_failed=counts.get((StatusCount.Kind.TEXT, DocumentText.Status.FAILED), 0),
+        events_waiting=events_waiting,
+        events_failed=counts.get((StatusCount.Kind.EVENT, Delivery.Status.FAILED), 0),
     )
 
 
@@ -159,9 +204,11 @@ def documents_per_day(
     today = timezone.localdate(now or timezone.now())
     first = today - timedelta(days=days - 1)
     since = _start_of_day(first)
+    # By source, the scope's summed here, as the week's syncs above (document_figures).
     rows = (
-        scope.filter(Document.objects.all())
-        .filter(Q(status=Document.Status.STORED, synced_at__gte=since) | Q(status__in=GAVE_UP, updated_at__gte=since))
+        Document.objects.filter(
+            Q(status=Document.Status.STORED, synced_at__gte=since) | Q(status__in=GAVE_UP, updated_at__gte=since)
+        )
         .annotate(
             day=TruncDate(
                 Case(
@@ -173,18 +220,23 @@ def documents_per_day(
             )
         )
         .order_by()
-        .values("day")
+        .values("day", "source_id")
         .annotate(
             synced=Count("pk", filter=Q(status=Document.Status.STORED)),
             failed=Count("pk", filter=Q(status__in=GAVE_UP)),
         )
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day: dict[date, list[int]] = {}
+    for row in rows:
+        if scope.allows(row["source_id"]):
+            counts = by_day.setdefault(row["day"], [0, 0])
+            counts[0] += row["synced"]
+            counts[1] += row["failed"]
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
-        row = by_day.get(day, {})
-        result.append(DayCount(day=day, synced=row.get("synced", 0), failed=row.get("failed", 0)))
+        synced, failed = by_day.get(day, (0, 0))
+        result.append(DayCount(day=day, synced=synced, failed=failed))
     return result
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from core.errors import RetryableError
 from core.retry import attempt_run
 
-from . import post_processing, queueing, storage, sync
+from . import post_processing, queueing, status_counts, storage, sync
 from .advance.errors import AdvanceError
 
 
@@ -32,6 +32,11 @@ def documents_requeue_stalled() -> int:
 @shared_task(acks_late=True)
 def spool_prune() -> int:
     return storage.spool_prune()
+
+
+@shared_task(acks_late=True)
+def status_counts_compact() -> int:
+    return status_counts.status_counts_compact()
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=settings.DOCUMENT_SYNC_MAX_RETRIES)

@@ -327,6 +327,8 @@ CELERY_BEAT_SCHEDULE = {
     # Does nothing unless DELIVERY_LOG_RETENTION_DAYS is set; hourly, so each run deletes about an
     # hour's worth of old rows (the first run after it is set: everything older, in batches).
     "prune-delivery-log": {"task": "webhooks.tasks.deliveries_prune", "schedule": 3600.0, "options": {"expires": 3600}},
+    # The dashboard sums the counts table's rows: as many as the status changes since this ran.
+    "compact-status-counts": {"task": "documents.tasks.status_counts_compact", "schedule": 30.0},
     # Each source's own interval decides; this only looks every minute for sources that are due.
     "reconcile-due-sources": {"task": "documents.tasks.sources_reconcile_due", "schedule": 60.0},
     "requeue-stalled-post-processing": {

@@ -126,6 +126,7 @@ def test_embedded_defaults_sync_a_webhook_to_the_filesystem(embedded_env, tmp_pa
             timeout=5,
         )
         assert "Site administration" in logged_in.text
+        assert 'data-figure="failed">0<' in logged_in.text  # the dashboard's counts, counted on SQLite
     finally:
         os.killpg(run.pid, signal.SIGINT)
         try:
