@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, Max, Min, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -106,10 +106,21 @@ class EstimatedCountPaginator(Paginator):
     every row on each page load grows with the table, the estimate does not.
 
     Of an estimated list, the pages up to PAGED_ROWS_MAX rows are served (`pages_limited`); a
-    later page number shows the last of them."""
+    later page number shows the last of them.
+
+    With `dates_field` (the list's date hierarchy), a list that is counted has the first and last
+    dates of that field read in the same pass as its count, into `dates` ({"first": ..., "last": ...}):
+    its date hierarchy needs no read of its own (core/templatetags/date_range_hierarchy.py)."""
 
     estimated = False
     paged_rows_max = PAGED_ROWS_MAX
+
+    def __init__(
+        self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, dates_field: str | None = None
+    ):
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.dates_field = dates_field
+        self.dates: dict | None = None
 
     @cached_property
     def count(self) -> int:
@@ -118,6 +129,12 @@ class EstimatedCountPaginator(Paginator):
             if estimate is not None and estimate > COUNT_ESTIMATED_OVER:
                 self.estimated = True
                 return estimate
+            if self.dates_field:
+                found = self.object_list.aggregate(
+                    count=Count("*"), first=Min(self.dates_field), last=Max(self.dates_field)
+                )
+                self.dates = {"first": found["first"], "last": found["last"]}
+                return found["count"]
         return super().count
 
     @cached_property
@@ -144,6 +161,9 @@ class EstimatedCountMixin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, dates_field=self.date_hierarchy)
 
 
 class KeysFirstPaginator(EstimatedCountPaginator):
@@ -172,8 +192,9 @@ class KeysFirstPaginator(EstimatedCountPaginator):
         page_number: int = 1,
         estimated_count: int | None = None,
         paged_max: int | None = None,
+        dates_field: str | None = None,
     ):
-        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page, dates_field=dates_field)
         self.rows = rows
         self.page_counts = page_counts
         self.page_number = page_number

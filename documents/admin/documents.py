@@ -176,6 +176,7 @@ class DocumentAdmin(
             page_number=page_number,
             estimated_count=estimated,
             paged_max=settings.SEARCH_RANKED_MATCHES,
+            dates_field=self.date_hierarchy,
         )
 
     def get_urls(self):

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 import core.admin
 from documents.models import Document
@@ -87,6 +88,46 @@ def test_the_date_hierarchy_offers_every_year_between_the_first_and_last_without
     listed = months.content.decode()
     offered = [month for month in range(1, 13) if f"created_at__month={month}&" in listed]
     assert offered == [3, 4, 5, 6, 7]  # from the first to the last of the year's, April and May holding none
+
+
+def _created(document: Document, when: datetime, **fields) -> None:
+    Document.objects.filter(pk=document.pk).update(created_at=timezone.make_aware(when), **fields)
+
+
+def test_a_counted_list_filtered_by_another_date_offers_its_own_rows_dates_read_with_its_count(admin_client, source):
+    # Created long ago, synced this week (a late retry): the only row the filter finds.
+    late = document_make(source, document_id="late", name="Late")
+    _created(late, datetime(2023, 5, 2, 12), synced_at=timezone.now())
+    early = document_make(source, document_id="early", name="Early")
+    _created(early, datetime(2025, 7, 9, 12), synced_at=timezone.make_aware(datetime(2025, 7, 9, 13)))
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    url = reverse("admin:documents_document_changelist") + "?" + urlencode({"synced_at__gte": str(today)})
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url).content.decode()
+
+    assert "created_at__day=2" in page and "created_at__year=2025" not in page  # May 2, 2023: its own day
+    bounds = [q["sql"] for q in queries if "MIN(" in q["sql"] and "created_at" in q["sql"]]
+    # Read with the list's count, from the rows the filter finds: not from the ends of the date's index.
+    assert len(bounds) == 1 and "COUNT(" in bounds[0] and "synced_at" in bounds[0]
+
+
+def test_a_long_filtered_list_offers_the_dates_of_every_row_the_user_sees_within_the_one_chosen(
+    admin_client, source, monkeypatch
+):
+    _created(document_make(source, document_id="old", name="Old"), datetime(2023, 5, 2, 12))
+    _created(document_make(source, document_id="new", name="New"), datetime(2025, 7, 9, 12))
+    _created(document_make(source, document_id="failed", status=Document.Status.FAILED), datetime(2024, 3, 1, 12))
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)  # every list is "long": its length estimated
+    url = reverse("admin:documents_document_changelist") + "?status__exact=failed"
+
+    years = admin_client.get(url).content.decode()
+    months = admin_client.get(url + "&created_at__year=2025").content.decode()
+
+    # The failed document is of 2024; the years of every document are offered (2023 and 2025 list none).
+    assert all(f"created_at__year={year}" in years for year in (2023, 2024, 2025))
+    offered = [month for month in range(1, 13) if f"created_at__month={month}&" in months]
+    assert offered == [1, 2, 3, 4, 5, 6, 7]  # within 2025, up to the last document's month
 
 
 def test_the_delivery_log_date_hierarchy_and_event_types_read_no_distinct_values(admin_client, source):
