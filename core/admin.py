@@ -1,6 +1,7 @@
 """Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only
 admins, and AdminGuardsMixin, which every ModelAdmin takes first among its bases."""
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,14 +9,14 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
-from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Max, Min, QuerySet, Window
+from django.db.models import Count, Max, Min, OrderBy, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -232,6 +233,37 @@ class KeysFirstPaginator(EstimatedCountPaginator):
             keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         by_key = self.rows.in_bulk(keys)
         return self._get_page([by_key[key] for key in keys if key in by_key], number, self)
+
+
+class SortKeyFollowsColumnMixin:
+    """A ModelAdmin whose list, sorted by one column, breaks its ties by the key in that column's
+    direction: Django breaks them by the key descending whichever way the column is sorted, an order
+    an index on (column, id) serves one way only (the other sorts every row of the column's first
+    value). Each sortable column of such a list has that index."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return changelist_sort_key_follows_column(super().get_changelist(request, **kwargs))
+
+
+@functools.cache
+def changelist_sort_key_follows_column(changelist: type[ChangeList]) -> type[ChangeList]:
+    """`changelist` (Django's ChangeList or an admin's own), its sort by a column tied by the key in
+    the column's direction."""
+
+    class SortKeyFollowsColumn(changelist):
+        def get_ordering(self, request: HttpRequest, queryset):
+            ordering = super().get_ordering(request, queryset)
+            if self.params.get(ORDER_VAR) and len(ordering) == 2 and ordering[1] == "-pk":
+                column = ordering[0]
+                if isinstance(column, str):
+                    ascending = not column.startswith("-")
+                else:
+                    ascending = isinstance(column, OrderBy) and not column.descending
+                if ascending:
+                    return [column, "pk"]
+            return ordering
+
+    return SortKeyFollowsColumn
 
 
 # Guards every admin takes ------------------------------------------------------------------

@@ -20,6 +20,7 @@ from core.admin import (
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
+    SortKeyFollowsColumnMixin,
     compact_datetime,
     model_permission,
     preformatted,
@@ -76,6 +77,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 class DocumentAdmin(
     SearchRecordedMixin,
     SourceGuardsMixin,
+    SortKeyFollowsColumnMixin,
     DocumentTextSearchMixin,
     DocumentColumnsMixin,
     RetryPermissionMixin,
