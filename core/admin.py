@@ -13,10 +13,10 @@ from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Max, Min, OrderBy, QuerySet, Window
+from django.db.models import Count, Max, Min, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -236,10 +236,10 @@ class KeysFirstPaginator(EstimatedCountPaginator):
 
 
 class SortKeyFollowsColumnMixin:
-    """A ModelAdmin whose list, sorted by one column, breaks its ties by the key in that column's
-    direction: Django breaks them by the key descending whichever way the column is sorted, an order
-    an index on (column, id) serves one way only (the other sorts every row of the column's first
-    value). Each sortable column of such a list has that index."""
+    """A ModelAdmin whose list, sorted by one of its own columns, breaks ties by the key in that
+    column's direction: Django breaks them by the key descending whichever way the column is sorted,
+    an order an index on (column, id) serves one way only (the other sorts every row of the column's
+    first value). Each sortable column of such a list has that index."""
 
     def get_changelist(self, request: HttpRequest, **kwargs):
         return changelist_sort_key_follows_column(super().get_changelist(request, **kwargs))
@@ -247,21 +247,22 @@ class SortKeyFollowsColumnMixin:
 
 @functools.cache
 def changelist_sort_key_follows_column(changelist: type[ChangeList]) -> type[ChangeList]:
-    """`changelist` (Django's ChangeList or an admin's own), its sort by a column tied by the key in
-    the column's direction."""
+    """`changelist` (Django's ChangeList or an admin's own), its sort by a column of the model's own
+    (not a relation, which sorts by the related model's order) tied by the key in its direction."""
 
     class SortKeyFollowsColumn(changelist):
         def get_ordering(self, request: HttpRequest, queryset):
             ordering = super().get_ordering(request, queryset)
-            if self.params.get(ORDER_VAR) and len(ordering) == 2 and ordering[1] == "-pk":
-                column = ordering[0]
-                if isinstance(column, str):
-                    ascending = not column.startswith("-")
-                else:
-                    ascending = isinstance(column, OrderBy) and not column.descending
-                if ascending:
-                    return [column, "pk"]
-            return ordering
+            if not self.params.get(ORDER_VAR) or len(ordering) != 2 or ordering[1] != "-pk":
+                return ordering
+            column = ordering[0]
+            if not isinstance(column, str) or column.startswith("-"):
+                return ordering
+            try:
+                field = self.lookup_opts.get_field(column)
+            except FieldDoesNotExist:
+                return ordering
+            return ordering if field.is_relation else [column, "pk"]
 
     return SortKeyFollowsColumn
 

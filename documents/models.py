@@ -26,8 +26,15 @@ class WorkItem(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         constraints = [models.UniqueConstraint(fields=["source", "advance_id"], name="one_work_item_per_source_and_id")]
-        # The list's order (the admin adds the key): its first page read from the index, not sorted.
-        indexes = [models.Index(fields=["updated_at", "id"], name="work_item_updated")]
+        indexes = [
+            # The list's order (the admin adds the key): its first page read from the index, not sorted.
+            models.Index(fields=["updated_at", "id"], name="work_item_updated"),
+            # The list sorted by each of its columns (tied by the key in the column's direction:
+            # core.admin.SortKeyFollowsColumnMixin), read in order from an index, not sorted whole.
+            models.Index(fields=["name", "id"], name="work_item_sort_name"),
+            models.Index(fields=["advance_id", "id"], name="work_item_sort_advance_id"),
+            models.Index(fields=["legal_hold", "id"], name="work_item_sort_legal_hold"),
+        ]
         permissions = [("hold_workitem", "Can put and lift a legal hold on a work item")]
 
     def __str__(self) -> str:

@@ -85,7 +85,14 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(
+    SearchRecordedMixin,
+    SourceGuardsMixin,
+    SortKeyFollowsColumnMixin,
+    EstimatedCountMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]

@@ -1,5 +1,6 @@
-"""Indexes in the order of each sortable column of the documents' and versions' lists (and each of
-the versions' filters), built without locking writes on PostgreSQL (CREATE INDEX CONCURRENTLY)."""
+"""Indexes in the order of each sortable column of the documents', work items' and versions' lists
+(and each of the versions' filters), built without locking writes on PostgreSQL (CREATE INDEX
+CONCURRENTLY)."""
 
 from django.db import migrations, models
 
@@ -23,6 +24,15 @@ class Migration(migrations.Migration):
         ),
         AddIndexWithoutLocking(
             model_name="document", index=models.Index(fields=["status", "id"], name="document_sort_status")
+        ),
+        AddIndexWithoutLocking(
+            model_name="workitem", index=models.Index(fields=["name", "id"], name="work_item_sort_name")
+        ),
+        AddIndexWithoutLocking(
+            model_name="workitem", index=models.Index(fields=["advance_id", "id"], name="work_item_sort_advance_id")
+        ),
+        AddIndexWithoutLocking(
+            model_name="workitem", index=models.Index(fields=["legal_hold", "id"], name="work_item_sort_legal_hold")
         ),
         AddIndexWithoutLocking(
             model_name="workitemversion",

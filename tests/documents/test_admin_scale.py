@@ -182,6 +182,9 @@ def test_counts_per_row_are_right_and_made_for_the_page_only(admin_client, sourc
                 "version_sort_login",
                 "version_sort_post_processing",
                 "version_sort_recorded_by",
+                "work_item_sort_advance_id",
+                "work_item_sort_legal_hold",
+                "work_item_sort_name",
             ],
         ),
     ],
@@ -238,13 +241,17 @@ def test_a_long_list_serves_its_first_pages_and_a_deeper_page_number_shows_the_l
     assert "the first 2 pages are listed" in page and "about 5 deliveries" in page
 
 
-SORTED_BY_AN_INDEX = [
-    ("admin:documents_document_changelist", column)
-    for column in ("document_name", "type_display", "size_display", "status_badge")
-] + [
-    ("admin:documents_workitemversion_changelist", column)
-    for column in ("advance_id", "completed_at", "created_by_login", "recorded_by", "post_processing_badge")
-]
+SORTED_BY_AN_INDEX = (
+    [
+        ("admin:documents_document_changelist", column)
+        for column in ("document_name", "type_display", "size_display", "status_badge")
+    ]
+    + [("admin:documents_workitem_changelist", column) for column in ("name", "advance_id", "legal_hold", "updated_at")]
+    + [
+        ("admin:documents_workitemversion_changelist", column)
+        for column in ("advance_id", "completed_at", "created_by_login", "recorded_by", "post_processing_badge")
+    ]
+)
 
 
 @pytest.mark.parametrize(("changelist", "column"), SORTED_BY_AN_INDEX)
@@ -276,3 +283,15 @@ def test_a_list_sorted_by_a_column_breaks_ties_by_the_key_in_the_columns_directi
 
     assert [d.pk for d in ascending] == [failed.pk, first.pk, second.pk]
     assert [d.pk for d in descending] == [second.pk, first.pk, failed.pk]
+
+
+def test_a_list_sorted_by_a_relation_keeps_djangos_order(admin_client, source):
+    # The column sorts by the related model's own order (a work item's, newest first): not the
+    # model's own column, whose direction the key could follow.
+    versions = [document_make(source, version_id=f"v-{n}", document_id=f"d-{n}").version for n in range(2)]
+    url = reverse("admin:documents_workitemversion_changelist")
+    number = admin_client.get(url).context["cl"].list_display.index("work_item")
+
+    listed = admin_client.get(f"{url}?o={number}").context["cl"].result_list
+
+    assert [v.pk for v in listed] == [versions[1].pk, versions[0].pk]  # one work item: by the key, descending
