@@ -119,6 +119,12 @@ class WorkItemAdmin(
     def get_queryset(self, request: HttpRequest):
         return selectors.work_items_with_version_count(super().get_queryset(request))
 
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # The page's keys first: the rows a deep page skips carry neither the source nor a count of
+        # versions (computed for the page's rows only).
+        rows = selectors.work_items_with_version_count(WorkItem.objects.select_related(*self.list_select_related))
+        return KeysFirstPaginator(queryset, per_page, orphans, allow_empty_first_page, rows=rows)
+
     def has_hold_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.hold_workitem")
 

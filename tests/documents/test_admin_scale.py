@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 import core.admin
-from documents.models import Document
+from documents.models import Document, WorkItem, WorkItemVersion
 from tests.factories import delivery_make, document_make
 from webhooks.models import Delivery
 
@@ -161,6 +161,22 @@ def test_counts_per_row_are_right_and_made_for_the_page_only(admin_client, sourc
     assert sorted(v.document_count for v in versions.context["cl"].result_list) == [1, 2]
     assert [w.version_count for w in items.context["cl"].result_list] == [2]
     assert 'class="sortable column-document_count' not in versions.content.decode()  # counting all to sort
+
+
+@pytest.mark.parametrize("model", [WorkItem, WorkItemVersion])
+def test_a_deep_page_counts_per_row_for_its_own_rows_only(admin_client, source, monkeypatch, model):
+    for n in range(3):
+        document_make(source, work_item_id=f"wi-{n}", version_id=f"v-{n}", document_id=f"d-{n}")
+    monkeypatch.setattr(admin.site.get_model_admin(model), "list_per_page", 1)
+    changelist = f"admin:documents_{model._meta.model_name}_changelist"
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse(changelist) + "?p=3")
+
+    assert len(page.context["cl"].result_list) == 1
+    counting = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "GROUP BY" in q["sql"]]
+    # The page's rows read by their keys, with their counts; the rows skipped to reach them are keys only.
+    assert counting and all("OFFSET" not in sql for sql in counting)
 
 
 @pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY refuses to run in a transaction
