@@ -29,7 +29,8 @@ class _DatesInRange:
     - a long list (its length estimated): the ends of the date's index over every row the user may
       see (the list without its filters), within the year, month or day chosen in the hierarchy;
       its rows lie between them;
-    - otherwise (a searched list, a paginator that does not read them): the list's own, as Django's.
+    - otherwise (a list counted another way, such as a ranked search's, or a searched list whose
+      length is estimated): the list's own, as Django's.
     """
 
     def __init__(self, changelist):
