@@ -164,7 +164,9 @@ class EstimatedCountMixin:
     show_full_result_count = False
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, dates_field=self.date_hierarchy)
+        # The history page pages its log entries here too: they have no such date.
+        dates_field = self.date_hierarchy if queryset.model is self.model else None
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, dates_field=dates_field)
 
 
 class KeysFirstPaginator(EstimatedCountPaginator):

@@ -159,6 +159,8 @@ class DocumentAdmin(
         return super().get_queryset(request).select_related(*self.list_select_related)
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         rows = Document.objects.select_related(*self.list_select_related)
         try:
             page_number = int(request.GET.get(PAGE_VAR, 1))

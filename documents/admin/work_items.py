@@ -120,6 +120,8 @@ class WorkItemAdmin(
         return selectors.work_items_with_version_count(super().get_queryset(request))
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         # The page's keys first: the rows a deep page skips carry neither the source nor a count of
         # versions (computed for the page's rows only).
         rows = selectors.work_items_with_version_count(WorkItem.objects.select_related(*self.list_select_related))
@@ -377,6 +379,8 @@ class WorkItemVersionAdmin(
         return selectors.versions_with_document_count(super().get_queryset(request))
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         # The page's keys first: the rows a deep page skips, and a sort, carry neither the work
         # item nor a count of documents (computed for the page's rows only).
         rows = selectors.versions_with_document_count(WorkItemVersion.objects.select_related(*self.list_select_related))

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.core.management import call_command
 from django.db import connection
@@ -311,3 +313,25 @@ def test_a_list_sorted_by_a_relation_keeps_djangos_order(admin_client, source):
     listed = admin_client.get(f"{url}?o={number}").context["cl"].result_list
 
     assert [v.pk for v in listed] == [versions[1].pk, versions[0].pk]  # one work item: by the key, descending
+
+
+@pytest.mark.parametrize("model", [Document, WorkItem, WorkItemVersion, Delivery])
+def test_a_history_page_lists_its_log_entries_not_rows_of_the_list(admin_client, admin_user, source, model):
+    document = document_make(source)
+    row = {Document: document, WorkItem: document.version.work_item, WorkItemVersion: document.version}.get(
+        model
+    ) or delivery_make(source, event_id="evt-1")
+    LogEntry.objects.create(
+        user=admin_user,
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=str(row.pk),
+        object_repr=str(row),
+        action_flag=CHANGE,
+        change_message="Checked by hand",
+    )
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_history", args=[row.pk])
+
+    response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert [entry.change_message for entry in response.context["action_list"]] == ["Checked by hand"]
