@@ -1,6 +1,7 @@
 """Admin helpers every app's admin uses: status badges, preformatted text, compact times, read-only
 admins, and AdminGuardsMixin, which every ModelAdmin takes first among its bases."""
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,14 +9,14 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
-from django.contrib.admin.views.main import SEARCH_VAR
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, Max, Min, QuerySet, Window
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -106,10 +107,21 @@ class EstimatedCountPaginator(Paginator):
     every row on each page load grows with the table, the estimate does not.
 
     Of an estimated list, the pages up to PAGED_ROWS_MAX rows are served (`pages_limited`); a
-    later page number shows the last of them."""
+    later page number shows the last of them.
+
+    With `dates_field` (the list's date hierarchy), a list that is counted has the first and last
+    dates of that field read in the same pass as its count, into `dates` ({"first": ..., "last": ...}):
+    its date hierarchy needs no read of its own (core/templatetags/date_range_hierarchy.py)."""
 
     estimated = False
     paged_rows_max = PAGED_ROWS_MAX
+
+    def __init__(
+        self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, dates_field: str | None = None
+    ):
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.dates_field = dates_field
+        self.dates: dict | None = None
 
     @cached_property
     def count(self) -> int:
@@ -118,6 +130,12 @@ class EstimatedCountPaginator(Paginator):
             if estimate is not None and estimate > COUNT_ESTIMATED_OVER:
                 self.estimated = True
                 return estimate
+            if self.dates_field:
+                found = self.object_list.aggregate(
+                    count=Count("*"), first=Min(self.dates_field), last=Max(self.dates_field)
+                )
+                self.dates = {"first": found["first"], "last": found["last"]}
+                return found["count"]
         return super().count
 
     @cached_property
@@ -144,6 +162,11 @@ class EstimatedCountMixin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # The history page pages its log entries here too: they have no such date.
+        dates_field = self.date_hierarchy if queryset.model is self.model else None
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, dates_field=dates_field)
 
 
 class KeysFirstPaginator(EstimatedCountPaginator):
@@ -172,8 +195,9 @@ class KeysFirstPaginator(EstimatedCountPaginator):
         page_number: int = 1,
         estimated_count: int | None = None,
         paged_max: int | None = None,
+        dates_field: str | None = None,
     ):
-        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page, dates_field=dates_field)
         self.rows = rows
         self.page_counts = page_counts
         self.page_number = page_number
@@ -211,6 +235,38 @@ class KeysFirstPaginator(EstimatedCountPaginator):
             keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         by_key = self.rows.in_bulk(keys)
         return self._get_page([by_key[key] for key in keys if key in by_key], number, self)
+
+
+class SortKeyFollowsColumnMixin:
+    """A ModelAdmin whose list, sorted by one of its own columns, breaks ties by the key in that
+    column's direction: Django breaks them by the key descending whichever way the column is sorted,
+    an order an index on (column, id) serves one way only (the other sorts every row of the column's
+    first value). Each sortable column of such a list has that index."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        return changelist_sort_key_follows_column(super().get_changelist(request, **kwargs))
+
+
+@functools.cache
+def changelist_sort_key_follows_column(changelist: type[ChangeList]) -> type[ChangeList]:
+    """`changelist` (Django's ChangeList or an admin's own), its sort by a column of the model's own
+    (not a relation, which sorts by the related model's order) tied by the key in its direction."""
+
+    class SortKeyFollowsColumn(changelist):
+        def get_ordering(self, request: HttpRequest, queryset):
+            ordering = super().get_ordering(request, queryset)
+            if not self.params.get(ORDER_VAR) or len(ordering) != 2 or ordering[1] != "-pk":
+                return ordering
+            column = ordering[0]
+            if not isinstance(column, str) or column.startswith("-"):
+                return ordering
+            try:
+                field = self.lookup_opts.get_field(column)
+            except FieldDoesNotExist:
+                return ordering
+            return ordering if field.is_relation else [column, "pk"]
+
+    return SortKeyFollowsColumn
 
 
 # Guards every admin takes ------------------------------------------------------------------

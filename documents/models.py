@@ -31,6 +31,11 @@ class WorkItem(models.Model):
             models.Index(fields=["updated_at", "id"], name="work_item_updated"),
             # The held few, found without reading every work item (pruning's keep rule, readiness).
             models.Index(fields=["id"], condition=models.Q(legal_hold=True), name="work_item_held"),
+            # The list sorted by each of its columns (tied by the key in the column's direction:
+            # core.admin.SortKeyFollowsColumnMixin), read in order from an index, not sorted whole.
+            models.Index(fields=["name", "id"], name="work_item_sort_name"),
+            models.Index(fields=["advance_id", "id"], name="work_item_sort_advance_id"),
+            models.Index(fields=["legal_hold", "id"], name="work_item_sort_legal_hold"),
         ]
         permissions = [("hold_workitem", "Can put and lift a legal hold on a work item")]
 
@@ -113,7 +118,18 @@ class WorkItemVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["work_item", "advance_id"], name="one_version_per_work_item_and_id")
         ]
-        indexes = [models.Index(fields=["created_at", "id"], name="version_created")]  # the list's order
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="version_created"),  # the list's order
+            # The list sorted by each of its columns (tied by the key in the column's direction:
+            # core.admin.SortKeyFollowsColumnMixin), and filtered by each of its filters, read in order
+            # from an index and counted from it, not sorted or scanned whole.
+            models.Index(fields=["advance_id", "id"], name="version_sort_advance_id"),
+            models.Index(fields=["completed_at", "id"], name="version_sort_completed"),
+            models.Index(fields=["created_by_login", "id"], name="version_sort_login"),
+            models.Index(fields=["recorded_by", "id"], name="version_sort_recorded_by"),
+            models.Index(fields=["post_processing_status", "id"], name="version_sort_post_processing"),
+            models.Index(fields=["documents_from", "id"], name="version_documents_from"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.work_item} / {self.advance_id}"
@@ -195,6 +211,12 @@ class Document(models.Model):
             ),
             # The retained ones' versions, found without reading every document (pruning's keep rule).
             models.Index(fields=["version"], condition=models.Q(retain_until__isnull=False), name="document_retained"),
+            # The list sorted by name, type, size or status (tied by the key in the column's
+            # direction: core.admin.SortKeyFollowsColumnMixin), read in order from an index, not sorted whole.
+            models.Index(fields=["name", "id"], name="document_sort_name"),
+            models.Index(fields=["content_type", "id"], name="document_sort_type"),
+            models.Index(fields=["size", "id"], name="document_sort_size"),
+            models.Index(fields=["status", "id"], name="document_sort_status"),
         ]
 
     def __str__(self) -> str:

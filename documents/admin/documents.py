@@ -20,6 +20,7 @@ from core.admin import (
     KeysFirstPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
+    SortKeyFollowsColumnMixin,
     compact_datetime,
     model_permission,
     preformatted,
@@ -76,6 +77,7 @@ class DocumentAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 class DocumentAdmin(
     SearchRecordedMixin,
     SourceGuardsMixin,
+    SortKeyFollowsColumnMixin,
     DocumentTextSearchMixin,
     DocumentColumnsMixin,
     RetryPermissionMixin,
@@ -157,6 +159,8 @@ class DocumentAdmin(
         return super().get_queryset(request).select_related(*self.list_select_related)
 
     def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         rows = Document.objects.select_related(*self.list_select_related)
         try:
             page_number = int(request.GET.get(PAGE_VAR, 1))
@@ -176,6 +180,7 @@ class DocumentAdmin(
             page_number=page_number,
             estimated_count=estimated,
             paged_max=settings.SEARCH_RANKED_MATCHES,
+            dates_field=self.date_hierarchy,
         )
 
     def get_urls(self):

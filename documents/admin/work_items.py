@@ -15,7 +15,14 @@ from django.utils.http import urlencode
 from audit.admin import SearchRecordedMixin
 from audit.models import AccessRecord
 from audit.services import access_recorded
-from core.admin import EstimatedCountMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, status_badge
+from core.admin import (
+    EstimatedCountMixin,
+    KeysFirstPaginator,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    SortKeyFollowsColumnMixin,
+    status_badge,
+)
 from sources.admin_guards import SourceGuardsMixin
 
 from .. import selectors
@@ -78,7 +85,14 @@ class HoldForm(forms.Form):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkItemAdmin(
+    SearchRecordedMixin,
+    SourceGuardsMixin,
+    SortKeyFollowsColumnMixin,
+    EstimatedCountMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     list_display = ["name", "advance_id", "source", "version_count", "legal_hold", "updated_at"]
     list_display_links = ["name", "advance_id"]
     list_filter = ["source", "legal_hold"]
@@ -104,6 +118,14 @@ class WorkItemAdmin(SearchRecordedMixin, SourceGuardsMixin, EstimatedCountMixin,
 
     def get_queryset(self, request: HttpRequest):
         return selectors.work_items_with_version_count(super().get_queryset(request))
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        # The page's keys first: the rows a deep page skips carry neither the source nor a count of
+        # versions (computed for the page's rows only).
+        rows = selectors.work_items_with_version_count(WorkItem.objects.select_related(*self.list_select_related))
+        return KeysFirstPaginator(queryset, per_page, orphans, allow_empty_first_page, rows=rows)
 
     def has_hold_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.hold_workitem")
@@ -313,7 +335,12 @@ POST_PROCESSING_TONES = {
 
 @admin.register(WorkItemVersion)
 class WorkItemVersionAdmin(
-    SourceGuardsMixin, EstimatedCountMixin, RetryPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    SourceGuardsMixin,
+    SortKeyFollowsColumnMixin,
+    EstimatedCountMixin,
+    RetryPermissionMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     source_path = "work_item__source"
     list_display = [
@@ -350,6 +377,14 @@ class WorkItemVersionAdmin(
 
     def get_queryset(self, request: HttpRequest):
         return selectors.versions_with_document_count(super().get_queryset(request))
+
+    def get_paginator(self, request: HttpRequest, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if queryset.model is not self.model:  # the history page's log entries
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        # The page's keys first: the rows a deep page skips, and a sort, carry neither the work
+        # item nor a count of documents (computed for the page's rows only).
+        rows = selectors.versions_with_document_count(WorkItemVersion.objects.select_related(*self.list_select_related))
+        return KeysFirstPaginator(queryset, per_page, orphans, allow_empty_first_page, rows=rows)
 
     # Not sortable: sorting by it counts the documents of every version of the list.
     @admin.display(description="documents")

@@ -10,15 +10,18 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 import core.admin
-from documents.models import Document
+from documents.models import Document, WorkItem, WorkItemVersion
 from tests.factories import delivery_make, document_make
 from webhooks.models import Delivery
 
@@ -89,6 +92,46 @@ def test_the_date_hierarchy_offers_every_year_between_the_first_and_last_without
     assert offered == [3, 4, 5, 6, 7]  # from the first to the last of the year's, April and May holding none
 
 
+def _created(document: Document, when: datetime, **fields) -> None:
+    Document.objects.filter(pk=document.pk).update(created_at=timezone.make_aware(when), **fields)
+
+
+def test_a_counted_list_filtered_by_another_date_offers_its_own_rows_dates_read_with_its_count(admin_client, source):
+    # Created long ago, synced this week (a late retry): the only row the filter finds.
+    late = document_make(source, document_id="late", name="Late")
+    _created(late, datetime(2023, 5, 2, 12), synced_at=timezone.now())
+    early = document_make(source, document_id="early", name="Early")
+    _created(early, datetime(2025, 7, 9, 12), synced_at=timezone.make_aware(datetime(2025, 7, 9, 13)))
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    url = reverse("admin:documents_document_changelist") + "?" + urlencode({"synced_at__gte": str(today)})
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url).content.decode()
+
+    assert "created_at__day=2" in page and "created_at__year=2025" not in page  # May 2, 2023: its own day
+    bounds = [q["sql"] for q in queries if "MIN(" in q["sql"] and "created_at" in q["sql"]]
+    # Read with the list's count, from the rows the filter finds: not from the ends of the date's index.
+    assert len(bounds) == 1 and "COUNT(" in bounds[0] and "synced_at" in bounds[0]
+
+
+def test_a_long_filtered_list_offers_the_dates_of_every_row_the_user_sees_within_the_one_chosen(
+    admin_client, source, monkeypatch
+):
+    _created(document_make(source, document_id="old", name="Old"), datetime(2023, 5, 2, 12))
+    _created(document_make(source, document_id="new", name="New"), datetime(2025, 7, 9, 12))
+    _created(document_make(source, document_id="failed", status=Document.Status.FAILED), datetime(2024, 3, 1, 12))
+    monkeypatch.setattr(core.admin, "COUNT_ESTIMATED_OVER", 0)  # every list is "long": its length estimated
+    url = reverse("admin:documents_document_changelist") + "?status__exact=failed"
+
+    years = admin_client.get(url).content.decode()
+    months = admin_client.get(url + "&created_at__year=2025").content.decode()
+
+    # The failed document is of 2024; the years of every document are offered (2023 and 2025 list none).
+    assert all(f"created_at__year={year}" in years for year in (2023, 2024, 2025))
+    offered = [month for month in range(1, 13) if f"created_at__month={month}&" in months]
+    assert offered == [1, 2, 3, 4, 5, 6, 7]  # within 2025, up to the last document's month
+
+
 def test_the_delivery_log_date_hierarchy_and_event_types_read_no_distinct_values(admin_client, source):
     delivery_make(source, event_id="a", age=timedelta(days=400))
     delivery_make(source, event_id="b")
@@ -122,12 +165,46 @@ def test_counts_per_row_are_right_and_made_for_the_page_only(admin_client, sourc
     assert 'class="sortable column-document_count' not in versions.content.decode()  # counting all to sort
 
 
+@pytest.mark.parametrize("model", [WorkItem, WorkItemVersion])
+def test_a_deep_page_counts_per_row_for_its_own_rows_only(admin_client, source, monkeypatch, model):
+    for n in range(3):
+        document_make(source, work_item_id=f"wi-{n}", version_id=f"v-{n}", document_id=f"d-{n}")
+    monkeypatch.setattr(admin.site.get_model_admin(model), "list_per_page", 1)
+    changelist = f"admin:documents_{model._meta.model_name}_changelist"
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse(changelist) + "?p=3")
+
+    assert len(page.context["cl"].result_list) == 1
+    counting = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "GROUP BY" in q["sql"]]
+    # The page's rows read by their keys, with their counts; the rows skipped to reach them are keys only.
+    assert counting and all("OFFSET" not in sql for sql in counting)
+
+
 @pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY refuses to run in a transaction
 @pytest.mark.parametrize(
     ("name", "indexes"),
     [
         ("0012_list_order_indexes", ["version_created", "work_item_updated"]),
         ("0013_dashboard_indexes", ["document_gave_up", "document_status_created"]),
+        (
+            "0020_list_sort_indexes",
+            [
+                "document_sort_name",
+                "document_sort_size",
+                "document_sort_status",
+                "document_sort_type",
+                "version_documents_from",
+                "version_sort_advance_id",
+                "version_sort_completed",
+                "version_sort_login",
+                "version_sort_post_processing",
+                "version_sort_recorded_by",
+                "work_item_sort_advance_id",
+                "work_item_sort_legal_hold",
+                "work_item_sort_name",
+            ],
+        ),
     ],
 )
 def test_new_indexes_are_built_concurrently_on_postgresql(name, indexes):
@@ -180,3 +257,81 @@ def test_a_long_list_serves_its_first_pages_and_a_deeper_page_number_shows_the_l
     assert [d.event_id for d in last.context["cl"].result_list] == ["evt-3"]
     page = deep.content.decode()
     assert "the first 2 pages are listed" in page and "about 5 deliveries" in page
+
+
+SORTED_BY_AN_INDEX = (
+    [
+        ("admin:documents_document_changelist", column)
+        for column in ("document_name", "type_display", "size_display", "status_badge")
+    ]
+    + [("admin:documents_workitem_changelist", column) for column in ("name", "advance_id", "legal_hold", "updated_at")]
+    + [
+        ("admin:documents_workitemversion_changelist", column)
+        for column in ("advance_id", "completed_at", "created_by_login", "recorded_by", "post_processing_badge")
+    ]
+)
+
+
+@pytest.mark.parametrize(("changelist", "column"), SORTED_BY_AN_INDEX)
+@pytest.mark.parametrize("direction", ["", "-"])
+def test_a_list_sorted_by_a_column_either_way_is_read_in_order_from_an_index(
+    admin_client, source, changelist, column, direction
+):
+    document_make(source)
+    url = reverse(changelist)
+    number = admin_client.get(url).context["cl"].list_display.index(column)
+
+    keys = admin_client.get(f"{url}?o={direction}{number}").context["cl"].queryset.values_list("pk", flat=True)[:100]
+    with connection.cursor() as cursor:  # the test's transaction: undone after it
+        for method in ("sort", "incremental_sort", "seqscan", "bitmapscan"):
+            cursor.execute(f"SET LOCAL enable_{method} = off")  # discouraged: taken only where no index serves
+        plan = keys.explain()
+
+    assert "Index" in plan and "Sort" not in plan, plan
+
+
+def test_a_list_sorted_by_a_column_breaks_ties_by_the_key_in_the_columns_direction(admin_client, source):
+    first, second = document_make(source, document_id="a"), document_make(source, document_id="b")
+    failed = document_make(source, document_id="c", status=Document.Status.FAILED)
+    url = reverse("admin:documents_document_changelist")
+    number = admin_client.get(url).context["cl"].list_display.index("status_badge")
+
+    ascending = admin_client.get(f"{url}?o={number}").context["cl"].result_list
+    descending = admin_client.get(f"{url}?o=-{number}").context["cl"].result_list
+
+    assert [d.pk for d in ascending] == [failed.pk, first.pk, second.pk]
+    assert [d.pk for d in descending] == [second.pk, first.pk, failed.pk]
+
+
+def test_a_list_sorted_by_a_relation_keeps_djangos_order(admin_client, source):
+    # The column sorts by the related model's own order (a work item's, newest first): not the
+    # model's own column, whose direction the key could follow.
+    versions = [document_make(source, version_id=f"v-{n}", document_id=f"d-{n}").version for n in range(2)]
+    url = reverse("admin:documents_workitemversion_changelist")
+    number = admin_client.get(url).context["cl"].list_display.index("work_item")
+
+    listed = admin_client.get(f"{url}?o={number}").context["cl"].result_list
+
+    assert [v.pk for v in listed] == [versions[1].pk, versions[0].pk]  # one work item: by the key, descending
+
+
+@pytest.mark.parametrize("model", [Document, WorkItem, WorkItemVersion, Delivery])
+def test_a_history_page_lists_its_log_entries_not_rows_of_the_list(admin_client, admin_user, source, model):
+    document = document_make(source)
+    row = {Document: document, WorkItem: document.version.work_item, WorkItemVersion: document.version}.get(
+        model
+    ) or delivery_make(source, event_id="evt-1")
+    LogEntry.objects.create(
+        user=admin_user,
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=str(row.pk),
+        object_repr=str(row),
+        action_flag=CHANGE,
+        change_message="Checked by hand",
+    )
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_history", args=[row.pk])
+
+    response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert [entry.change_message for entry in response.context["action_list"]] == ["Checked by hand"]
