@@ -54,6 +54,7 @@ from bench import search  # noqa: E402
 from bench.run import Gunicorn, purge_queues, wrk  # noqa: E402
 from core.admin import statement_timeout  # noqa: E402
 from core.queues import queues_read  # noqa: E402
+from core.runtime import loaded_app_frozen  # noqa: E402
 from documents import selectors  # noqa: E402
 from documents.models import Document, DocumentText, WorkItem, WorkItemVersion  # noqa: E402
 from documents.status_counts import status_counts_compact  # noqa: E402
@@ -519,6 +520,10 @@ def measure(shape: Shape, phase: str, clients: dict[str, Client], staff_sources:
         print(f"  [{phase}] {key}: {ms:.1f} ms", file=sys.stderr, flush=True)
 
     started = time.monotonic()
+    # As a web process does once its app is loaded (config/wsgi.py): what is alive now (the app,
+    # and here the seed's shape and texts, which no web process holds) is out of the collector's
+    # reach, so that a page's garbage collection walks its own objects only.
+    loaded_app_frozen()
     # The lists, every variant, both users.
     for who, pages in list_pages(shape, staff_sources).items():
         for name, url in pages.items():

@@ -217,10 +217,18 @@ class KeysFirstPaginator(EstimatedCountPaginator):
             return self.object_list.count()
         bottom = (self.page_number - 1) * self.per_page
         counted = self.object_list.annotate(list_total=Window(Count("pk")))
-        found = list(counted.values_list("pk", "list_total")[bottom : bottom + self.per_page + self.orphans])
+        columns = ["pk", "list_total"]
+        if self.dates_field:  # the date hierarchy's first and last dates, in the same pass
+            counted = counted.annotate(
+                list_first=Window(Min(self.dates_field)), list_last=Window(Max(self.dates_field))
+            )
+            columns += ["list_first", "list_last"]
+        found = list(counted.values_list(*columns)[bottom : bottom + self.per_page + self.orphans])
         if not found:  # past the end (or an empty list): count on its own
             return self.object_list.count()
-        self.counted_page_keys = [key for key, _ in found]
+        self.counted_page_keys = [row[0] for row in found]
+        if self.dates_field:
+            self.dates = {"first": found[0][2], "last": found[0][3]}
         return found[0][1]
 
     def page(self, number):

@@ -25,12 +25,13 @@ class _DatesInRange:
     The first and last dates cost no walk of the date's index under a filter on another column (the
     planner expects a row synced this week every few rows of the creation dates' index, and may
     read years of them before the first):
-    - a counted list (EstimatedCountPaginator's `dates_field`): read with its count, in one pass;
+    - a counted list (EstimatedCountPaginator's `dates_field`): read with its count, in one pass
+      (a ranked search's too: KeysFirstPaginator reads them with its page and count);
     - a long list (its length estimated): the ends of the date's index over every row the user may
       see (the list without its filters), within the year, month or day chosen in the hierarchy;
       its rows lie between them;
-    - otherwise (a list counted another way, such as a ranked search's, or a searched list whose
-      length is estimated): the list's own, as Django's.
+    - otherwise (a searched list whose length is estimated, or a page past a list's end): the
+      list's own, as Django's.
     """
 
     def __init__(self, changelist):

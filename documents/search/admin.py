@@ -57,7 +57,12 @@ class DocumentTextChangeList(ChangeList):
 
     def get_results(self, request):
         super().get_results(request)
-        passages = documents_text_headlines(term=self.query, document_ids=[d.pk for d in self.result_list])
+        passages = documents_text_headlines(
+            # The search's queries, made once for the page (none where nothing was searched).
+            term=self.query,
+            document_ids=[d.pk for d in self.result_list],
+            queries=getattr(request, "search_queries", None),
+        )
         for document in self.result_list:
             document.text_passage = passages.get(document.pk, "")
 
@@ -83,12 +88,13 @@ class DocumentTextSearchMixin:
             found = documents_text_match(term=search_term, queryset=queryset, also=names.ids)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False
         matches = documents_matches_bounded(term=search_term, names=names, scope=scope)
+        request.search_queries = matches.queries
         if not matches.over:  # every match known, with its rank
             found = matches.listed(queryset)
             return (found if clicked else found.order_by("-search_rank", "-pk")), False
         # Read by the paginator (no count) and the ChangeList (the notice and "about").
         request.search_matches_estimate = matches.estimate
-        found = documents_text_match_unranked(term=search_term, queryset=queryset, names=names, bounded=matches)
+        found = documents_text_match_unranked(queryset=queryset, names=names, bounded=matches)
         # Newest first unless a column was clicked: read in the primary key's order, as far as the page.
         return (found if clicked else found.order_by("-pk")), False
 

@@ -167,6 +167,7 @@ class BoundedMatches:
 
     over: bool
     estimate: int
+    queries: dict[str, SearchQuery]  # the term's, by configuration: made once for the whole page
     ranks: dict[int, float] = field(default_factory=dict)
     names: list[int] | None = None  # None: too many to read, matched by their query instead
 
@@ -214,18 +215,16 @@ def documents_matches_bounded(*, term: str, names: NameMatches, scope: SourceSco
     texts_estimate = (rows_estimated(texts) or 0) if texts is not None else 0
     estimate = texts_estimate + (len(name_ids) if name_ids is not None else names.estimate)
     if name_ids is None or texts_estimate > limit * settings.SEARCH_ESTIMATE_TRUSTED_OVER:
-        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), names=name_ids)
+        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), queries=queries, names=name_ids)
     ranks = {}
     if texts is not None:
         ranks = dict(texts.annotate(rank=_vector_rank(queries)).values_list("document_id", "rank")[: limit + 1])
     if len({*ranks, *name_ids}) > limit:  # counted past the bound: at least that many, whatever the plan says
-        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), names=name_ids)
-    return BoundedMatches(over=False, estimate=estimate, ranks=ranks, names=name_ids)
+        return BoundedMatches(over=True, estimate=max(estimate, limit + 1), queries=queries, names=name_ids)
+    return BoundedMatches(over=False, estimate=estimate, queries=queries, ranks=ranks, names=name_ids)
 
 
-def documents_text_match_unranked(
-    *, term: str, queryset: QuerySet, names: NameMatches, bounded: BoundedMatches
-) -> QuerySet:
+def documents_text_match_unranked(*, queryset: QuerySet, names: NameMatches, bounded: BoundedMatches) -> QuerySet:
     """The matches, unranked (`search_rank` 0), each row's text tested as the row comes: read in an
     index's order (the primary key's, newest first), a page stops at its last row however many
     documents match."""
@@ -233,9 +232,8 @@ def documents_text_match_unranked(
     # Too many to read, the name matches are tested row by row too: a set of them all would be
     # built first (seconds for a common word), where the walk stops at the page's last row.
     match = Q(AnyOf(F("pk"), bounded.names)) if bounded.names is not None else names.each_row
-    queries = _queries_by_config(term)
-    if queries:
-        match |= _vector_matches(queries, through="text_record__")
+    if bounded.queries:
+        match |= _vector_matches(bounded.queries, through="text_record__")
     return queryset.filter(match).annotate(search_rank=unranked)
 
 
@@ -326,14 +324,17 @@ def _vector_rank(queries: dict[str, SearchQuery], *, through: str = ""):
     return Case(*whens, default=Value(0.0), output_field=FloatField())
 
 
-def documents_text_headlines(*, term: str, document_ids: list[int]) -> dict[int, str]:
-    """The matching passage of each of these documents (one query; only the page shown), HTML-safe."""
+def documents_text_headlines(
+    *, term: str, document_ids: list[int], queries: dict[str, SearchQuery] | None = None
+) -> dict[int, str]:
+    """The matching passage of each of these documents (one query; only the page shown), HTML-safe.
+    `queries`: the term's, where the search made them already."""
     if not document_ids or not term.strip():
         return {}
     texts = DocumentText.objects.filter(document_id__in=document_ids, status=DocumentText.Status.EXTRACTED)
     if connection.vendor != "postgresql":
         return {pk: _snippet(text, term) for pk, text in texts.values_list("document_id", "text")}
-    queries = _queries_by_config(term)
+    queries = _queries_by_config(term) if queries is None else queries
     headlines = {}
     for config, query in queries.items():  # one query per configuration in use (usually one)
         rows = texts.filter(search_vector=query)
