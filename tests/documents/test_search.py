@@ -639,7 +639,7 @@ def test_a_name_search_of_several_words_finds_exactly_the_documents_with_every_w
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    model_admin = site._registry[Document]
+    model_admin = site.get_model_admin(Document)
     request = RequestFactory().get("/")
     request.user = User.objects.create_superuser("searcher")
     terms = [
