@@ -112,7 +112,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def _interrupt(signum, frame) -> None:
-    # SIGTERM stops the stack as Ctrl-C does.
+    # SIGTERM (and SIGINT, however it was inherited) stops the stack as Ctrl-C does.
     raise KeyboardInterrupt
 
 
@@ -124,6 +124,9 @@ def main() -> int:
     services: list[subprocess.Popen] = []  # started first, stopped last
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C stops the stack even where the shell that started it ignores SIGINT (a job sent to the
+    # background by a script): otherwise its processes stopped and this one reported a failure.
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         if not env_str("REDIS_URL"):  # read as settings read it: they then use this server
             services.append(embedded_redis_start(var))
