@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import selectors
+import signal
 import subprocess
 import threading
 import time
@@ -33,6 +34,9 @@ CLOSE_SECONDS = 2
 HEALTHY = (EXIT_OK, EXIT_NO_TEXT, EXIT_CORRUPT)
 # The exit code reported for a child that ended without answering and without an exit code of its own.
 EXIT_NO_ANSWER = 1
+# The code reported for a child stopped for breaking the protocol, whatever its own exit: one that
+# ended by itself just before it was killed may have exited 0, which would read as a good answer.
+STOPPED = -signal.SIGKILL
 
 
 class _Kept:
@@ -152,7 +156,7 @@ class Child:
         """Kill a child that broke the protocol; its result says why."""
         self.kill()
         errors.add(b"\n[%s: the extractor was stopped]" % why)
-        return subprocess.CompletedProcess(self.command, self.process.returncode, b"", errors.value())
+        return subprocess.CompletedProcess(self.command, STOPPED, b"", errors.value())
 
     def _death(self, errors: _Kept, selector, deadline: float) -> subprocess.CompletedProcess:
         """The child closed its answers without giving one: read its last words and its exit code."""

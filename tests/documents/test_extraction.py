@@ -334,6 +334,32 @@ def test_a_child_answering_with_an_unknown_status_or_dying_is_not_asked_again(tm
         path="x", kind="txt", command=[sys.executable, "-c", dying], env={}, cwd=tmp_path, limits=limits, keep=1
     )
 
-    assert broken.returncode < 0 and b"unknown status" in broken.stderr
+    assert broken.returncode == -signal.SIGKILL and b"unknown status" in broken.stderr
     assert died.returncode == 245 and died.stderr == b"Segmentation fault, say"
+    pool.close()
+
+
+@pytest.mark.parametrize("own_exit", [0, 3, 4, 5])
+def test_a_child_that_broke_the_protocol_and_ended_by_itself_reads_as_stopped_not_as_its_exit(tmp_path, own_exit):
+    # The child exits at once (0 would read as a good answer, 3-5 as a parser's verdict); a
+    # grandchild holding its standard output writes the bad answer after, so the parent always
+    # finds the child dead when it stops it.
+    late_garbage = (
+        "import os, sys, time\n"
+        "sys.stdin.readline()\n"
+        f"if os.fork(): os._exit({own_exit})\n"
+        "time.sleep(0.3)\n"
+        "os.write(1, b'this is no header at all')\n"
+        "os._exit(0)"
+    )
+    pool = ChildPool()
+    limits = Limits(seconds=30, max_output=1000, documents=10, peak_kib=0)
+
+    result = pool.extract(
+        path="x", kind="txt", command=[sys.executable, "-c", late_garbage], env={}, cwd=tmp_path, limits=limits, keep=1
+    )
+
+    assert result.returncode == -signal.SIGKILL
+    assert result.stdout == b""
+    assert b"unknown status 116: the extractor was stopped" in result.stderr
     pool.close()
