@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.contrib.auth import get_permission_codename
@@ -21,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 # Badge colours from the admin's own palette, so that its dark theme applies as well.
 BADGE_BACKGROUNDS = {
@@ -429,9 +431,23 @@ class SearchLimitsMixin:
         return super().changelist_view(request, extra_context)
 
 
-class AdminGuardsMixin(SearchLimitsMixin, OfferedLookupsMixin, PermissionFirstMixin):
+class RowCheckboxMixin:
+    """The list's checkbox of each row written as the admin's widget renders it, without rendering
+    the widget's template for each row: that was a third of the time a 100-row page took to draw."""
+
+    def action_checkbox(self, obj) -> str:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            format_html(gettext("Select this object for an action - {}"), str(obj)),
+        )
+
+
+class AdminGuardsMixin(SearchLimitsMixin, OfferedLookupsMixin, PermissionFirstMixin, RowCheckboxMixin):
     """What every ModelAdmin of this project takes first among its bases (before any mixin that
-    searches): filters only through its own filters, permission before object, bounded search."""
+    searches): filters only through its own filters, permission before object, bounded search;
+    and its list's rows drawn without a template per row."""
 
 
 # Django's own admins of users and groups, with the same guards (`?password__startswith=`).
