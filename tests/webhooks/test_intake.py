@@ -255,6 +255,42 @@ class TestDuplicates:
         assert post(client, example_payload, key=token_key).status_code == 202
         assert post(client, example_payload, key=other_key).status_code == 202
 
+    @pytest.mark.django_db(transaction=True)
+    @pytest.mark.parametrize("pruned_before", ["reading the stored event", "logging the duplicate"])
+    def test_a_re_delivery_whose_event_is_pruned_as_it_is_logged_is_stored_as_a_new_event(
+        self, client, token_key, example_payload, pruned_before
+    ):
+        import threading
+
+        from django.db import connection, connections
+
+        first = post(client, example_payload, key=token_key)
+        stored = Delivery.objects.get(public_id=first.json()["id"])
+        pruned = []
+
+        def prune() -> None:  # from a connection of its own, as prune_deliveries runs
+            Delivery.objects.filter(pk=stored.pk).delete()
+            connections["default"].close()
+
+        def pruning_between_the_intakes_statements(execute, sql, params, many, context):
+            reading = sql.startswith("SELECT") and '"webhooks_delivery"."event_id" =' in sql
+            logging = sql.startswith("INSERT") and '"duplicate_of_id"' in sql
+            if not pruned and (reading if pruned_before == "reading the stored event" else logging):
+                thread = threading.Thread(target=prune)
+                thread.start()
+                thread.join()
+                pruned.append(True)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(pruning_between_the_intakes_statements):
+            second = post(client, example_payload, key=token_key)
+
+        assert pruned
+        assert second.status_code == 202
+        assert second.json()["status"] == "accepted"
+        again = Delivery.objects.get(event_id=example_payload["eventId"])
+        assert (again.status, str(again.public_id)) == (Delivery.Status.ACCEPTED, second.json()["id"])
+
 
 @pytest.mark.django_db
 class TestRejected:

@@ -91,6 +91,37 @@ def test_a_kept_call_that_was_accepted_as_a_pruned_row_only_loses_the_reference(
     assert refused.accepted_as_id is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_re_delivery_logged_while_its_event_is_pruned_keeps_the_event(source):
+    # The call is logged (and committed) from a connection of its own after the batch chose its
+    # rows and before it deletes them: the batch fails on the foreign key and is read again.
+    import threading
+
+    from django.db import connection, connections
+
+    event = delivery_make(source, status=Delivery.Status.PROCESSED, event_id="e", age=OLD)
+    refused = delivery_make(source, status=Delivery.Status.REJECTED, event_id="r", age=OLD)
+    logged = []
+
+    def re_delivery() -> None:
+        logged.append(delivery_make(source, status=Delivery.Status.DUPLICATE, event_id="e", duplicate_of=event))
+        connections["default"].close()
+
+    def logged_before_the_delete(execute, sql, params, many, context):
+        if not logged and sql.startswith("DELETE FROM"):
+            thread = threading.Thread(target=re_delivery)
+            thread.start()
+            thread.join()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(logged_before_the_delete):
+        deleted = deliveries_prune(received_before=cut_off())
+
+    assert deleted == 1
+    assert remaining() == {event.pk, logged[0].pk}
+    assert not Delivery.objects.filter(pk=refused.pk).exists()
+
+
 def test_a_second_run_finds_nothing_left(source):
     for n in range(3):
         delivery_make(source, status=Delivery.Status.REJECTED, event_id=f"r{n}", age=OLD)

@@ -32,6 +32,9 @@ from ..signatures import SignatureMatch
 
 logger = logging.getLogger(__name__)
 
+# How many times a call is stored again when the event it duplicates is pruned as it is logged.
+RECEIVE_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class WebhookCaller:
@@ -153,17 +156,31 @@ def event_receive(
     fields = dict(source=source, token=token, raw_body=raw_body, headers=headers, remote_addr=remote_addr)
     event_id, event_type = _event_checked(payload=payload, **fields)
     fields.update(event_id=event_id, event_type=event_type)
+    for _ in range(RECEIVE_ATTEMPTS - 1):
+        try:
+            return _event_store(fields)
+        except (Delivery.DoesNotExist, IntegrityError):
+            # The stored event was pruned between the two statements: this call is a new event again.
+            logger.info("a duplicate of a pruned event, stored again as new: source=%s", source.slug)
+    return _event_store(fields)
+
+
+def _event_store(fields: dict) -> Receipt:
+    """A new event's row, or a duplicate's pointing at the stored event. Raises
+    Delivery.DoesNotExist or IntegrityError if the stored event was deleted (pruned) meanwhile."""
+    # In autocommit each statement commits before the answer; inside a caller's transaction a
+    # savepoint keeps that transaction usable after an IntegrityError.
+    atomic = transaction.atomic if connection.in_atomic_block else nullcontext
     try:
-        # The row is the outbox: due_at empty means no message announced it yet, and the relay
-        # takes it. In autocommit this is the request's one statement, committed before the
-        # answer; inside a caller's transaction a savepoint keeps that transaction usable after
-        # a duplicate's IntegrityError.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        # The row is the outbox: due_at empty means no message announced it yet, and the relay takes it.
+        with atomic():
             receipt = _delivery_insert(status=Delivery.Status.ACCEPTED, http_status=202, **fields)
     except IntegrityError:
         # The unique constraint, not a check in Python, decides what is a duplicate.
-        return _duplicate_record(fields=fields)
-    logger.info("event accepted: delivery=%s type=%s source=%s", receipt.delivery_id, event_type, source.slug)
+        with atomic():
+            return _duplicate_record(fields=fields)
+    source = fields["source"]
+    logger.info("event accepted: delivery=%s type=%s source=%s", receipt.delivery_id, fields["event_type"], source.slug)
     metrics.WEBHOOK_ACCEPTED.inc()
     return receipt
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from functools import cache, reduce
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 # Rows deleted in one transaction: each batch holds its rows' locks only for its own short
 # transaction while the intake keeps writing (docs/performance.md has the measurements).
 BATCH_SIZE = 5000
+# How many times a batch is read again when a call logged meanwhile refers to one of its rows.
+BATCH_ATTEMPTS = 3
 
 
 def deliveries_prune(*, received_before: datetime, include_failed: bool = False, batch_size: int = BATCH_SIZE) -> int:
@@ -34,11 +36,8 @@ def deliveries_prune(*, received_before: datetime, include_failed: bool = False,
     deleted = 0
     after: tuple[datetime, int] | None = None
     while True:
-        with transaction.atomic():
-            _jit_off()
-            batch = _batch_next(prunable, after=after, size=batch_size)
-            if batch:
-                deleted += _rows_delete([pk for _, pk in batch])
+        batch, count = _batch_pruned(prunable, after=after, size=batch_size)
+        deleted += count
         if len(batch) < batch_size:
             break
         after = batch[-1]
@@ -52,6 +51,29 @@ def deliveries_prune_retained() -> int:
     if days < 1:
         return 0
     return deliveries_prune(received_before=timezone.now() - timedelta(days=days))
+
+
+def _batch_pruned(prunable, *, after: tuple[datetime, int] | None, size: int) -> tuple[list, int]:
+    """Delete the next batch in a transaction of its own: its rows, and how many rows went.
+
+    A call logged while the batch ran that refers to one of its rows (a re-delivery logged as the
+    duplicate of an event being pruned, a refused call pointing at the event it became) makes
+    the batch fail at its commit, on the foreign key. The batch is then read again: the newer row
+    now keeps its event (a duplicate newer than the cut-off) or goes with it.
+    """
+    for _ in range(BATCH_ATTEMPTS - 1):
+        try:
+            return _batch_delete(prunable, after=after, size=size)
+        except IntegrityError:
+            logger.info("deliveries pruning: a call logged meanwhile refers to the batch; reading it again")
+    return _batch_delete(prunable, after=after, size=size)
+
+
+def _batch_delete(prunable, *, after: tuple[datetime, int] | None, size: int) -> tuple[list, int]:
+    with transaction.atomic():
+        _jit_off()
+        batch = _batch_next(prunable, after=after, size=size)
+        return batch, (_rows_delete([pk for _, pk in batch]) if batch else 0)
 
 
 def _jit_off() -> None:
