@@ -185,7 +185,7 @@ def test_a_deep_page_counts_per_row_for_its_own_rows_only(admin_client, source, 
 @pytest.mark.parametrize(
     ("name", "indexes"),
     [
-        ("0012_list_order_indexes", ["version_created", "work_item_updated"]),
+        ("0012_list_order_indexes", ["work_item_updated"]),  # and version_created, replaced by 0021
         ("0013_dashboard_indexes", ["document_gave_up", "document_status_created"]),
         (
             "0020_list_sort_indexes",
@@ -215,10 +215,28 @@ def test_new_indexes_are_built_concurrently_on_postgresql(name, indexes):
 
     assert migration.atomic is False
     assert all(isinstance(operation, AddIndexConcurrently) for operation in migration.operations)
-    assert out.getvalue().count("CREATE INDEX CONCURRENTLY") == len(indexes)
+    assert out.getvalue().count("CREATE INDEX CONCURRENTLY") == len(migration.operations)
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [indexes])
         assert sorted(row[0] for row in cursor.fetchall()) == indexes
+
+
+@pytest.mark.django_db(transaction=True)  # CREATE and DROP INDEX CONCURRENTLY refuse to run in a transaction
+def test_the_versions_order_index_is_replaced_by_one_with_the_work_item_without_locking():
+    migration = importlib.import_module("documents.migrations.0021_version_created_work_item").Migration
+    out = io.StringIO()
+
+    call_command("sqlmigrate", "documents", "0021", stdout=out)
+
+    assert migration.atomic is False
+    assert (
+        'CREATE INDEX CONCURRENTLY "version_created_work_item" ON "documents_workitemversion" ("created_at", "id")'
+        ' INCLUDE ("work_item_id")' in out.getvalue()
+    )
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "version_created"' in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'version_created%%'")
+        assert [row[0] for row in cursor.fetchall()] == ["version_created_work_item"]
 
 
 def test_the_dashboard_figures_need_no_count_of_every_stored_document(admin_client, source):
