@@ -264,9 +264,7 @@ def documents_name_match(*, term: str, search_fields: list[str], scope: SourceSc
         if word not in words:
             words.append(word)
     if not words:
-        return NameMatches(
-            rarest_by_field=[Document.objects.none()], others=[], each_row=Q(pk__in=[]), estimate=0
-        )
+        return NameMatches(rarest_by_field=[Document.objects.none()], others=[], each_row=Q(pk__in=[]), estimate=0)
 
     # Each word in any field, as one filter (built once per word: estimated, tested, walked).
     in_any_field = {word: reduce(operator.or_, [Q(**{lookup: word}) for lookup in lookups]) for word in words}
@@ -274,9 +272,7 @@ def documents_name_match(*, term: str, search_fields: list[str], scope: SourceSc
     estimates = {word: rows_estimated(Document.objects.filter(found)) or 0 for word, found in in_any_field.items()}
     rarest = min(words, key=lambda word: estimates[word])  # the first typed among equals
     others = [found for word, found in in_any_field.items() if word != rarest]
-    rarest_by_field = [
-        scope.filter(Document.objects.filter(**{lookup: rarest})).order_by() for lookup in lookups
-    ]
+    rarest_by_field = [scope.filter(Document.objects.filter(**{lookup: rarest})).order_by() for lookup in lookups]
     each_row = reduce(operator.and_, in_any_field.values())
     return NameMatches(rarest_by_field=rarest_by_field, others=others, each_row=each_row, estimate=estimates[rarest])
 
