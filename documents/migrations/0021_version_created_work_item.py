@@ -1,7 +1,7 @@
 """The versions' list order index carries the work item's key: a list limited to some sources (the
 work item's) walks the index in date order without reading each version's row (a staff user's
-deep page at a million documents: p95 87 -> 68 ms). Built, and the old one dropped, without
-locking writes on PostgreSQL (CONCURRENTLY)."""
+deep page: docs/performance.md). Built, and the old one dropped, without locking writes on
+PostgreSQL (CONCURRENTLY)."""
 
 from django.db import migrations, models
 

@@ -151,8 +151,8 @@ class NameMatches:
         bounded (a document found by several fields comes once from each), so a common word stops
         early; the other words are tested in the same read, on the rows it finds, each a boolean
         of the row and the version and work item it is read with. (Filtering on them would not stop
-        when they match few: "lease agreement" read every lease. Testing them in a second query
-        looked each candidate up again: 20 of 57 ms at a million documents.)"""
+        when they match few: "lease agreement" read every lease. A second query testing them looked
+        each candidate up again: docs/performance.md.)"""
         matched = (
             ExpressionWrapper(reduce(operator.and_, self.others), output_field=BooleanField())
             if self.others

@@ -161,7 +161,7 @@ def event_receive(
             return _event_store(fields)
         except (Delivery.DoesNotExist, IntegrityError):
             # The stored event was pruned between the two statements: this call is a new event again.
-            logger.info("a duplicate of a pruned event, stored again as new: source=%s", source.slug)
+            logger.info("the event a call duplicates was pruned as it came; storing it as new: source=%s", source.slug)
     return _event_store(fields)
 
 
