@@ -95,14 +95,10 @@ def status_counts(
     if connection.vendor != "postgresql":
         return _status_counts_counted(scope=scope, events_scope=events_scope)
     rows = StatusCount.objects.filter(
-        (_in_scope(scope) & Q(kind__in=[Kind.DOCUMENT, Kind.TEXT])) | (_in_scope(events_scope) & Q(kind=Kind.EVENT))
+        (scope.q() & Q(kind__in=[Kind.DOCUMENT, Kind.TEXT])) | (events_scope.q() & Q(kind=Kind.EVENT))
     )
     counts = rows.order_by().values_list("kind", "status").annotate(n=Sum("count"))
     return {(kind, status): n for kind, status, n in counts if n}
-
-
-def _in_scope(scope: SourceScope) -> Q:
-    return Q() if scope.every else Q(source_id__in=sorted(scope.ids))
 
 
 def _status_counts_counted(*, scope: SourceScope, events_scope: SourceScope) -> dict[tuple[str, str], int]:

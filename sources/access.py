@@ -104,10 +104,14 @@ class SourceScope:
     def filter(self, queryset: QuerySet, path: str = "source") -> QuerySet:
         """The queryset's rows of these sources; `path` leads from its model to the source
         ("source", "work_item__source", "pk" for sources themselves)."""
+        return queryset if self.every else queryset.filter(self.q(path))
+
+    def q(self, path: str = "source") -> Q:
+        """The filter of these sources' rows, to combine with others (`path` as for `filter`)."""
         if self.every:
-            return queryset
+            return Q()
         lookup = f"{path}__in" if path == "pk" else f"{path}_id__in"
-        return queryset.filter(**{lookup: sorted(self.ids)})
+        return Q(**{lookup: sorted(self.ids)})
 
     def allows(self, source_id: int | None) -> bool:
         """Whether a row of this source is in the scope (a row of no source only for every source)."""
